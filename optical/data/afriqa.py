@@ -1,0 +1,188 @@
+"""AfriQA-CLIR (benchmark.md §1): African-language queries, English gold passages.
+
+Files: ``afriqa/queries/<L>/queries.afriqa.<L>.<pivot>.<split>.json`` and
+``afriqa/gold_passages/<L>/gold_span_passages.afriqa.<L>.<pivot>.<split>.json``
+(JSON Lines despite the suffix). Query and gold records join on (L, split, str(id)).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from optical.data.jsonl import read_jsonl
+from optical.data.mafand import load_mafand
+from optical.data.paths import GET_DATA, data_dir
+from optical.data.schema import Bitext, DataError, RetrievalTask, normalize_text, passage_id
+
+log = logging.getLogger(__name__)
+
+PIVOT = {"bem": "en", "hau": "en", "ibo": "en", "kin": "en", "swa": "en", "twi": "en", "yor": "en", "zul": "en",
+         "fon": "fr", "wol": "fr"}
+LANGUAGES = ("hau", "ibo", "yor", "swa", "zul", "kin", "twi", "bem")
+"""The default: the 8 English-pivot languages (fon, wol have French passages and stay loadable)."""
+SPLITS = ("train", "dev", "test")
+
+
+def check_languages(languages: list[str] | tuple[str, ...], allowed: tuple[str, ...] = tuple(PIVOT)) -> list[str]:
+    """Return ``languages`` as a list, or raise naming the unknown codes and the valid ones."""
+    unknown = [lang for lang in languages if lang not in allowed]
+    if unknown:
+        raise DataError(f"unknown AfriQA language code(s) {unknown}; valid codes: {', '.join(allowed)}")
+    if not languages:
+        raise DataError(f"no language given; valid codes: {', '.join(allowed)}")
+    return list(languages)
+
+
+def _root(root: str | Path | None) -> Path:
+    path = data_dir(root) / "afriqa"
+    if not (path / "queries").is_dir():
+        raise DataError(f"AfriQA queries not found under {path / 'queries'}. {GET_DATA}")
+    return path
+
+
+def query_file(lang: str, split: str, root: str | Path | None = None) -> Path:
+    return _root(root) / "queries" / lang / f"queries.afriqa.{lang}.{PIVOT[lang]}.{split}.json"
+
+
+def gold_file(lang: str, split: str, root: str | Path | None = None) -> Path:
+    return _root(root) / "gold_passages" / lang / f"gold_span_passages.afriqa.{lang}.{PIVOT[lang]}.{split}.json"
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    question: str
+    translation: str
+    gold_title: str | None = None
+    gold_context: str | None = None
+    has_gold_record: bool = False
+
+    @property
+    def gold_text(self) -> str | None:
+        """``title + ". " + context`` of the gold passage, or None when it is empty."""
+        if not self.gold_context:
+            return None
+        return f"{self.gold_title}. {self.gold_context}" if self.gold_title else self.gold_context
+
+    @property
+    def gold_id(self) -> str | None:
+        return passage_id(self.gold_title or "", self.gold_context) if self.gold_context else None
+
+
+@lru_cache(maxsize=64)
+def _load_queries_cached(lang: str, split: str, root: str) -> tuple[Query, ...]:
+    qpath = query_file(lang, split, root)
+    gold: dict[str, dict] = {}
+    gpath = gold_file(lang, split, root)
+    if gpath.is_file():
+        gold = {str(r["id"]): r for r in read_jsonl(gpath)}
+    queries = []
+    for record in read_jsonl(qpath):
+        qid = str(record["id"])
+        g = gold.get(qid)
+        context = normalize_text(g["context"]) if g and g.get("context") else ""
+        title = normalize_text(g["title"]) if g and g.get("title") else ""
+        queries.append(
+            Query(
+                id=qid,
+                question=normalize_text(record["question"]),
+                translation=normalize_text(record["translated_question"]),
+                gold_title=title or None,
+                gold_context=context or None,
+                has_gold_record=g is not None,
+            )
+        )
+    return tuple(queries)
+
+
+def load_queries(lang: str, split: str, root: str | Path | None = None) -> tuple[Query, ...]:
+    """Every query of (``lang``, ``split``) joined with its gold record (NFC-normalised)."""
+    check_languages([lang])
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; valid: {SPLITS}")
+    return _load_queries_cached(lang, split, str(data_dir(root)))
+
+
+def load_corpus(languages: list[str] | tuple[str, ...] = LANGUAGES, root: str | Path | None = None) -> dict[str, str]:
+    """Every distinct non-empty gold passage of ``languages`` over all splits: id -> ``title + ". " + context``.
+
+    Ids are :func:`passage_id` of the NFC-normalised, stripped (title, context); empty contexts are dropped.
+    """
+    corpus: dict[str, str] = {}
+    for lang in check_languages(languages):
+        for split in SPLITS:
+            for query in load_queries(lang, split, root):
+                if query.gold_context:
+                    corpus[query.gold_id] = query.gold_text
+    return dict(sorted(corpus.items()))
+
+
+def load_task(lang: str, split: str = "test", root: str | Path | None = None,
+              corpus: dict[str, str] | None = None) -> RetrievalTask:
+    """The CLIR task of one language: the ``split`` queries that have a gold record.
+
+    A query whose gold record holds no passage stays in the task and counts as a
+    miss (as in the benchmark's reference rows). Raises if the split has no gold file.
+    """
+    check_languages([lang])
+    if not gold_file(lang, split, root).is_file():
+        raise DataError(f"AfriQA {lang} has no gold passages for the {split} split ({gold_file(lang, split, root)})")
+    corpus = load_corpus(LANGUAGES if lang in LANGUAGES else (lang,), root) if corpus is None else corpus
+    queries, qrels, translations, missing = {}, {}, {}, set()
+    for query in load_queries(lang, split, root):
+        if not query.has_gold_record:
+            continue
+        queries[query.id] = query.question
+        translations[query.id] = query.translation
+        if query.gold_id is None:
+            missing.add(query.id)
+        else:
+            qrels[query.id] = {query.gold_id: 1}
+    return RetrievalTask(f"afriqa-{split}", lang, corpus, queries, qrels, translations, missing).validate()
+
+
+def _key(text: str) -> str:
+    """Matching key for leakage: NFC, case-folded, whitespace collapsed."""
+    return " ".join(normalize_text(text).casefold().split())
+
+
+def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafand: bool = True,
+                 afriqa_questions: bool = True) -> Bitext:
+    """Training bitext for ``lang``: MAFAND-MT (all splits) + AfriQA train/dev question pairs.
+
+    Removes every pair whose L text or English text equals (NFC, case-folded) a test
+    question or its translation in *any* AfriQA language, then exact duplicate pairs,
+    and shuffles with ``seed``. ``counts`` reports each source and each removal.
+    """
+    check_languages([lang], LANGUAGES)
+    test_keys = {_key(t) for other in LANGUAGES for q in load_queries(other, "test", root)
+                 for t in (q.question, q.translation)}
+    raw: list[tuple[str, str, str]] = []
+    if mafand:
+        raw += [("mafand", s, t) for s, t in load_mafand(lang, root)]
+    if afriqa_questions:
+        for split in ("train", "dev"):
+            raw += [(f"afriqa_{split}", q.question, q.translation) for q in load_queries(lang, split, root)]
+    counts = {"mafand": 0, "afriqa_train": 0, "afriqa_dev": 0, "removed_leakage": 0, "removed_duplicates": 0,
+              "removed_empty": 0}
+    seen, pairs = set(), []
+    for origin, src, tgt in raw:
+        counts[origin] += 1
+        src, tgt = normalize_text(src), normalize_text(tgt)
+        if not src or not tgt:
+            counts["removed_empty"] += 1
+        elif _key(src) in test_keys or _key(tgt) in test_keys:
+            counts["removed_leakage"] += 1
+        elif (src, tgt) in seen:
+            counts["removed_duplicates"] += 1
+        else:
+            seen.add((src, tgt))
+            pairs.append((src, tgt))
+    random.Random(seed).shuffle(pairs)
+    counts["pairs"] = len(pairs)
+    log.info("bitext %s: %s", lang, counts)
+    return Bitext(lang, [s for s, _ in pairs], [t for _, t in pairs], counts)

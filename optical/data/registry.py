@@ -1,0 +1,32 @@
+"""Dataset names -> retrieval tasks per language: ``afriqa`` or ``beir:<folder>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optical.data import afriqa
+from optical.data.beir import load_beir
+from optical.data.schema import DataError, RetrievalTask
+
+
+def default_languages(dataset: str) -> list[str]:
+    if dataset == "afriqa":
+        return list(afriqa.LANGUAGES)
+    if dataset.startswith("beir:"):
+        return ["und"]
+    raise DataError(f"unknown dataset {dataset!r}; use afriqa or beir:<folder>")
+
+
+def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "test",
+               root: str | Path | None = None) -> dict[str, RetrievalTask]:
+    """One :class:`RetrievalTask` per language of ``dataset``."""
+    languages = languages or default_languages(dataset)
+    if dataset == "afriqa":
+        afriqa.check_languages(languages)
+        corpus = afriqa.load_corpus(afriqa.LANGUAGES, root) if all(
+            lang in afriqa.LANGUAGES for lang in languages) else None
+        return {lang: afriqa.load_task(lang, split, root, corpus) for lang in languages}
+    if dataset.startswith("beir:"):
+        folder = dataset.split(":", 1)[1]
+        return {lang: load_beir(folder, split, lang) for lang in languages}
+    raise DataError(f"unknown dataset {dataset!r}; use afriqa or beir:<folder>")

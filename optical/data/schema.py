@@ -1,0 +1,108 @@
+"""One schema for every retrieval task and every bitext.
+
+A :class:`RetrievalTask` is a corpus (doc id -> text), queries (query id -> text),
+qrels (query id -> {doc id: relevance}), and optionally the human English
+translation of each query (for the translate-test ceiling). A :class:`Bitext` is
+a list of aligned (student-language, teacher-language) sentence pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from dataclasses import dataclass, field
+
+
+class DataError(ValueError):
+    """Raised when input data is missing, empty or inconsistent."""
+
+
+def normalize_text(text: str) -> str:
+    """Unicode NFC normalisation with surrounding whitespace removed."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def passage_id(title: str, context: str) -> str:
+    """Stable id of a passage: the first 16 hex digits of sha1(title + '\\x1f' + context)."""
+    return hashlib.sha1(f"{title}\x1f{context}".encode("utf-8")).hexdigest()[:16]
+
+
+def corpus_fingerprint(corpus: dict[str, str]) -> str:
+    """Hash of the corpus ids and texts, order-independent; keys the document-matrix cache."""
+    digest = hashlib.sha1()
+    for doc_id in sorted(corpus):
+        digest.update(doc_id.encode("utf-8") + b"\x1e" + corpus[doc_id].encode("utf-8") + b"\x1d")
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class RetrievalTask:
+    """Queries in one language against an (English) corpus.
+
+    ``qrels`` may list a query whose relevant document is not in the corpus only
+    when ``missing_gold`` names it: such queries are scored as misses (RR = 0).
+    """
+
+    name: str
+    language: str
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    translations: dict[str, str] = field(default_factory=dict)
+    missing_gold: set[str] = field(default_factory=set)
+
+    def validate(self) -> "RetrievalTask":
+        """Check the task is consistent; raise :class:`DataError` naming the problem."""
+        if not self.corpus:
+            raise DataError(f"{self.name}/{self.language}: the corpus is empty")
+        if not self.queries:
+            raise DataError(f"{self.name}/{self.language}: there are no queries")
+        empty = [qid for qid, text in self.queries.items() if not text or not text.strip()]
+        if empty:
+            raise DataError(f"{self.name}/{self.language}: empty query text for query ids {empty[:5]}")
+        empty_docs = [did for did, text in self.corpus.items() if not text or not text.strip()]
+        if empty_docs:
+            raise DataError(f"{self.name}/{self.language}: empty document text for doc ids {empty_docs[:5]}")
+        for qid, rels in self.qrels.items():
+            if qid not in self.queries:
+                raise DataError(f"{self.name}/{self.language}: qrels name query id {qid!r} absent from the queries")
+            absent = [did for did in rels if did not in self.corpus]
+            if absent and qid not in self.missing_gold:
+                raise DataError(
+                    f"{self.name}/{self.language}: qrels of query {qid!r} name doc ids {absent[:3]} absent from the corpus"
+                )
+        no_rel = [qid for qid in self.queries if qid not in self.qrels and qid not in self.missing_gold]
+        if no_rel:
+            raise DataError(f"{self.name}/{self.language}: queries without qrels: {no_rel[:5]}")
+        return self
+
+
+@dataclass
+class Bitext:
+    """Aligned sentence pairs: ``source[i]`` (language ``language``) translates to ``target[i]`` (English).
+
+    ``counts`` records where the pairs came from and how many were removed (leakage, duplicates).
+    """
+
+    language: str
+    source: list[str]
+    target: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.source) != len(self.target):
+            raise DataError(
+                f"mismatched bitext for {self.language}: {len(self.source)} source vs {len(self.target)} target sentences"
+            )
+        for i, (s, t) in enumerate(zip(self.source, self.target)):
+            if not s.strip() or not t.strip():
+                raise DataError(f"bitext for {self.language}: empty sentence in pair {i}")
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def take(self, n: int | None) -> "Bitext":
+        """The first ``n`` pairs (all when ``n`` is None); the builder already shuffled them."""
+        if n is None or n >= len(self):
+            return self
+        return Bitext(self.language, self.source[:n], self.target[:n], {**self.counts, "capped_to": n})

