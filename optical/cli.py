@@ -36,15 +36,70 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _add_train(sub) -> None:
+    from optical.train import TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser("train", help="distil a student query encoder from bitext")
+    p.add_argument("--dataset", default="afriqa")
+    p.add_argument("--languages", help="comma-separated codes (default: all of the dataset)")
+    p.add_argument("--loss", default=d.loss, help="kd, token-kd, ot, ot+kd (components joined by '+')")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--teacher", default=d.teacher)
+    p.add_argument("--student", default=None, help="student initialisation (default: a copy of the teacher)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--stop-at-step", type=int, default=None, help="pause here (checkpoint); rerun to resume")
+    p.add_argument("--max-pairs", type=int, default=None, help="bitext pairs per language")
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--epsilon", type=float, default=d.epsilon)
+    p.add_argument("--eps-start", type=float, default=None, help="epsilon-scaling start value")
+    p.add_argument("--marginals", choices=["uniform", "idf"], default=d.marginals)
+    p.add_argument("--grad", choices=["envelope", "autodiff", "detach"], default=d.grad)
+    p.add_argument("--unbalanced", type=float, default=None, help="rho of KL-relaxed marginals")
+    p.add_argument("--cost", choices=["cosine", "sqeuclidean"], default=d.cost)
+    p.add_argument("--keep-special-tokens", action="store_true", help="transport [CLS]/[SEP] too")
+    p.add_argument("--max-length", type=int, default=d.max_length)
+    p.add_argument("--eval-every", type=int, default=None, help="dev evaluation every N steps (model selection)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+
+
+def _run_train(args) -> int:
+    from optical.experiment import dev_tasks, training_bitext
+    from optical.train import TrainConfig, train
+
+    from optical.data.registry import default_languages
+
+    languages = _languages(args.languages) or default_languages(args.dataset)
+    config = TrainConfig(loss=args.loss, teacher=args.teacher, student=args.student, epsilon=args.epsilon,
+                         cost=args.cost, marginals=args.marginals, grad=args.grad, unbalanced=args.unbalanced,
+                         eps_start=args.eps_start, content_only=not args.keep_special_tokens, epochs=args.epochs,
+                         max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
+                         max_length=args.max_length, seed=args.seed, eval_every=args.eval_every,
+                         checkpoint_every=args.checkpoint_every)
+    bitext = training_bitext(args.dataset, languages, args.max_pairs, args.seed)
+    for b in bitext:
+        print(f"bitext {b.language}: {len(b)} pairs {b.counts}")
+    dev = dev_tasks(args.dataset, languages) if args.eval_every else None
+    result = train(config, bitext, args.output_dir, dev, stop_at_step=args.stop_at_step)
+    where = result.output_dir / "student"
+    print(f"{result.steps} steps in {result.wall_s:.0f}s; best dev MRR@10 {result.best_dev}; "
+          f"student: {where if where.is_dir() else '(paused, rerun to resume)'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optical", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_evaluate(sub)
+    _add_train(sub)
     return parser
 
 
-COMMANDS = {"evaluate": _run_evaluate}
+COMMANDS = {"evaluate": _run_evaluate, "train": _run_train}
 
 
 def main(argv: list[str] | None = None) -> int:

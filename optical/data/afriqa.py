@@ -129,6 +129,8 @@ def load_task(lang: str, split: str = "test", root: str | Path | None = None,
     miss (as in the benchmark's reference rows). Raises if the split has no gold file.
     """
     check_languages([lang])
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; valid: {SPLITS}")
     if not gold_file(lang, split, root).is_file():
         raise DataError(f"AfriQA {lang} has no gold passages for the {split} split ({gold_file(lang, split, root)})")
     corpus = load_corpus(LANGUAGES if lang in LANGUAGES else (lang,), root) if corpus is None else corpus
@@ -151,12 +153,15 @@ def _key(text: str) -> str:
 
 
 def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafand: bool = True,
-                 afriqa_questions: bool = True) -> Bitext:
+                 afriqa_questions: bool = True, questions_first: bool = True) -> Bitext:
     """Training bitext for ``lang``: MAFAND-MT (all splits) + AfriQA train/dev question pairs.
 
     Removes every pair whose L text or English text equals (NFC, case-folded) a test
     question or its translation in *any* AfriQA language, then exact duplicate pairs,
     and shuffles with ``seed``. ``counts`` reports each source and each removal.
+
+    ``questions_first`` (our choice) puts the in-domain AfriQA question pairs before the news
+    sentences after shuffling each group, so that a cap on pairs (:meth:`Bitext.take`) keeps them.
     """
     check_languages([lang], LANGUAGES)
     test_keys = {_key(t) for other in LANGUAGES for q in load_queries(other, "test", root)
@@ -169,7 +174,7 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
             raw += [(f"afriqa_{split}", q.question, q.translation) for q in load_queries(lang, split, root)]
     counts = {"mafand": 0, "afriqa_train": 0, "afriqa_dev": 0, "removed_leakage": 0, "removed_duplicates": 0,
               "removed_empty": 0}
-    seen, pairs = set(), []
+    seen, pairs, origins = set(), [], []
     for origin, src, tgt in raw:
         counts[origin] += 1
         src, tgt = normalize_text(src), normalize_text(tgt)
@@ -182,7 +187,12 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
         else:
             seen.add((src, tgt))
             pairs.append((src, tgt))
-    random.Random(seed).shuffle(pairs)
+            origins.append(origin)
+    order = list(range(len(pairs)))
+    random.Random(seed).shuffle(order)
+    if questions_first:
+        order.sort(key=lambda i: origins[i] == "mafand")  # stable: keeps the shuffle within each group
+    pairs = [pairs[i] for i in order]
     counts["pairs"] = len(pairs)
     log.info("bitext %s: %s", lang, counts)
     return Bitext(lang, [s for s, _ in pairs], [t for _, t in pairs], counts)

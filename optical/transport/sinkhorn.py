@@ -66,20 +66,21 @@ class SinkhornResult:
     error: float
 
 
-def _softmin(log_w: torch.Tensor, h: torch.Tensor, cost: torch.Tensor, eps: float, dim: int) -> torch.Tensor:
-    """``-eps * logsumexp(log_w + (h - C) / eps)`` reduced over ``dim`` of ``C`` (2: over j, 1: over i)."""
+def _half_step(log_w: torch.Tensor, h: torch.Tensor, kernel: torch.Tensor, lam: float, dim: int) -> torch.Tensor:
+    """Scaled soft-min update ``-lam * logsumexp(log_w + h + K)`` over ``dim`` of ``K = -C/eps``.
+
+    ``dim=2`` updates the row potential (reduces over columns), ``dim=1`` the column potential.
+    """
     if dim == 2:
-        return -eps * torch.logsumexp(log_w[:, None, :] + (h[:, None, :] - cost) / eps, dim=2)
-    return -eps * torch.logsumexp(log_w[:, :, None] + (h[:, :, None] - cost) / eps, dim=1)
+        return -lam * torch.logsumexp(kernel + (log_w + h)[:, None, :], dim=2)
+    return -lam * torch.logsumexp(kernel + (log_w + h)[:, :, None], dim=1)
 
 
-def _log_plan(log_a, log_b, f, g, cost, eps):
-    return log_a[:, :, None] + log_b[:, None, :] + (f[:, :, None] + g[:, None, :] - cost) / eps
-
-
-def _gen_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Generalised KL ``sum p log(p/q) - p + q`` over the last dim, ``0 log 0 = 0``."""
-    return (torch.xlogy(p, p) - torch.xlogy(p, q.clamp_min(1e-300)) - p + q).sum(-1)
+def _marginal_kl(r: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Generalised KL ``sum r log(r/q) - r + q`` over entries with ``q > 0`` (finite gradients on padding)."""
+    valid = q > 0
+    r_safe, q_safe = torch.where(valid, r, 1.0), torch.where(valid, q, 1.0)
+    return torch.where(valid, torch.xlogy(r_safe, r_safe / q_safe) - r_safe + q_safe, 0.0).sum(-1)
 
 
 def _check_inputs(cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, unbalanced: float | None) -> None:
@@ -147,36 +148,45 @@ def sinkhorn(
 
         iter_cost = cost if grad == "autodiff" else cost.detach()
         with torch.set_grad_enabled(grad == "autodiff" and torch.is_grad_enabled()):
-            f = torch.zeros_like(a)
-            g = torch.zeros_like(b)
-            for eps in _scaling_schedule(epsilon, eps_start, eps_factor):
-                f = lam * _softmin(log_b, g, iter_cost, eps, dim=2)
-                g = lam * _softmin(log_a, f, iter_cost, eps, dim=1)
-            error, n_iter = float("inf"), 0
+            # scaled potentials u = f/eps, v = g/eps against the kernel K = -C/eps (computed once per eps)
+            u, v = torch.zeros_like(a), torch.zeros_like(b)
+            prev_eps = None
+            for eps in _scaling_schedule(epsilon, eps_start, eps_factor) + [epsilon]:
+                if prev_eps is not None:
+                    u, v = u * (prev_eps / eps), v * (prev_eps / eps)
+                kernel = -iter_cost / eps
+                u = _half_step(log_b, v, kernel, lam, dim=2)
+                v = _half_step(log_a, u, kernel, lam, dim=1)
+                prev_eps = eps
+            error, n_iter = float("inf"), 1
             while n_iter < max_iter:
-                f_prev = f
-                f = lam * _softmin(log_b, g, iter_cost, epsilon, dim=2)
-                g = lam * _softmin(log_a, f, iter_cost, epsilon, dim=1)
-                n_iter += 1
-                if n_iter % check_every == 0 or n_iter == max_iter:
+                # the next row update also measures the row-marginal error of the current (u, v):
+                # sum_j P_ij = a_i exp(u_i - u_next_i) when balanced
+                u_next = _half_step(log_b, v, kernel, lam, dim=2)
+                if n_iter % check_every == 0:
                     with torch.no_grad():
                         if unbalanced is None:
-                            row = _log_plan(log_a, log_b, f, g, iter_cost, epsilon).exp().sum(2)
-                            error = float((row - a).abs().sum(-1).max())
+                            error = float((a * torch.expm1(u - u_next)).abs().sum(-1).max())
                         else:
-                            error = float(torch.where(a > 0, f - f_prev, 0.0).abs().max())
+                            error = float(epsilon * torch.where(a > 0, u_next - u, 0.0).abs().max())
                     if error < tol:
                         break
-            f = torch.where(a > 0, f, 0.0)
-            g = torch.where(b > 0, g, 0.0)
-            plan = _log_plan(log_a, log_b, f, g, iter_cost, epsilon).exp()
+                u = u_next
+                v = _half_step(log_a, u, kernel, lam, dim=1)
+                n_iter += 1
+            u, v = torch.where(a > 0, u, 0.0), torch.where(b > 0, v, 0.0)
+            plan = (log_a[:, :, None] + log_b[:, None, :] + u[:, :, None] + v[:, None, :] + kernel).exp()
+            f, g = epsilon * u, epsilon * v
 
         if grad == "detach":
             plan, f, g = plan.detach(), f.detach(), g.detach()
             cost = cost.detach()
         transport = (plan * cost).sum((1, 2))
-        # entropic and marginal terms: constants in envelope mode (plan detached), differentiable in autodiff
-        reg = epsilon * _gen_kl(plan.flatten(1), (a[:, :, None] * b[:, None, :]).flatten(1))
+        # eps * KL(P | a b^T), using log(P_ij / (a_i b_j)) = (f_i + g_j - C_ij) / eps on the support: finite
+        # everywhere, so autodiff never meets d(p log p)/dp = -inf at p = 0. Constant in envelope mode.
+        log_ratio = (f[:, :, None] + g[:, None, :] - iter_cost) / epsilon
+        ab = a[:, :, None] * b[:, None, :]
+        reg = epsilon * torch.where(mask, plan * log_ratio - plan + ab, 0.0).sum((1, 2))
         if unbalanced is not None:
-            reg = reg + unbalanced * (_gen_kl(plan.sum(2), a) + _gen_kl(plan.sum(1), b))
+            reg = reg + unbalanced * (_marginal_kl(plan.sum(2), a) + _marginal_kl(plan.sum(1), b))
         return SinkhornResult(plan, f, g, transport, transport + reg, n_iter, error)

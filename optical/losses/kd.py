@@ -1,0 +1,84 @@
+"""Standard knowledge-distillation baselines.
+
+* :func:`mse_distillation_loss` — sentence-level KD of Reimers & Gurevych (2020): the pooled
+  student embeddings of x_L and of x_en are both pulled to the pooled teacher embedding of x_en.
+* :func:`hard_alignment_token_loss` — token-level KD with a hard plan (DR.DECR-style): each
+  student token is matched to one teacher token by greedy one-to-one matching on cosine
+  distance, then the matched vectors are pulled together with MSE.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from optical.transport import cosine_cost
+
+
+def mse_distillation_loss(student_l: torch.Tensor, student_en: torch.Tensor | None,
+                          teacher_en: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """``MSE(s(x_L), t(x_en)) + MSE(s(x_en), t(x_en))``, each the mean over ``(B, d)`` elements.
+
+    ``student_l``, ``student_en``, ``teacher_en``: ``(B, d)``. ``student_en=None`` drops the second term.
+    """
+    target = teacher_en.detach()
+    parts = {"kd_l": F.mse_loss(student_l, target)}
+    if student_en is not None:
+        parts["kd_en"] = F.mse_loss(student_en, target)
+    loss = sum(parts.values())
+    return loss, {k: float(v.detach()) for k, v in parts.items()} | {"kd": float(loss.detach())}
+
+
+@torch.no_grad()
+def greedy_matching(cost: torch.Tensor, row_mask: torch.Tensor, col_mask: torch.Tensor) -> torch.Tensor:
+    """Greedy one-to-one matching: repeatedly take the cheapest pair of an unmatched row and column.
+
+    ``cost`` ``(B, n, m)``, masks ``(B, n)`` / ``(B, m)``. Returns ``(B, n)`` long: the matched column
+    of each row, or -1 (padding, or more rows than columns).
+    """
+    B, n, m = cost.shape
+    inf = torch.finfo(cost.dtype).max
+    c = cost.masked_fill(~(row_mask[:, :, None] & col_mask[:, None, :]), inf).clone()
+    match = torch.full((B, n), -1, dtype=torch.long, device=cost.device)
+    batch = torch.arange(B, device=cost.device)
+    for _ in range(min(n, m)):
+        flat = c.flatten(1).argmin(1)
+        i, j = flat // m, flat % m
+        valid = c[batch, i, j] < inf
+        if not bool(valid.any()):
+            break
+        match[batch[valid], i[valid]] = j[valid]
+        c[batch[valid], i[valid], :] = inf
+        c[batch[valid], :, j[valid]] = inf
+    return match
+
+
+def hard_alignment_token_loss(student: torch.Tensor, student_mask: torch.Tensor, teacher: torch.Tensor,
+                              teacher_mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE between each matched (student token, teacher token) pair, averaged over pairs and dims.
+
+    ``student`` ``(B, n, d)``, ``teacher`` ``(B, m, d)``; matching by :func:`greedy_matching` on ``1 - cos``.
+    """
+    teacher = teacher.detach()
+    match = greedy_matching(cosine_cost(student.detach().float(), teacher.float()), student_mask, teacher_mask)
+    rows = match >= 0
+    b_idx, i_idx = rows.nonzero(as_tuple=True)
+    loss = F.mse_loss(student[b_idx, i_idx], teacher[b_idx, match[b_idx, i_idx]])
+    return loss, {"token_kd": float(loss.detach()), "matched_tokens": int(rows.sum())}
+
+
+class MSEDistillationLoss(nn.Module):
+    """Module form of :func:`mse_distillation_loss` on pooled outputs (``TokenOutput.pooled``)."""
+
+    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, float]]:
+        return mse_distillation_loss(student_l.pooled, None if student_en is None else student_en.pooled,
+                                     teacher_en.pooled)
+
+
+class HardAlignmentTokenLoss(nn.Module):
+    """Module form of :func:`hard_alignment_token_loss` on content tokens."""
+
+    def forward(self, student_out, teacher_out) -> tuple[torch.Tensor, dict[str, float]]:
+        return hard_alignment_token_loss(student_out.tokens, student_out.content_mask, teacher_out.tokens,
+                                         teacher_out.content_mask)

@@ -1,0 +1,309 @@
+"""Distillation trainer: a frozen teacher, a student query encoder, bitext, one loss by name.
+
+Why a small explicit loop rather than sentence-transformers' trainer: the OT and token-KD
+losses need token-level outputs of two different models on two different texts, teacher
+outputs are cached across epochs (and across losses in one process), and resume must
+restore the exact data order; each of these would fight the trainer's collator and loss API.
+
+Determinism: the data order of epoch ``e`` is a permutation seeded by ``(seed, e)``; a
+checkpoint holds the student, optimizer, scheduler, step and torch RNG state, so a resumed
+run repeats an uninterrupted one bit for bit on the same CPU and thread count (CPU kernels
+with a different thread count may round differently, a difference of order 1e-7).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import random
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from optical.data.schema import Bitext, RetrievalTask
+from optical.evaluate import STUDENT_CARD
+from optical.io import atomic_write_json, read_json
+from optical.losses import DistillationLoss, IDFWeights
+from optical.models import StudentQueryEncoder, Teacher, TokenOutput, fingerprint, load_sentence_transformer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Every choice of a training run; saved in the checkpoint and the student card."""
+
+    loss: str = "ot"
+    loss_weights: dict[str, float] | None = None
+    teacher: str = "all-MiniLM-L6-v2"
+    student: str | None = None  # None: a copy of the teacher
+    epsilon: float = 0.05
+    cost: str = "cosine"
+    marginals: str = "uniform"  # or "idf"
+    grad: str = "envelope"
+    unbalanced: float | None = None
+    eps_start: float | None = None
+    content_only: bool = True
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_length: int = 64
+    seed: int = 0
+    eval_every: int | None = None
+    checkpoint_every: int = 100
+    mixed_precision: bool = True  # bf16 autocast on a GPU only; CPU stays fp32
+
+    def ot_options(self) -> dict:
+        return dict(epsilon=self.epsilon, cost=self.cost, grad=self.grad, unbalanced=self.unbalanced,
+                    eps_start=self.eps_start, content_only=self.content_only)
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    steps: int
+    best_dev: float | None
+    dev_history: list[dict] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+class TeacherCache:
+    """Teacher token outputs per English sentence, kept in memory (computed once, shared by runs)."""
+
+    def __init__(self, teacher: Teacher, max_length: int):
+        self.teacher, self.max_length = teacher, max_length
+        self._store: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def batch(self, texts: list[str]) -> TokenOutput:
+        """Padded :class:`TokenOutput` for ``texts`` (computes the missing ones in one forward)."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._store))
+        if missing:
+            out = self.teacher.tokens(missing, self.max_length)
+            for i, text in enumerate(missing):
+                n = int(out.attention_mask[i].sum())
+                self._store[text] = (out.tokens[i, :n].cpu(), out.content_mask[i, :n].cpu(),
+                                     out.input_ids[i, :n].cpu(), out.pooled[i].cpu())
+        items = [self._store[t] for t in texts]
+        n = max(x[0].shape[0] for x in items)
+        device = next(self.teacher.model.parameters()).device
+        tokens = torch.zeros(len(items), n, items[0][0].shape[1])
+        content = torch.zeros(len(items), n, dtype=torch.bool)
+        attention = torch.zeros(len(items), n, dtype=torch.bool)
+        ids = torch.zeros(len(items), n, dtype=torch.long)
+        for i, (tok, cm, ii, _) in enumerate(items):
+            tokens[i, : len(tok)], content[i, : len(tok)], attention[i, : len(tok)], ids[i, : len(tok)] = tok, cm, True, ii
+        pooled = torch.stack([x[3] for x in items])
+        return TokenOutput(tokens.to(device), content.to(device), attention.to(device), ids.to(device),
+                           pooled.to(device))
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+    order = list(range(n))
+    random.Random(seed * 100003 + epoch).shuffle(order)
+    return order
+
+
+def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
+    src = [p for b in bitext for p in b.source]
+    tgt = [p for b in bitext for p in b.target]
+    s_ids = student.model.tokenizer(src, truncation=True, max_length=512)["input_ids"]
+    t_ids = teacher.model.tokenizer(tgt, truncation=True, max_length=512)["input_ids"]
+    vocab = max(len(student.model.tokenizer), len(teacher.model.tokenizer))
+    return IDFWeights(s_ids, t_ids, vocab)
+
+
+def dev_mrr(student_model, teacher: Teacher, tasks: dict[str, RetrievalTask]) -> dict[str, float]:
+    """MRR@10 per dev language and their macro mean (``"macro"``) for a student query encoder."""
+    from optical.eval.metrics import aggregate, per_query
+    from optical.retrieval.dense import cached_matrix, encode_with, exact_search
+
+    scores = {}
+    for lang, task in tasks.items():
+        key = f"{fingerprint(teacher.model)}-len{teacher.model.max_seq_length}"
+        docs = cached_matrix("st", key, task.corpus, lambda t: encode_with(teacher.model, t))
+        qids = list(task.queries)
+        run = exact_search(encode_with(student_model, [task.queries[q] for q in qids]), docs, qids,
+                           sorted(task.corpus), k=10)
+        scores[lang] = aggregate(per_query(task.qrels, run, qids))["MRR@10"]
+    scores["macro"] = float(np.mean(list(scores.values())))
+    return scores
+
+
+def _save_checkpoint(path: Path, student: StudentQueryEncoder, optimizer, scheduler, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.contiguous() for k, v in student.state_dict().items()}, tmp / "student.safetensors")
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+    atomic_write_json(tmp / "state.json", state)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
+    """Save as a sentence-transformers directory (safetensors), with the projection as a Dense layer."""
+    from sentence_transformers import models as st_models
+
+    model = student.model
+    if student.projection is not None:
+        # mean pooling commutes with a linear map (weights sum to one), so projecting the pooled
+        # vector equals pooling the projected tokens; the Dense layer goes before Normalize
+        dense = st_models.Dense(student.projection.in_features, student.projection.out_features,
+                                activation_function=torch.nn.Identity())
+        dense.linear.load_state_dict(student.projection.state_dict())
+        modules = [m for m in model if not isinstance(m, st_models.Normalize)] + [dense, st_models.Normalize()]
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(modules=modules, device="cpu")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save(str(tmp), safe_serialization=True)
+    atomic_write_json(tmp / STUDENT_CARD, card)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
+          dev_tasks: dict[str, RetrievalTask] | None = None, teacher: Teacher | None = None,
+          teacher_cache: TeacherCache | None = None, stop_at_step: int | None = None,
+          on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train a student on ``bitext`` (all languages jointly) and save it to ``output_dir/student``.
+
+    Resumes from ``output_dir/checkpoint`` when it exists with the same config. ``stop_at_step``
+    ends the session early (a checkpoint is written; the schedule is unchanged) so that a
+    long run can be split. The saved student is the best dev checkpoint when ``dev_tasks`` is
+    given (model selection on dev only), else the last one.
+    """
+    start = time.time()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    teacher = teacher or Teacher(config.teacher, device)
+    cache = teacher_cache or TeacherCache(teacher, config.max_length)
+    student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, device), teacher.dim)
+    student.train()
+    idf = _idf(bitext, student, teacher) if config.marginals == "idf" else None
+    if config.marginals not in ("uniform", "idf"):
+        raise ValueError(f"unknown marginals {config.marginals!r}: uniform or idf")
+    loss_fn = DistillationLoss(config.loss, config.loss_weights, config.ot_options(), idf)
+
+    pairs = [(s, t) for b in bitext for s, t in zip(b.source, b.target)]
+    if not pairs:
+        raise ValueError("no training pairs: the bitext is empty")
+    steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
+    total = config.max_steps or steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    from transformers import get_linear_schedule_with_warmup
+
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
+
+    ckpt = out / "checkpoint"
+    step, best, history = 0, None, []
+    if (ckpt / "state.json").is_file():
+        state = read_json(ckpt / "state.json")
+        if state["config"] != asdict(config) or state["n_pairs"] != len(pairs):
+            raise ValueError(f"{ckpt} was written by a different config or bitext; use another output dir "
+                             f"or delete the checkpoint")
+        student.load_state_dict(load_file(ckpt / "student.safetensors"))
+        extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
+        optimizer.load_state_dict(extra["optimizer"])
+        scheduler.load_state_dict(extra["scheduler"])
+        torch.set_rng_state(extra["rng"])
+        step, best, history = state["step"], state["best_dev"], state["dev_history"]
+        log.info("resuming %s from step %d", out, step)
+
+    def state_dict() -> dict:
+        return {"config": asdict(config), "n_pairs": len(pairs), "step": step, "best_dev": best,
+                "dev_history": history}
+
+    def evaluate_dev() -> None:
+        nonlocal best
+        student.eval()
+        with torch.no_grad():
+            scores = dev_mrr(student_view(), teacher, dev_tasks)
+        student.train()
+        history.append({"step": step, **scores})
+        log.info("step %d dev MRR@10 %.4f", step, scores["macro"])
+        if best is None or scores["macro"] > best:
+            best = scores["macro"]
+            _save_checkpoint(out / "best", student, optimizer, scheduler, state_dict())
+
+    def student_view():
+        """The student as a SentenceTransformer for encoding (projection folded in when present)."""
+        if student.projection is None:
+            return student.model
+        tmp = out / "_view"
+        _save_student(student, tmp, {})
+        return load_sentence_transformer(str(tmp), device)
+
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" and config.mixed_precision \
+        else torch.autocast("cpu", enabled=False)
+    log_path = out / "train_log.jsonl"
+    bar = tqdm(total=total, initial=step, desc=f"train {config.loss}", disable=None)
+    with open(log_path, "a", encoding="utf-8") as log_file:
+        while step < total:
+            epoch, offset = divmod(step, steps_per_epoch)
+            order = _epoch_order(len(pairs), config.seed, epoch)
+            idx = order[offset * config.batch_size:(offset + 1) * config.batch_size]
+            src, tgt = [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]
+            with autocast:
+                teacher_en = cache.batch(tgt)
+                student_l = student(src, config.max_length)
+                student_en = student(tgt, config.max_length) if loss_fn.needs_student_en else None
+                loss, parts = loss_fn(student_l, student_en, teacher_en)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            parts.update(step=step, lr=scheduler.get_last_lr()[0])
+            log_file.write(json.dumps(parts) + "\n")
+            bar.update(1)
+            bar.set_postfix(loss=f"{parts['loss']:.4f}")
+            if dev_tasks and config.eval_every and (step % config.eval_every == 0 or step == total):
+                evaluate_dev()
+            if step % config.checkpoint_every == 0 or step == total or step == stop_at_step:
+                log_file.flush()
+                _save_checkpoint(ckpt, student, optimizer, scheduler, state_dict())
+            if on_step is not None:
+                on_step(step, parts)
+            if stop_at_step is not None and step >= stop_at_step and step < total:
+                bar.close()
+                return TrainResult(out, step, best, history, time.time() - start)
+    bar.close()
+
+    if best is not None and (out / "best").is_dir():
+        student.load_state_dict(load_file(out / "best" / "student.safetensors"))
+    card = {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
+            "config": asdict(config), "languages": [b.language for b in bitext],
+            "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
+            "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "git_commit": _git_commit(),
+            "machine": platform.platform(), "device": device, "wall_s": round(time.time() - start, 1)}
+    _save_student(student, out / "student", card)
+    shutil.rmtree(out / "_view", ignore_errors=True)
+    return TrainResult(out, step, best, history, time.time() - start)
