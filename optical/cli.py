@@ -90,16 +90,36 @@ def _run_train(args) -> int:
     return 0
 
 
+def _add_book(sub) -> None:
+    p = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book")
+    p.add_argument("--params", default="params/full.yaml", help="YAML of notebook parameters")
+    p.add_argument("--only", help="comma-separated notebooks to run (e.g. 00,02)")
+    p.add_argument("--no-build", action="store_true", help="execute the notebooks, skip the HTML build")
+
+
+def _run_book(args) -> int:
+    from optical.report.book import NotebookFailed, run_book
+
+    try:
+        manifest = run_book(args.params, _languages(args.only), build=not args.no_build)
+    except NotebookFailed as err:
+        print(f"optical book: {err}", file=sys.stderr)
+        return 1
+    print(f"manifest: {manifest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optical", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_evaluate(sub)
     _add_train(sub)
+    _add_book(sub)
     return parser
 
 
-COMMANDS = {"evaluate": _run_evaluate, "train": _run_train}
+COMMANDS = {"evaluate": _run_evaluate, "train": _run_train, "book": _run_book}
 
 
 def main(argv: list[str] | None = None) -> int:

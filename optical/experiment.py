@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from optical.data import afriqa
+from optical.data import afriqa, webfaq
 from optical.data.registry import load_tasks
 from optical.data.schema import Bitext, DataError, RetrievalTask
 
@@ -15,14 +15,18 @@ log = logging.getLogger(__name__)
 def training_bitext(dataset: str, languages: list[str], max_pairs: int | None = None, seed: int = 0,
                     root: str | Path | None = None) -> list[Bitext]:
     """One leakage-filtered :class:`Bitext` per language, each capped to ``max_pairs``."""
+    if dataset == "webfaq":
+        return [webfaq.load_split(lang).train.take(max_pairs) for lang in languages]
     if dataset != "afriqa":
-        raise DataError(f"no training bitext builder for dataset {dataset!r} (available: afriqa)")
+        raise DataError(f"no training bitext builder for dataset {dataset!r} (available: afriqa, webfaq)")
     afriqa.check_languages(languages, afriqa.LANGUAGES)
     return [afriqa.build_bitext(lang, root, seed).take(max_pairs) for lang in languages]
 
 
 def dev_tasks(dataset: str, languages: list[str], root: str | Path | None = None) -> dict[str, RetrievalTask]:
     """Dev tasks of the languages that have a dev split with gold passages (AfriQA: not yor, swa)."""
+    if dataset == "webfaq":
+        return load_tasks(dataset, languages, "dev", root)
     if dataset != "afriqa":
         raise DataError(f"no dev split known for dataset {dataset!r}")
     with_dev = [lang for lang in languages if afriqa.gold_file(lang, "dev", root).is_file()]

@@ -123,9 +123,13 @@ class TokenOutput:
 def _forward_tokens(model, texts: list[str], max_length: int | None) -> TokenOutput:
     if any(not t or not t.strip() for t in texts):
         raise ValueError("empty text given to the encoder")
+    saved = model.max_seq_length
     if max_length is not None:
         model.max_seq_length = max_length
-    features = model.preprocess(texts)
+    try:
+        features = model.preprocess(texts)
+    finally:
+        model.max_seq_length = saved
     device = next(model.parameters()).device
     features = {k: v.to(device) if torch.is_tensor(v) else v for k, v in features.items()}
     out = model(features)

@@ -110,3 +110,9 @@ def afriqa_dir(tmp_path, monkeypatch) -> Path:
 
     _load_queries_cached.cache_clear()
     return root
+
+
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory) -> Path:
+    """One document-matrix cache for every test that uses the real MiniLM model and corpus."""
+    return tmp_path_factory.mktemp("real-cache")

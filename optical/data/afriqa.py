@@ -126,7 +126,8 @@ def load_task(lang: str, split: str = "test", root: str | Path | None = None,
     """The CLIR task of one language: the ``split`` queries that have a gold record.
 
     A query whose gold record holds no passage stays in the task and counts as a
-    miss (as in the benchmark's reference rows). Raises if the split has no gold file.
+    miss (as in the benchmark's reference rows); a query with an empty question text is
+    dropped with a warning (one in twi dev). Raises if the split has no gold file.
     """
     check_languages([lang])
     if split not in SPLITS:
@@ -135,8 +136,12 @@ def load_task(lang: str, split: str = "test", root: str | Path | None = None,
         raise DataError(f"AfriQA {lang} has no gold passages for the {split} split ({gold_file(lang, split, root)})")
     corpus = load_corpus(LANGUAGES if lang in LANGUAGES else (lang,), root) if corpus is None else corpus
     queries, qrels, translations, missing = {}, {}, {}, set()
+    empty = []
     for query in load_queries(lang, split, root):
         if not query.has_gold_record:
+            continue
+        if not query.question:
+            empty.append(query.id)  # an empty question cannot be encoded: dropped, and said so
             continue
         queries[query.id] = query.question
         translations[query.id] = query.translation
@@ -144,6 +149,9 @@ def load_task(lang: str, split: str = "test", root: str | Path | None = None,
             missing.add(query.id)
         else:
             qrels[query.id] = {query.gold_id: 1}
+    if empty:
+        log.warning("AfriQA %s %s: dropped %d queries with an empty question text (ids %s)", lang, split,
+                    len(empty), empty)
     return RetrievalTask(f"afriqa-{split}", lang, corpus, queries, qrels, translations, missing).validate()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optical.data import afriqa
+from optical.data import afriqa, webfaq
 from optical.data.beir import load_beir
 from optical.data.schema import DataError, RetrievalTask
 
@@ -14,7 +14,9 @@ def default_languages(dataset: str) -> list[str]:
         return list(afriqa.LANGUAGES)
     if dataset.startswith("beir:"):
         return ["und"]
-    raise DataError(f"unknown dataset {dataset!r}; use afriqa or beir:<folder>")
+    if dataset == "webfaq":
+        return ["swa", "hau", "amh", "som", "tgl"]
+    raise DataError(f"unknown dataset {dataset!r}; use afriqa, webfaq or beir:<folder>")
 
 
 def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "test",
@@ -29,4 +31,8 @@ def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "t
     if dataset.startswith("beir:"):
         folder = dataset.split(":", 1)[1]
         return {lang: load_beir(folder, split, lang) for lang in languages}
-    raise DataError(f"unknown dataset {dataset!r}; use afriqa or beir:<folder>")
+    if dataset == "webfaq":
+        if split not in ("dev", "test"):
+            raise DataError(f"WebFAQ tasks exist for the dev and test splits, not {split!r}")
+        return {lang: getattr(webfaq.load_split(lang), split) for lang in languages}
+    raise DataError(f"unknown dataset {dataset!r}; use afriqa, webfaq or beir:<folder>")

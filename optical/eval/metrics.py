@@ -4,9 +4,11 @@ Measures: ``RR@10`` (reported as MRR@10), ``nDCG@10``, ``R@100``. Every query of
 counts: a query missing from the run, with an empty ranking, or whose relevant document is
 absent from the corpus scores 0 (ir-measures alone would silently skip it).
 
-Tie rule: ir-measures hands the run to trec_eval's logic, which orders documents by score
-descending and breaks ties by document id in *descending* lexicographic order, whatever
-the order of the run. :func:`rank_with_ties` states it; a test checks ir-measures follows it.
+Tie rule (ours, stated and tested): documents are ranked by score descending, then by
+document id *ascending*. We apply it before calling ir-measures, replacing scores by
+strictly decreasing rank scores, because ir-measures' providers disagree on ties: with
+ir-measures 0.4.3 ``RR`` breaks them by ascending id and ``nDCG`` (trec_eval) by descending
+id, so one run could be two rankings.
 """
 
 from __future__ import annotations
@@ -21,8 +23,13 @@ MEASURES = {"MRR@10": RR @ 10, "nDCG@10": nDCG @ 10, "R@100": R @ 100}
 
 
 def rank_with_ties(scores: dict[str, float]) -> list[str]:
-    """Document ids in trec_eval order: score descending, then id descending."""
-    return [d for d, _ in sorted(scores.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)]
+    """Document ids ranked by score descending, then id ascending."""
+    return [d for d, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _untied(scores: dict[str, float]) -> dict[str, float]:
+    ranked = rank_with_ties(scores)
+    return {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
 
 
 def per_query(qrels: dict[str, dict[str, int]], run: Run, query_ids: list[str]) -> dict[str, dict[str, float]]:
@@ -30,7 +37,7 @@ def per_query(qrels: dict[str, dict[str, int]], run: Run, query_ids: list[str]) 
     values = {name: dict.fromkeys(query_ids, 0.0) for name in MEASURES}
     wanted = set(query_ids)
     sub_qrels = {q: rels for q, rels in qrels.items() if q in wanted and rels}
-    sub_run = {q: docs for q, docs in run.items() if q in sub_qrels and docs}
+    sub_run = {q: _untied(docs) for q, docs in run.items() if q in sub_qrels and docs}
     if sub_run:
         by_measure = {m: name for name, m in MEASURES.items()}
         for metric in ir_measures.iter_calc(list(MEASURES.values()), sub_qrels, sub_run):

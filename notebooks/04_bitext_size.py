@@ -1,0 +1,54 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # How much bitext? KD vs OT as the number of pairs grows
+#
+# One student per language, loss and bitext size N (the first N pairs of the leakage-filtered bitext:
+# AfriQA question pairs first, then news), trained for the same number of steps, scored on that language's
+# dev split. Where does OT's advantage appear or vanish?
+
+# %% tags=["parameters"]
+dataset = "afriqa"
+teacher = "all-MiniLM-L6-v2"
+bitext_size = {"languages": ["hau"], "sizes": [100, 300], "losses": ["kd", "ot"],
+               "train": {"max_steps": 40, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "seed": 0}}
+root = "."
+fresh = False
+
+# %%
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from optical.report.experiments import bitext_size as run_bitext_size
+
+results = run_bitext_size({"dataset": dataset, "teacher": teacher, "bitext_size": bitext_size}, root, fresh)
+rows = [{"language": r["params"]["languages"][0], "pairs": r["params"]["train"]["max_pairs"],
+         "loss": r["params"]["train"]["loss"], "dev MRR@10": r["macro"]["MRR@10"]} for r in results.values()]
+frame = pd.DataFrame(rows)
+frame.pivot_table(index=["language", "pairs"], columns="loss", values="dev MRR@10").style.format("{:.3f}")
+
+# %%
+langs = bitext_size["languages"]
+fig, axes = plt.subplots(1, len(langs), figsize=(4 * len(langs), 3.4), sharey=True, squeeze=False)
+for ax, lang in zip(axes[0], langs):
+    for loss, group in frame[frame.language == lang].groupby("loss"):
+        ax.plot(group.pairs, group["dev MRR@10"], marker="o", label=loss)
+    ax.set_xscale("log")
+    ax.set_xlabel("bitext pairs (log scale)")
+    ax.set_title(lang)
+    ax.grid(alpha=0.3)
+axes[0][0].set_ylabel("dev MRR@10")
+axes[0][0].legend()
+plt.tight_layout()
+plt.show()

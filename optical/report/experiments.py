@@ -1,0 +1,242 @@
+"""Experiments behind the notebooks: baselines, distilled students, ablations, significance.
+
+Each function writes one results JSON (atomically) holding the ``params`` it ran with, and
+returns the stored file instead of recomputing when the parameters are unchanged, so the
+book can be rebuilt without retraining; ``fresh=True`` recomputes. Trained students live in
+``runs/`` (ignored by git); a crashed training resumes from its checkpoint there.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, fields
+from functools import lru_cache
+from pathlib import Path
+
+from optical.eval.significance import compare_runs
+from optical.evaluate import evaluate
+from optical.experiment import dev_tasks, training_bitext
+from optical.io import atomic_write_json, read_json
+from optical.train import TeacherCache, TrainConfig, train
+
+log = logging.getLogger(__name__)
+
+TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+
+
+def _stored(path: Path, params: dict, fresh: bool) -> dict | None:
+    if not fresh and path.is_file():
+        stored = read_json(path)
+        if stored.get("params") == params:
+            log.info("reusing %s (same parameters)", path)
+            return stored
+    return None
+
+
+@lru_cache(maxsize=2)
+def _teacher(name: str, max_length: int):
+    from optical.models import Teacher
+
+    teacher = Teacher(name)
+    return teacher, TeacherCache(teacher, max_length)
+
+
+def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, results_dir: str | Path,
+                 split: str = "test", fresh: bool = False) -> dict:
+    """Evaluate a built-in system and store ``results_dir/<system>.json``."""
+    params = {"system": system, "dataset": dataset, "languages": languages, "teacher": teacher, "split": split}
+    path = Path(results_dir) / f"{system}.json"
+    if (stored := _stored(path, params, fresh)) is not None:
+        return stored
+    result = evaluate(system, dataset, languages, teacher, split)
+    result["params"] = params
+    atomic_write_json(path, result)
+    return result
+
+
+def run_student(name: str, train_params: dict, dataset: str, languages: list[str], results_dir: str | Path,
+                runs_dir: str | Path, eval_split: str = "test", eval_languages: list[str] | None = None,
+                fresh: bool = False) -> dict:
+    """Train a student with ``train_params`` (TrainConfig fields + ``max_pairs``) and evaluate it.
+
+    Model selection uses the dev split (``eval_every``); the test split is evaluated once, at the end.
+    Stores ``results_dir/<name>.json`` with the training card under ``"training"``.
+    """
+    unknown = set(train_params) - TRAIN_KEYS - {"max_pairs"}
+    if unknown:
+        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(TRAIN_KEYS)} + max_pairs")
+    eval_languages = eval_languages or languages
+    params = {"name": name, "dataset": dataset, "languages": languages, "train": train_params,
+              "eval_split": eval_split, "eval_languages": eval_languages}
+    path = Path(results_dir) / f"{name}.json"
+    if (stored := _stored(path, params, fresh)) is not None:
+        return stored
+    config = TrainConfig(**{k: v for k, v in train_params.items() if k in TRAIN_KEYS})
+    bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
+    dev = dev_tasks(dataset, languages) if config.eval_every else None
+    teacher, cache = _teacher(config.teacher, config.max_length)
+    run_dir = Path(runs_dir) / name
+    if fresh and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    outcome = train(config, bitext, run_dir, dev, teacher=teacher, teacher_cache=cache)
+    result = evaluate(str(run_dir / "student"), dataset, eval_languages, config.teacher, eval_split)
+    card = read_json(run_dir / "student" / "optical_card.json")
+    result.update(system=name, params=params, training={
+        "config": asdict(config), "pairs": card["pairs"], "bitext_counts": card["bitext_counts"],
+        "steps": outcome.steps, "dev_history": card["dev_history"], "best_dev_macro_mrr10": outcome.best_dev,
+        "git_commit": card["git_commit"], "device": card["device"], "wall_s": card["wall_s"]})
+    atomic_write_json(path, result)
+    return result
+
+
+def add_significance(results: dict[str, dict], reference: str, results_dir: str | Path,
+                     n_resamples: int = 10000) -> dict[str, dict]:
+    """Paired randomisation test of every system against ``reference`` per language (Holm-corrected).
+
+    Writes the tests into each system's JSON under ``"significance"`` and returns them by system.
+    """
+    ref = results[reference]["per_query"]["MRR@10"]
+    out = {}
+    for system, result in results.items():
+        if system == reference:
+            continue
+        tests = compare_runs(result["per_query"]["MRR@10"], ref, n_resamples)
+        result["significance"] = {"reference": reference, "measure": "MRR@10",
+                                  "test": "paired randomisation (sign flip), two-sided", "correction": "Holm",
+                                  "languages": tests}
+        atomic_write_json(Path(results_dir) / f"{system}.json", result)
+        out[system] = tests
+    return out
+
+
+def baselines(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Notebook 01: every baseline of ``p["baselines"]`` on the test split."""
+    out = Path(root) / "results" / p["dataset"]
+    return {s: run_baseline(s, p["dataset"], p["languages"], p["teacher"], out, fresh=fresh) for s in p["baselines"]}
+
+
+def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Notebook 02: one student per loss of ``p["losses"]``, tested once; significance against ``kd``."""
+    out = Path(root) / "results" / p["dataset"]
+    runs = Path(root) / "runs" / p["dataset"]
+    results = {loss: run_student(loss, {**p["train"], "loss": loss, "teacher": p["teacher"]}, p["dataset"],
+                                 p["languages"], out, runs, fresh=fresh) for loss in p["losses"]}
+    if "kd" in results and len(results) > 1:
+        add_significance(results, "kd", out)
+    return results
+
+
+def data_summary(p: dict, root: str | Path = ".") -> dict:
+    """Notebook 00: corpus size, query and bitext counts per language, example triples."""
+    from optical.data import afriqa
+
+    corpus = afriqa.load_corpus(p["languages"])
+    rows, examples = {}, {}
+    for lang in p["languages"]:
+        test = afriqa.load_task(lang, "test", corpus=corpus)
+        has_dev = afriqa.gold_file(lang, "dev").is_file()
+        bitext = afriqa.build_bitext(lang)
+        rows[lang] = {"test queries": len(test.queries), "test queries without gold passage": len(test.missing_gold),
+                      "dev queries": len(afriqa.load_task(lang, "dev", corpus=corpus).queries) if has_dev else 0,
+                      **{f"bitext {k}": v for k, v in bitext.counts.items()}}
+        qid = next(q for q in test.queries if q in test.qrels)
+        examples[lang] = {"query": test.queries[qid], "translation": test.translations[qid],
+                          "passage": corpus[next(iter(test.qrels[qid]))][:300]}
+    summary = {"dataset": p["dataset"], "corpus_size": len(corpus), "languages": rows, "examples": examples}
+    atomic_write_json(Path(root) / "results" / p["dataset"] / "data.json", summary)
+    return summary
+
+
+def ablations(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Notebook 03: variants of the OT loss (and KD for reference), trained jointly, scored on dev."""
+    a = p["ablations"]
+    langs = [lang for lang in a["languages"] if lang in dev_tasks(p["dataset"], a["languages"])]
+    out, runs = Path(root) / "results" / "ablations", Path(root) / "runs" / "ablations"
+    return {name: run_student(name, {**a["train"], **variant, "teacher": p["teacher"]}, p["dataset"], a["languages"],
+                              out, runs, eval_split="dev", eval_languages=langs, fresh=fresh)
+            for name, variant in a["variants"].items()}
+
+
+def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Notebook 04: per-language students with N bitext pairs for each loss, scored on that language's dev."""
+    b = p["bitext_size"]
+    out, runs = Path(root) / "results" / "bitext_size", Path(root) / "runs" / "bitext_size"
+    results = {}
+    for lang in b["languages"]:
+        for size in b["sizes"]:
+            for loss in b["losses"]:
+                name = f"{lang}-{size}-{loss}"
+                results[name] = run_student(name, {**b["train"], "max_pairs": size, "loss": loss,
+                                                   "teacher": p["teacher"]}, p["dataset"], [lang], out, runs,
+                                            eval_split="dev", fresh=fresh)
+    return results
+
+
+def alignment_examples(p: dict, root: str | Path = ".") -> dict:
+    """Notebook 05: OT plans (before and after training) and the hard alignment for real bitext pairs."""
+    import torch
+
+    from optical.data import afriqa
+    from optical.losses import ot_distillation_loss
+    from optical.losses.kd import greedy_matching
+    from optical.models import StudentQueryEncoder, load_sentence_transformer
+    from optical.transport import cosine_cost
+
+    a = p["alignment"]
+    teacher, _ = _teacher(p["teacher"], p["train"]["max_length"])
+    bitext = afriqa.build_bitext(a["language"])
+    pairs = list(zip(bitext.source, bitext.target))[: a["n_pairs"]]
+    trained = Path(root) / "runs" / p["dataset"] / a["student"] / "student"
+    students = {"before": StudentQueryEncoder(load_sentence_transformer(p["teacher"]))}
+    if trained.is_dir():
+        students["after"] = StudentQueryEncoder(load_sentence_transformer(str(trained)))
+    examples = []
+    for src, tgt in pairs:
+        t_out = teacher.tokens([tgt], p["train"]["max_length"])
+        t_mask = t_out.content_mask[0]
+        t_tokens = teacher.model.tokenizer.convert_ids_to_tokens(t_out.input_ids[0][t_mask].tolist())
+        example = {"source": src, "target": tgt, "teacher_tokens": t_tokens, "plans": {}}
+        for stage, student in students.items():
+            student.eval()
+            with torch.no_grad():
+                s_out = student([src], p["train"]["max_length"])
+                _, parts, res = ot_distillation_loss(s_out.tokens, s_out.content_mask, t_out.tokens, t_out.content_mask,
+                                                     epsilon=p["train"].get("epsilon", 0.05), grad="detach")
+                match = greedy_matching(cosine_cost(s_out.tokens, t_out.tokens), s_out.content_mask,
+                                        t_out.content_mask)
+            s_mask = s_out.content_mask[0]
+            example["student_tokens"] = student.model.tokenizer.convert_ids_to_tokens(
+                s_out.input_ids[0][s_mask].tolist())
+            plan = res.plan[0][s_mask][:, t_mask]
+            hard = torch.zeros_like(plan)
+            rows = match[0][s_mask]
+            col_index = torch.cumsum(t_mask.long(), 0) - 1  # position among content tokens
+            for i, j in enumerate(rows.tolist()):
+                if j >= 0:
+                    hard[i, col_index[j]] = 1.0 / plan.shape[0]
+            example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": parts["ot"]}
+        examples.append(example)
+    result = {"language": a["language"], "trained_student": str(trained) if trained.is_dir() else None,
+              "examples": examples}
+    atomic_write_json(Path(root) / "results" / p["dataset"] / "alignment.json", result)
+    return result
+
+
+def webfaq_unavailable(languages: list[str]) -> str | None:
+    """None when WebFAQ can be read (local directory or hub); else a Markdown note saying how to run it."""
+    import os
+
+    from optical.data.webfaq import HUB_REPOS
+    from optical.models import hub_reachable
+
+    if os.environ.get("OPTICAL_WEBFAQ_DIR") or hub_reachable():
+        return None
+    return (f"**WebFAQ-CLIR was not run here:** its bitexts live on the Hugging Face hub (`{HUB_REPOS['v1']}`), which "
+            f"this machine cannot reach, and `OPTICAL_WEBFAQ_DIR` is not set. No number on this page is a result. "
+            f"On a machine with network access, the same comparison runs with no code change:\n\n"
+            f"```\noptical book --params params/full.yaml --only 06\n```\n\n"
+            f"or, for this notebook alone,\n\n"
+            f"```\npapermill notebooks/06_webfaq.ipynb out.ipynb -y \"webfaq: {{languages: {languages}}}\"\n```\n\n"
+            f"(a downloaded copy works too: `OPTICAL_WEBFAQ_DIR=/path/with/<lang>/files`).")

@@ -1,0 +1,37 @@
+"""Matplotlib figures for the notebooks."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+
+def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
+    """One group of bars per column (language), one bar per row (system)."""
+    ax = ax or plt.subplots(figsize=(11, 4.2))[1]
+    n = len(table.index)
+    width = 0.8 / n
+    x = np.arange(len(table.columns))
+    for i, (name, row) in enumerate(table.iterrows()):
+        ax.bar(x + (i - (n - 1) / 2) * width, row.values, width, label=name)
+    ax.set_xticks(x, table.columns)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(0, min(1.0, float(np.nanmax(table.values)) * 1.15))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, ncols=2, loc="upper left")
+    return ax
+
+
+def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[str], title: str, ax=None):
+    """Heatmap of a plan (rows: student tokens in L, columns: teacher tokens in English), mass × n rows."""
+    ax = ax or plt.subplots(figsize=(0.45 * len(col_tokens) + 2, 0.35 * len(row_tokens) + 1.5))[1]
+    image = ax.imshow(plan * plan.shape[0], cmap="viridis", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(col_tokens)), col_tokens, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(row_tokens)), row_tokens, fontsize=8)
+    ax.set_xlabel("teacher tokens (English)")
+    ax.set_ylabel("student tokens (L)")
+    ax.set_title(title, fontsize=10)
+    plt.colorbar(image, ax=ax, fraction=0.04, label="share of the token's mass")
+    return ax

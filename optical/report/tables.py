@@ -1,0 +1,52 @@
+"""Result tables (pandas) from results JSON dicts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from optical.eval.metrics import gap_closure
+
+SYSTEM_LABELS = {
+    "teacher": "floor: MiniLM on L query",
+    "ceiling": "ceiling: MiniLM on human EN translation",
+    "bm25": "BM25 on L query",
+    "e5": "mE5-small (q4) on L query",
+    "kd": "KD-MSE student",
+    "token-kd": "hard-aligned token-KD student",
+    "ot": "OT student (OPTICAL)",
+    "ot+kd": "OT + KD student",
+}
+
+
+def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool = True) -> pd.DataFrame:
+    """Rows: systems; columns: languages then ``macro``; values: ``measure``."""
+    rows = {}
+    for system, result in results.items():
+        row = {lang: m[measure] for lang, m in result["languages"].items()}
+        row["macro"] = result["macro"][measure]
+        rows[SYSTEM_LABELS.get(system, system) if labels else system] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def gap_closure_table(results: dict[str, dict], floor: dict, ceiling: dict, measure: str = "MRR@10") -> pd.DataFrame:
+    """Gap closure ``(student - floor) / (ceiling - floor)`` per language and for the macro average."""
+    rows = {}
+    for system, result in results.items():
+        row = {lang: gap_closure(m[measure], floor["languages"][lang][measure], ceiling["languages"][lang][measure])
+               for lang, m in result["languages"].items()}
+        row["macro"] = gap_closure(result["macro"][measure], floor["macro"][measure], ceiling["macro"][measure])
+        rows[SYSTEM_LABELS.get(system, system)] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def significance_table(results: dict[str, dict]) -> pd.DataFrame:
+    """Per system and language: ΔMRR@10 against the reference, raw and Holm-corrected p-values."""
+    rows = []
+    for system, result in results.items():
+        sig = result.get("significance")
+        if not sig:
+            continue
+        for lang, t in sig["languages"].items():
+            rows.append({"system": system, "vs": sig["reference"], "language": lang, "ΔMRR@10": t["delta"],
+                         "p": t["p_value"], "p (Holm)": t["p_holm"], "queries": t["n"]})
+    return pd.DataFrame(rows)

@@ -1,0 +1,96 @@
+"""Metrics against hand-computed values and ir-measures; tie rule; significance; retrieval cache."""
+
+import math
+
+import ir_measures
+import numpy as np
+import pytest
+from ir_measures import RR, nDCG
+
+from optical.eval.metrics import aggregate, gap_closure, macro_average, per_query, rank_with_ties
+from optical.eval.significance import compare_runs, holm, paired_randomization
+from optical.retrieval.dense import cached_matrix, exact_search
+
+QRELS = {"q1": {"d3": 1}, "q2": {"d1": 1}, "q3": {"d9": 1}}
+RUN = {"q1": {"d1": 0.9, "d2": 0.8, "d3": 0.7}, "q2": {"d1": 0.5, "d4": 0.1}, "q3": {"d2": 1.0}}
+
+
+def test_metrics_hand_computed():
+    values = per_query(QRELS, RUN, ["q1", "q2", "q3", "q4"])
+    assert values["MRR@10"] == {"q1": pytest.approx(1 / 3), "q2": 1.0, "q3": 0.0, "q4": 0.0}
+    assert values["nDCG@10"]["q1"] == pytest.approx(1 / math.log2(4))  # one relevant doc at rank 3
+    assert values["R@100"] == {"q1": 1.0, "q2": 1.0, "q3": 0.0, "q4": 0.0}
+    agg = aggregate(values)
+    assert agg["MRR@10"] == pytest.approx((1 / 3 + 1) / 4) and agg["n_queries"] == 4
+
+
+def test_metrics_agree_with_ir_measures_on_random_runs():
+    rng = np.random.default_rng(0)
+    docs = [f"d{i}" for i in range(40)]
+    qrels = {f"q{i}": {docs[rng.integers(40)]: 1} for i in range(30)}
+    run = {q: {d: float(s) for d, s in zip(docs, rng.random(40))} for q in qrels}
+    ours = aggregate(per_query(qrels, run, list(qrels)))
+    ref = ir_measures.calc_aggregate([RR @ 10, nDCG @ 10], qrels, run)
+    assert ours["MRR@10"] == pytest.approx(ref[RR @ 10])
+    assert ours["nDCG@10"] == pytest.approx(ref[nDCG @ 10])
+
+
+@pytest.mark.parametrize("run", [{"q": {"a1": 0.5, "b": 0.5, "c": 0.5}}, {"q": {"c": 0.5, "b": 0.5, "a1": 0.5}}])
+def test_tie_rule_is_one_ranking_for_every_measure(run):
+    # equal scores: the smaller doc id first, whatever the order of the run, for RR and nDCG alike
+    assert rank_with_ties(run["q"]) == ["a1", "b", "c"]
+    values = per_query({"q": {"b": 1}}, run, ["q"])
+    assert values["MRR@10"]["q"] == 0.5
+    assert values["nDCG@10"]["q"] == pytest.approx(1 / math.log2(3))  # rank 2 for nDCG too
+
+
+def test_macro_average_and_gap_closure():
+    assert macro_average({"x": {"MRR@10": 0.2}, "y": {"MRR@10": 0.4}}) == {"MRR@10": pytest.approx(0.3)}
+    assert gap_closure(0.5, 0.2, 0.8) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        gap_closure(0.5, 0.3, 0.3)
+
+
+def test_holm_hand_computed():
+    adjusted = holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert adjusted == {"a": pytest.approx(0.03), "b": pytest.approx(0.06), "c": pytest.approx(0.06)}
+
+
+def test_paired_randomization():
+    rng = np.random.default_rng(1)
+    x = {str(i): float(v) for i, v in enumerate(rng.random(200))}
+    assert paired_randomization(x, dict(x))["p_value"] == 1.0
+    better = {k: v + 0.2 for k, v in x.items()}
+    res = paired_randomization(better, x, n_resamples=2000)
+    assert res["delta"] == pytest.approx(0.2) and res["p_value"] < 0.01
+    noise = {k: v + float(rng.normal(0, 0.1)) for k, v in x.items()}
+    assert paired_randomization(noise, x, n_resamples=2000)["p_value"] > 0.05
+    with pytest.raises(ValueError, match="same queries"):
+        paired_randomization(x, {"0": 1.0})
+    tests = compare_runs({"hau": better, "yor": noise}, {"hau": x, "yor": x}, n_resamples=2000)
+    assert tests["hau"]["p_holm"] >= tests["hau"]["p_value"]
+
+
+def test_exact_search_is_brute_force_topk():
+    rng = np.random.default_rng(2)
+    q, d = rng.normal(size=(5, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    run = exact_search(q, d, [f"q{i}" for i in range(5)], [f"d{j}" for j in range(50)], k=7, chunk=2)
+    for i in range(5):
+        expected = [f"d{j}" for j in np.argsort(-(d @ q[i]))[:7]]
+        assert list(run[f"q{i}"]) == expected
+
+
+def test_document_cache_is_reused_and_invalidated(tmp_path):
+    calls = []
+
+    def encode(texts):
+        calls.append(len(texts))
+        return np.ones((len(texts), 4), dtype=np.float32) * len(calls)
+
+    corpus = {"a": "x", "b": "y"}
+    first = cached_matrix("st", "model1", corpus, encode, root=tmp_path)
+    again = cached_matrix("st", "model1", corpus, encode, root=tmp_path)
+    assert calls == [2] and np.array_equal(first, again)
+    cached_matrix("st", "model2", corpus, encode, root=tmp_path)  # model changed
+    cached_matrix("st", "model1", {**corpus, "b": "z"}, encode, root=tmp_path)  # corpus text changed
+    assert calls == [2, 2, 2]

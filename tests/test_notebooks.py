@@ -1,0 +1,57 @@
+"""Notebooks are thin, parameterised and paired; the smoke book builds with no warning."""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+
+from optical.report.book import declared_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def test_there_are_notebooks():
+    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(9)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_thin_parameterised_and_paired(path):
+    notebook = jupytext.read(path)
+    assert notebook.metadata["jupytext"]["formats"] == "ipynb,py:percent", "not paired with an .ipynb"
+    tagged = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell must be tagged 'parameters'"
+    params = ast.parse(tagged[0].source)
+    assert all(isinstance(node, ast.Assign) for node in params.body), "the parameters cell holds only assignments"
+    assert declared_parameters(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            assert not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)), \
+                f"{path.name} defines a function or class: logic belongs in the optical package"
+
+
+def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
+    source = tmp_path / "nb.py"
+    source.write_text("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="parameters"):
+        declared_parameters(jupytext.read(source))
+
+
+@pytest.mark.slow
+def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cache):
+    env = {**os.environ, "OPTICAL_CACHE_DIR": str(real_cache), "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/smoke.yaml"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "WARNING" not in done.stderr and "warning:" not in done.stderr.lower(), done.stderr[-3000:]
+    html = ROOT / "_build" / "html"
+    for name in ("02_distillation", "05_alignment", "06_webfaq", "08_reproduce"):
+        assert (html / "book" / "executed" / f"{name}.html").is_file()
+    results = ROOT / "build" / "smoke" / "results"
+    assert (results / "afriqa" / "ot.json").is_file() and (results / "manifest.json").is_file()

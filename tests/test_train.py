@@ -1,0 +1,93 @@
+"""Trainer on a tiny model built in the test: CLI, saved student, crash and resume, evaluation."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from optical.cli import main
+from optical.data.schema import Bitext
+from optical.evaluate import evaluate
+from optical.train import TrainConfig, train
+
+PAIRS = [(f"sentensi namba {i} ya mfano", f"example sentence number {i}") for i in range(24)]
+
+
+def bitext():
+    return [Bitext("hau", [s for s, _ in PAIRS], [t for _, t in PAIRS])]
+
+
+def test_cli_train_saves_a_loadable_student_and_evaluate_reads_it(tiny_model, afriqa_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--languages", "hau,bem", "--loss", "ot+kd", "--teacher", str(tiny_model),
+                 "--output-dir", str(out), "--max-steps", "10", "--batch-size", "2", "--eval-every", "5"])
+    assert code == 0
+    from sentence_transformers import SentenceTransformer
+
+    student = SentenceTransformer(str(out / "student"), device="cpu")
+    assert student.encode(["a query"]).shape == (1, 32)
+    card = json.loads((out / "student" / "optical_card.json").read_text())
+    assert card["loss"] == "ot+kd" and card["steps"] == 10 and card["teacher"] == str(tiny_model)
+    assert card["pairs"]["hau"] == 5 and [h["step"] for h in card["dev_history"]] == [5, 10]
+    log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    assert len(log) == 10 and {"ot", "kd", "loss", "lr"} <= set(log[0])
+
+    result = evaluate(str(out / "student"), "afriqa", ["hau", "bem"], output=tmp_path / "res.json")
+    assert result["system"] == "student" and result["languages"]["hau"]["n_queries"] == 3
+    assert set(result["per_query"]["MRR@10"]["hau"]) == {"0", "1", "2"}
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("loss", ["ot", "kd", "token-kd"])
+def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
+    torch.set_num_threads(1)
+    config = TrainConfig(loss=loss, teacher=str(tiny_model), max_steps=8, batch_size=4, checkpoint_every=3,
+                         lr=1e-3)
+    full = train(config, bitext(), tmp_path / "full")
+
+    def crash_after_5(step, parts):
+        if step == 5:  # checkpoint at 3, crash before the next one at 6
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(config, bitext(), tmp_path / "resumed", on_step=crash_after_5)
+    assert json.loads((tmp_path / "resumed/checkpoint/state.json").read_text())["step"] == 3
+    resumed = train(config, bitext(), tmp_path / "resumed")
+    assert full.steps == resumed.steps == 8
+    a = load_file(tmp_path / "full/checkpoint/student.safetensors")
+    b = load_file(tmp_path / "resumed/checkpoint/student.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+
+
+def test_resume_refuses_a_different_config(tiny_model, tmp_path):
+    config = TrainConfig(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4, checkpoint_every=1)
+    train(config, bitext(), tmp_path / "run", stop_at_step=1)
+    with pytest.raises(ValueError, match="different config"):
+        train(TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=2, batch_size=4), bitext(), tmp_path / "run")
+
+
+def test_student_with_a_different_width_gets_a_projection(tiny_model, tmp_path):
+    from conftest import build_tiny_model
+
+    wide = build_tiny_model(tmp_path / "wide", hidden=48)
+    config = TrainConfig(loss="ot+kd", teacher=str(tiny_model), student=str(wide), max_steps=2, batch_size=4)
+    train(config, bitext(), tmp_path / "run")
+    from sentence_transformers import SentenceTransformer
+
+    student = SentenceTransformer(str(tmp_path / "run" / "student"), device="cpu")
+    vec = student.encode(["hello"])
+    assert vec.shape == (1, 32) and abs(float((vec ** 2).sum()) - 1.0) < 1e-5
+
+
+def test_unknown_system_and_model_errors(tmp_path, afriqa_dir, capsys):
+    assert main(["evaluate", "--system", "nope", "--languages", "hau"]) == 2
+    assert "unknown system 'nope'" in capsys.readouterr().err
+    assert main(["evaluate", "--system", "teacher", "--model", str(tmp_path / "missing"), "--languages", "hau"]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert main(["evaluate", "--system", "bm25", "--languages", "xx"]) == 2
+    assert "unknown AfriQA language code" in capsys.readouterr().err
