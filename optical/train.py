@@ -283,12 +283,12 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
             step += 1
             parts.update(step=step, lr=scheduler.get_last_lr()[0])
             log_file.write(json.dumps(parts) + "\n")
+            log_file.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.4f}")
             if dev_tasks and config.eval_every and (step % config.eval_every == 0 or step == total):
                 evaluate_dev()
             if step % config.checkpoint_every == 0 or step == total or step == stop_at_step:
-                log_file.flush()
                 _save_checkpoint(ckpt, student, optimizer, scheduler, state_dict())
             if on_step is not None:
                 on_step(step, parts)
