@@ -5,7 +5,7 @@ losses need token-level outputs of two different models on two different texts, 
 outputs are cached across epochs (and across losses in one process), and resume must
 restore the exact data order; each of these would fight the trainer's collator and loss API.
 
-Determinism: the data order of epoch ``e`` is a permutation seeded by ``(seed, e)``; a
+Determinism: the batches of epoch ``e`` (length-bucketed, :func:`epoch_batches`) are seeded by ``(seed, e)``; a
 checkpoint holds the student, optimizer, scheduler, step and torch RNG state, so a resumed
 run repeats an uninterrupted one bit for bit on the same CPU and thread count (CPU kernels
 with a different thread count may round differently, a difference of order 1e-7).
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import platform
 import random
 import shutil
@@ -118,10 +117,23 @@ def _git_commit() -> str | None:
         return None
 
 
-def _epoch_order(n: int, seed: int, epoch: int) -> list[int]:
-    order = list(range(n))
-    random.Random(seed * 100003 + epoch).shuffle(order)
-    return order
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, bucket: int = 50) -> list[list[int]]:
+    """Length-bucketed batches of one epoch, a deterministic function of ``(seed, epoch)``.
+
+    The pairs are shuffled, cut into chunks of ``bucket * batch_size``, sorted by length inside each
+    chunk and split into batches, whose order is shuffled again. Batches of short questions then
+    are not padded to the length of a news sentence (about 3x fewer tokens on AfriQA bitext).
+    """
+    rng = random.Random(seed * 100003 + epoch)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = bucket * batch_size
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start:start + chunk], key=lambda i: lengths[i])
+        batches += [part[i:i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
@@ -214,7 +226,8 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     pairs = [(s, t) for b in bitext for s, t in zip(b.source, b.target)]
     if not pairs:
         raise ValueError("no training pairs: the bitext is empty")
-    steps_per_epoch = math.ceil(len(pairs) / config.batch_size)
+    lengths = [max(len(src), len(tgt)) for src, tgt in pairs]
+    steps_per_epoch = len(epoch_batches(lengths, config.batch_size, config.seed, 0))
     total = config.max_steps or steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     from transformers import get_linear_schedule_with_warmup
@@ -263,12 +276,14 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" and config.mixed_precision \
         else torch.autocast("cpu", enabled=False)
     log_path = out / "train_log.jsonl"
+    batches = None
     bar = tqdm(total=total, initial=step, desc=f"train {config.loss}", disable=None)
     with open(log_path, "a", encoding="utf-8") as log_file:
         while step < total:
             epoch, offset = divmod(step, steps_per_epoch)
-            order = _epoch_order(len(pairs), config.seed, epoch)
-            idx = order[offset * config.batch_size:(offset + 1) * config.batch_size]
+            if offset == 0 or batches is None:
+                batches = epoch_batches(lengths, config.batch_size, config.seed, epoch)
+            idx = batches[offset]
             src, tgt = [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]
             with autocast:
                 teacher_en = cache.batch(tgt)

@@ -91,3 +91,16 @@ def test_unknown_system_and_model_errors(tmp_path, afriqa_dir, capsys):
     assert "no such directory" in capsys.readouterr().err
     assert main(["evaluate", "--system", "bm25", "--languages", "xx"]) == 2
     assert "unknown AfriQA language code" in capsys.readouterr().err
+
+
+def test_epoch_batches_cover_every_pair_once_and_bucket_by_length():
+    from optical.train import epoch_batches
+
+    lengths = [(i * 37) % 100 for i in range(1000)]
+    batches = epoch_batches(lengths, 8, seed=0, epoch=0, bucket=10)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(1000))
+    assert batches == epoch_batches(lengths, 8, seed=0, epoch=0, bucket=10)  # deterministic
+    assert batches != epoch_batches(lengths, 8, seed=0, epoch=1, bucket=10)
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    assert spread < 20  # random batches of 8 would spread over most of 0..99
