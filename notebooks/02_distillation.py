@@ -30,7 +30,7 @@ dataset = "afriqa"
 languages = ["hau", "ibo", "yor", "swa", "zul", "kin", "twi", "bem"]
 teacher = "all-MiniLM-L6-v2"
 losses = ["kd", "token-kd", "ot", "ot+kd"]
-train = {"max_pairs": 1200, "epochs": 1, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "epsilon": 0.05,
+train = {"max_pairs": 800, "epochs": 1, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "epsilon": 0.05,
          "eval_every": 100, "seed": 0}
 root = "."
 fresh = False

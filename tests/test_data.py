@@ -125,3 +125,15 @@ def test_real_afriqa_counts(monkeypatch):
     assert n == {"hau": 300, "ibo": 409, "yor": 254, "swa": 295, "zul": 325, "kin": 347, "twi": 486, "bem": 309}
     bem = afriqa.build_bitext("bem")
     assert bem.counts["mafand"] == 0 and 900 < len(bem) < 1100
+
+
+def test_query_with_empty_question_is_dropped_with_a_warning(afriqa_dir, caplog):
+    path = afriqa.query_file("bem", "dev")
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[0]["question"] = "   "
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    afriqa._load_queries_cached.cache_clear()
+    with caplog.at_level("WARNING"):
+        with pytest.raises(DataError, match="there are no queries"):  # its only query was empty
+            afriqa.load_task("bem", "dev")
+    assert "dropped 1 queries with an empty question" in caplog.text
