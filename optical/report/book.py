@@ -54,6 +54,24 @@ def load_params(path: str | Path) -> dict:
     return params
 
 
+QUIET = {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+         "TOKENIZERS_PARALLELISM": "false"}
+"""Environment of the kernels: no progress bars in the book's outputs."""
+
+
+def collapse_code(path: Path) -> None:
+    """Tag every code cell of an executed notebook ``hide-input``: the book shows outputs, code on a click."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            tags = cell.metadata.setdefault("tags", [])
+            if "hide-input" not in tags:
+                tags.append("hide-input")
+    nbformat.write(notebook, path)
+
+
 def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, root: Path,
                       on_done: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
     """Run each notebook with papermill; returns wall seconds per notebook (``on_done`` after each)."""
@@ -61,6 +79,7 @@ def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, r
     import papermill
 
     executed_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(QUIET)  # inherited by the kernels
     timings: dict[str, float] = {}
     for source in notebooks:
         notebook = jupytext.read(source)
@@ -81,6 +100,7 @@ def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, r
                                  f"{err.evalue} (executed copy: {target})") from err
         finally:
             unexecuted.unlink(missing_ok=True)
+        collapse_code(target)
         timings[source.name] = round(time.time() - start, 1)
         print(f"[optical book] {source.name}: done in {timings[source.name]:.0f}s", flush=True)
         if on_done is not None:
