@@ -49,6 +49,7 @@ import yaml
 from IPython.display import Markdown, display
 
 from optical.io import read_json
+from optical.report.tables import training_times
 
 manifest_path = Path(root) / "results" / "manifest.json"
 manifest = read_json(manifest_path) if manifest_path.is_file() else None
@@ -58,7 +59,11 @@ else:
     m = manifest["machine"]
     display(Markdown(f"Command: `{manifest['command']}` with `{manifest['params_file']}`, commit `{manifest['git_commit']}`.  \n"
                      f"Machine: {m['platform']}, Python {m['python']}, {m['cpus']} CPU cores, GPU: {m['gpu'] or 'none'}.  \n"
-                     f"Wall time of the notebooks so far: {manifest['wall_s'] / 60:.1f} minutes."))
+                     f"Wall time of the notebooks (sum of the table below): {manifest['wall_s'] / 60:.1f} minutes."))
     display(pd.Series(manifest["notebook_wall_s"], name="wall time (s)").to_frame())
+    display(Markdown("Training time of the students, as recorded in each results file when it was computed "
+                     "(a rebuild with unchanged parameters reads the results back, so the notebook times above "
+                     "can be much shorter than the computation):"))
+    display(training_times(Path(root) / "results").style.format({"training wall time (min)": "{:.1f}"}))
     display(pd.Series(manifest["versions"], name="version").to_frame())
     display(Markdown("Parameters:\n\n```yaml\n" + yaml.safe_dump(manifest["params"], sort_keys=False) + "```"))

@@ -55,3 +55,14 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
         assert (html / "book" / "executed" / f"{name}.html").is_file()
     results = ROOT / "build" / "smoke" / "results"
     assert (results / "afriqa" / "ot.json").is_file() and (results / "manifest.json").is_file()
+
+
+def test_a_failing_notebook_stops_with_its_name_and_cell(tmp_path):
+    from optical.report.book import NotebookFailed, execute_notebooks
+
+    source = tmp_path / "01_broken.py"
+    header = (ROOT / "notebooks" / "00_data.py").read_text().split("# ---\n")[1]  # jupytext header, kernelspec
+    source.write_text(f'# ---\n{header}# ---\n\n# %% tags=["parameters"]\nx = 1\n\n# %%\ny = x + 1\n\n'
+                      f'# %%\nraise ValueError("boom")\n')
+    with pytest.raises(NotebookFailed, match=r"01_broken.py failed in cell \[\d+\]: ValueError: boom"):
+        execute_notebooks({"x": 2}, [source], tmp_path / "executed", tmp_path)

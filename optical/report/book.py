@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from optical.data.paths import REPO_ROOT
-from optical.io import atomic_write_json
+from optical.io import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,14 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     if notebooks:
         sources = [s for s in sources if s.stem in notebooks or s.stem.split("_", 1)[0] in notebooks]
     path = root / "results" / "manifest.json"
+    earlier: dict[str, float] = {}
+    if notebooks and path.is_file():  # a partial run adds to the manifest of the same parameters
+        previous = read_json(path)
+        if previous.get("params") == params:
+            earlier = previous.get("notebook_wall_s", {})
 
     def write_manifest(timings: dict[str, float]) -> None:
+        timings = {**earlier, **timings}
         atomic_write_json(path, {
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "params_file": str(Path(params_path)),
@@ -162,7 +168,7 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
             "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
                         "gpu": _gpu()},
             "notebook_wall_s": timings,
-            "wall_s": round(time.time() - start, 1),
+            "wall_s": round(sum(timings.values()), 1),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
 

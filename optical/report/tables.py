@@ -50,3 +50,19 @@ def significance_table(results: dict[str, dict]) -> pd.DataFrame:
             rows.append({"system": system, "vs": sig["reference"], "language": lang, "ΔMRR@10": t["delta"],
                          "p": t["p_value"], "p (Holm)": t["p_holm"], "queries": t["n"]})
     return pd.DataFrame(rows)
+
+
+def training_times(results_root) -> pd.DataFrame:
+    """Per results folder: students trained, their steps and training wall time (from each results file)."""
+    from pathlib import Path
+
+    from optical.io import read_json
+
+    rows = {}
+    for folder in sorted(p for p in Path(results_root).iterdir() if p.is_dir()):
+        trained = [r["training"] for r in map(read_json, sorted(folder.glob("*.json"))) if "training" in r]
+        if trained:
+            rows[folder.name] = {"students": len(trained), "steps": sum(t["steps"] for t in trained),
+                                 "training wall time (min)": sum(t["wall_s"] for t in trained) / 60,
+                                 "device": ", ".join(sorted({t["device"] for t in trained}))}
+    return pd.DataFrame.from_dict(rows, orient="index")
