@@ -94,3 +94,20 @@ def test_document_cache_is_reused_and_invalidated(tmp_path):
     cached_matrix("st", "model2", corpus, encode, root=tmp_path)  # model changed
     cached_matrix("st", "model1", {**corpus, "b": "z"}, encode, root=tmp_path)  # corpus text changed
     assert calls == [2, 2, 2]
+
+
+def test_seed_aggregation_means_sds_and_per_query_average():
+    from optical.report.experiments import aggregate_seeds
+
+    def seed_result(seed, rr):
+        return {"dataset": "afriqa", "split": "test", "model": "m", "params": {"seed": seed},
+                "languages": {"hau": {"MRR@10": float(np.mean(rr)), "n_queries": 2}},
+                "macro": {"MRR@10": float(np.mean(rr))}, "per_query": {"MRR@10": {"hau": {"a": rr[0], "b": rr[1]}}},
+                "training": {"config": {"seed": seed}, "wall_s": 10.0, "steps": 5}}
+
+    agg = aggregate_seeds("ot", [seed_result(0, [1.0, 0.0]), seed_result(1, [0.5, 0.5])])
+    assert agg["macro"]["MRR@10"] == pytest.approx(0.5) and agg["macro"]["MRR@10 sd"] == pytest.approx(0.0)
+    assert agg["per_query"]["MRR@10"]["hau"] == {"a": 0.75, "b": 0.25}
+    assert agg["seeds"] == [0, 1] and agg["training"]["wall_s"] == 20.0
+    one = aggregate_seeds("kd", [seed_result(0, [1.0, 0.5])])
+    assert one["macro"]["MRR@10 sd"] == 0.0 and one["languages"]["hau"]["MRR@10"] == pytest.approx(0.75)

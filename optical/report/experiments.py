@@ -117,12 +117,51 @@ def baselines(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str,
     return {s: run_baseline(s, p["dataset"], p["languages"], p["teacher"], out, fresh=fresh) for s in p["baselines"]}
 
 
+def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
+    """One system from its per-seed results: mean and sd of every measure, per-query RR averaged over seeds."""
+    import numpy as np
+
+    first = per_seed[0]
+    measures = [m for m in first["macro"]]
+
+    def mean_sd(values: list[float]) -> tuple[float, float]:
+        return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+    languages = {}
+    for lang, metrics in first["languages"].items():
+        languages[lang] = {"n_queries": metrics["n_queries"]}
+        for m in measures:
+            languages[lang][m], languages[lang][f"{m} sd"] = mean_sd([r["languages"][lang][m] for r in per_seed])
+    macro = {}
+    for m in measures:
+        macro[m], macro[f"{m} sd"] = mean_sd([r["macro"][m] for r in per_seed])
+    rr = {lang: {qid: float(np.mean([r["per_query"]["MRR@10"][lang][qid] for r in per_seed])) for qid in queries}
+          for lang, queries in first["per_query"]["MRR@10"].items()}
+    return {"system": name, "dataset": first["dataset"], "split": first["split"], "model": first["model"],
+            "languages": languages, "macro": macro, "per_query": {"MRR@10": rr},
+            "seeds": [r["training"]["config"]["seed"] for r in per_seed],
+            "per_seed": [{"seed": r["training"]["config"]["seed"], "macro": r["macro"],
+                          "MRR@10": {lang: v["MRR@10"] for lang, v in r["languages"].items()}} for r in per_seed],
+            "training": {**first["training"], "wall_s": sum(r["training"]["wall_s"] for r in per_seed),
+                         "steps": sum(r["training"]["steps"] for r in per_seed)},
+            "params": {"seeds": [r["params"] for r in per_seed]}}
+
+
 def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 02: one student per loss of ``p["losses"]``, tested once; significance against ``kd``."""
+    """Notebook 02: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
+
+    Per-seed results go to ``results/<dataset>/seeds/<loss>-seed<k>.json``; ``results/<dataset>/<loss>.json``
+    holds their mean (and sd), per-query RR averaged over seeds, and the significance test against ``kd``.
+    """
     out = Path(root) / "results" / p["dataset"]
     runs = Path(root) / "runs" / p["dataset"]
-    results = {loss: run_student(loss, {**p["train"], "loss": loss, "teacher": p["teacher"]}, p["dataset"],
-                                 p["languages"], out, runs, fresh=fresh) for loss in p["losses"]}
+    seeds = p.get("seeds") or [p["train"].get("seed", 0)]
+    results = {}
+    for loss in p["losses"]:
+        per_seed = [run_student(f"{loss}-seed{seed}", {**p["train"], "seed": seed, "loss": loss, "teacher": p["teacher"]},
+                                p["dataset"], p["languages"], out / "seeds", runs, fresh=fresh) for seed in seeds]
+        results[loss] = aggregate_seeds(loss, per_seed)
+        atomic_write_json(out / f"{loss}.json", results[loss])
     if "kd" in results and len(results) > 1:
         add_significance(results, "kd", out)
     return results

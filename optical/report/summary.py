@@ -16,9 +16,12 @@ def answer_paragraph(results: dict[str, dict], floor: dict, ceiling: dict, alpha
     best = max(results, key=lambda s: results[s]["macro"]["MRR@10"])
     m = lambda r: r["macro"]["MRR@10"]  # noqa: E731
     gc = gap_closure(m(ot), m(floor), m(ceiling))
+    seeds = len(ot.get("seeds", [0]))
+    spread = f" (mean of {seeds} seeds; sd {ot['macro'].get('MRR@10 sd', 0):.3f} vs {kd['macro'].get('MRR@10 sd', 0):.3f})" \
+        if seeds > 1 else " (one seed)"
     return (
         f"On {len(langs)} languages, the OT-distilled student reaches a macro MRR@10 of {m(ot):.3f} against "
-        f"{m(kd):.3f} for standard KD-MSE (Δ = {m(ot) - m(kd):+.3f}); it is ahead of KD on {len(wins)} of "
+        f"{m(kd):.3f} for standard KD-MSE{spread} (Δ = {m(ot) - m(kd):+.3f}); it is ahead of KD on {len(wins)} of "
         f"{len(langs)} languages. After Holm correction over languages (α = {alpha}), OT is significantly better "
         f"than KD on {len(sig_wins)} language(s){' (' + ', '.join(sig_wins) + ')' if sig_wins else ''} and "
         f"significantly worse on {len(sig_losses)}{' (' + ', '.join(sig_losses) + ')' if sig_losses else ''}. "

@@ -22,9 +22,19 @@ def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool
     """Rows: systems; columns: languages then ``macro``; values: ``measure``."""
     rows = {}
     for system, result in results.items():
-        row = {lang: m[measure] for lang, m in result["languages"].items()}
+        row = {lang: m[measure] for lang, m in result["languages"].items()}  # seed means for students
         row["macro"] = result["macro"][measure]
         rows[SYSTEM_LABELS.get(system, system) if labels else system] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def seed_table(results: dict[str, dict], measure: str = "MRR@10") -> pd.DataFrame:
+    """Per system: the macro ``measure`` of each seed, their mean and sample standard deviation."""
+    rows = {}
+    for system, result in results.items():
+        row = {f"seed {s['seed']}": s["macro"][measure] for s in result.get("per_seed", [])}
+        row.update(mean=result["macro"][measure], sd=result["macro"].get(f"{measure} sd", 0.0))
+        rows[SYSTEM_LABELS.get(system, system)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
