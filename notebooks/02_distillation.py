@@ -71,6 +71,23 @@ if "ot" in results and "kd" in results:
     display(Markdown(answer_paragraph(results, refs["teacher"], refs["ceiling"])))
 
 # %% [markdown]
+# ### Reading the result (hypotheses, not findings)
+#
+# The numbers above are what this budget (CPU, one epoch of a few thousand short question pairs) produced;
+# the paper's setting (GPU, a multilingual student, more bitext) is not reproduced here. Three mechanisms that
+# may explain why OT trails KD in this regime, each testable with the package:
+#
+# * **what retrieval reads** — the query vector is the normalised *mean* of the student's token vectors,
+#   [CLS]/[SEP] included. KD trains that vector directly; the OT loss constrains only the *directions* of the
+#   *content* tokens (cosine cost), leaving token norms and special tokens free, and the mean can drift
+#   (the *all-tokens* ablation transports [CLS]/[SEP] too);
+# * **loss scales in OT + KD** — KD is an elementwise MSE between unit vectors, of the order of
+#   (1 − cos)/192, while the OT cost is of the order of 1 − cos: with weights 1 : 1 the OT term dominates the
+#   sum, so OT + KD behaves like OT (the weights are parameters: `loss_weights`);
+# * **budget** — OT learns a token-level alignment, which may need more steps than matching one pooled vector;
+#   the bitext-size and ablation chapters vary data and options, not the number of epochs.
+
+# %% [markdown]
 # ## Gap closure
 # (student − floor) / (ceiling − floor) in MRR@10: 0 is the zero-shot teacher, 1 the translate-test ceiling.
 
