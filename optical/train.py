@@ -235,7 +235,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
 
     ckpt = out / "checkpoint"
-    step, best, history = 0, None, []
+    step, best, history, earlier_wall = 0, None, [], 0.0
     if (ckpt / "state.json").is_file():
         state = read_json(ckpt / "state.json")
         if state["config"] != asdict(config) or state["n_pairs"] != len(pairs):
@@ -247,11 +247,12 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         scheduler.load_state_dict(extra["scheduler"])
         torch.set_rng_state(extra["rng"])
         step, best, history = state["step"], state["best_dev"], state["dev_history"]
+        earlier_wall = state.get("wall_s", 0.0)  # training time of the sessions before this one
         log.info("resuming %s from step %d", out, step)
 
     def state_dict() -> dict:
         return {"config": asdict(config), "n_pairs": len(pairs), "step": step, "best_dev": best,
-                "dev_history": history}
+                "dev_history": history, "wall_s": round(earlier_wall + time.time() - start, 1)}
 
     def evaluate_dev() -> None:
         nonlocal best
@@ -309,7 +310,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                 on_step(step, parts)
             if stop_at_step is not None and step >= stop_at_step and step < total:
                 bar.close()
-                return TrainResult(out, step, best, history, time.time() - start)
+                return TrainResult(out, step, best, history, earlier_wall + time.time() - start)
     bar.close()
 
     if best is not None and (out / "best").is_dir():
@@ -318,7 +319,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
             "config": asdict(config), "languages": [b.language for b in bitext],
             "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
             "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "git_commit": _git_commit(),
-            "machine": platform.platform(), "device": device, "wall_s": round(time.time() - start, 1)}
+            "machine": platform.platform(), "device": device, "wall_s": round(earlier_wall + time.time() - start, 1)}
     _save_student(student, out / "student", card)
     shutil.rmtree(out / "_view", ignore_errors=True)
-    return TrainResult(out, step, best, history, time.time() - start)
+    return TrainResult(out, step, best, history, earlier_wall + time.time() - start)

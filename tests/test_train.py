@@ -104,3 +104,11 @@ def test_epoch_batches_cover_every_pair_once_and_bucket_by_length():
     assert batches != epoch_batches(lengths, 8, seed=0, epoch=1, bucket=10)
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
     assert spread < 20  # random batches of 8 would spread over most of 0..99
+
+
+def test_wall_time_accumulates_over_resumed_sessions(tiny_model, tmp_path):
+    config = TrainConfig(loss="ot", teacher=str(tiny_model), max_steps=4, batch_size=4, checkpoint_every=2)
+    first = train(config, bitext(), tmp_path / "run", stop_at_step=2)
+    second = train(config, bitext(), tmp_path / "run")
+    card = json.loads((tmp_path / "run" / "student" / "optical_card.json").read_text())
+    assert second.wall_s > first.wall_s and card["wall_s"] >= round(first.wall_s, 1)
