@@ -31,24 +31,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from optical.report.experiments import bitext_size as run_bitext_size
+from optical.report.plots import size_curves
 
 results = run_bitext_size({"dataset": dataset, "teacher": teacher, "bitext_size": bitext_size}, root, fresh)
 rows = [{"language": r["params"]["languages"][0], "pairs": r["params"]["train"]["max_pairs"],
          "loss": r["params"]["train"]["loss"], "dev MRR@10": r["macro"]["MRR@10"]} for r in results.values()]
 frame = pd.DataFrame(rows)
-frame.pivot_table(index=["language", "pairs"], columns="loss", values="dev MRR@10").style.format("{:.3f}")
+frame.pivot_table(index=["language", "pairs"], columns="loss", values="dev MRR@10").style.format("{:.3f}").set_caption(
+    "dev MRR@10 by language, number of bitext pairs and loss")
 
 # %%
-langs = bitext_size["languages"]
-fig, axes = plt.subplots(1, len(langs), figsize=(4 * len(langs), 3.4), sharey=True, squeeze=False)
-for ax, lang in zip(axes[0], langs):
-    for loss, group in frame[frame.language == lang].groupby("loss"):
-        ax.plot(group.pairs, group["dev MRR@10"], marker="o", label=loss)
-    ax.set_xscale("log")
-    ax.set_xlabel("bitext pairs (log scale)")
-    ax.set_title(lang)
-    ax.grid(alpha=0.3)
-axes[0][0].set_ylabel("dev MRR@10")
-axes[0][0].legend()
-plt.tight_layout()
+size_curves(frame)
 plt.show()

@@ -23,12 +23,13 @@
 dataset = "afriqa"
 teacher = "all-MiniLM-L6-v2"
 train = {"max_length": 64, "epsilon": 0.05}
-alignment = {"language": "hau", "n_pairs": 2, "student": "ot"}
+alignment = {"language": "hau", "n_pairs": 2, "student": "ot-seed0"}
 root = "."
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.report.experiments import alignment_examples
@@ -37,6 +38,16 @@ from optical.report.plots import transport_heatmap
 result = alignment_examples({"dataset": dataset, "teacher": teacher, "train": train, "alignment": alignment}, root)
 if result["trained_student"] is None:
     display(Markdown("No trained OT student found (run the distillation notebook first): showing the plan before training only."))
+
+# %% [markdown]
+# How peaked is each plan? Mean normalised entropy of its rows: 0 when every student token sends all its mass to
+# one English token, 1 when it spreads its mass evenly over all of them. A rise after training would mean the
+# student's tokens became interchangeable (closer to a common direction) rather than aligned one-to-one.
+
+# %%
+pd.DataFrame([{"pair": e["source"][:40], **{f"{stage}: row entropy": plans["row_entropy"]
+                                            for stage, plans in e["plans"].items()}} for e in result["examples"]]
+             ).style.format(precision=3).hide(axis="index")
 
 # %%
 for example in result["examples"]:

@@ -106,3 +106,10 @@ def test_loss_names_are_validated():
         parse_loss_name("ot+mse")
     with pytest.raises(ValueError, match="not in the loss"):
         parse_loss_name("ot", {"kd": 1.0})
+
+
+def test_row_entropy_of_plans():
+    from optical.report.experiments import row_entropy
+
+    assert row_entropy(torch.eye(3) / 3) == pytest.approx(0.0, abs=1e-7)
+    assert row_entropy(torch.full((2, 4), 1 / 8)) == pytest.approx(1.0)

@@ -32,7 +32,10 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     if ablations:
         best = max(ablations, key=lambda k: ablations[k]["macro"]["MRR@10"])
         listing = ", ".join(f"{k} {v['macro']['MRR@10']:.3f}" for k, v in ablations.items())
-        parts += ["## Ablations (dev)", f"Dev MRR@10 by variant: {listing}. Best: {best}."]
+        train = next(iter(ablations.values()))["params"]
+        budget = (f"joint students on {', '.join(train['languages'])}, {train['train'].get('max_steps')} steps of "
+                  f"{train['train'].get('batch_size')} pairs each")
+        parts += ["## Ablations (dev)", f"Dev MRR@10 by variant ({budget}): {listing}. Best: {best}."]
     sizes = _load(root / "bitext_size")
     if sizes:
         lines = []
@@ -43,5 +46,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
                      for n in sorted({k[1] for k in by_key if k[0] == lang})
                      if (lang, n, "ot") in by_key and (lang, n, "kd") in by_key]
             lines.append(f"- {lang}: " + "; ".join(cells))
-        parts += ["## Bitext size (dev)"] + lines
+        cells = [(lang, n) for lang, n, loss in by_key if loss == "ot" and (lang, n, "kd") in by_key]
+        ahead = sum(by_key[(lang, n, "ot")] > by_key[(lang, n, "kd")] for lang, n in cells)
+        parts += ["## Bitext size (dev)", f"OT is ahead of KD in {ahead} of {len(cells)} (language, size) cells."] + lines
     return "\n\n".join(p for p in parts if p)

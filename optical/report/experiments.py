@@ -213,6 +213,15 @@ def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[st
     return results
 
 
+def row_entropy(plan) -> float:
+    """Mean entropy of the plan's rows (each renormalised), divided by log(m): 0 one-to-one, 1 uniform."""
+    import torch
+
+    rows = plan / plan.sum(1, keepdim=True)
+    entropy = -(torch.xlogy(rows, rows)).sum(1).mean()
+    return float(entropy / torch.log(torch.tensor(float(plan.shape[1])))) if plan.shape[1] > 1 else 0.0
+
+
 def alignment_examples(p: dict, root: str | Path = ".") -> dict:
     """Notebook 05: OT plans (before and after training) and the hard alignment for real bitext pairs."""
     import torch
@@ -255,7 +264,8 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
             for i, j in enumerate(rows.tolist()):
                 if j >= 0:
                     hard[i, col_index[j]] = 1.0 / plan.shape[0]
-            example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": parts["ot"]}
+            example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": parts["ot"],
+                                       "row_entropy": row_entropy(plan)}
         examples.append(example)
     result = {"language": a["language"], "trained_student": str(trained) if trained.is_dir() else None,
               "examples": examples}

@@ -20,7 +20,7 @@ def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
     ax.set_title(title)
     ax.set_ylim(0, min(1.0, float(np.nanmax(table.values)) * 1.15))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=2, loc="upper left")
+    ax.legend(fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     return ax
 
 
@@ -35,3 +35,23 @@ def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[
     ax.set_title(title, fontsize=10)
     plt.colorbar(image, ax=ax, fraction=0.04, label="share of the token's mass")
     return ax
+
+
+def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
+    """One panel per language: ``value`` against the number of bitext pairs, one line per loss."""
+    langs = list(dict.fromkeys(frame["language"]))
+    fig, axes = plt.subplots(1, len(langs), figsize=(4 * len(langs), 3.4), sharey=True, squeeze=False)
+    for ax, lang in zip(axes[0], langs):
+        for loss, group in frame[frame.language == lang].groupby("loss"):
+            ax.plot(group.pairs, group[value], marker="o", label=loss)
+        sizes = sorted(frame[frame.language == lang].pairs.unique())
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("bitext pairs (log scale)")
+        ax.set_title(lang)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(value)
+    axes[0][0].legend(title="loss")
+    fig.tight_layout()
+    return fig
