@@ -21,7 +21,7 @@ from optical.eval.metrics import aggregate, macro_average, per_query
 from optical.io import atomic_write_json, read_json
 from optical.retrieval import e5
 from optical.retrieval.bm25 import bm25_search
-from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_search
+from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_search, teacher_documents
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +64,12 @@ class Retriever:
         return self._models[name]
 
     def _doc_matrix(self, corpus: dict[str, str]) -> np.ndarray:
-        from optical.models import fingerprint
-
         key = (self.system == "e5", id(corpus))
         if key not in self._docs:
             if self.system == "e5":
                 self._docs[key] = cached_matrix("e5", e5.model_key(), corpus, e5.encode_passages, self.cache)
             else:
-                teacher = self._load(self.teacher_name)
-                model_key = f"{fingerprint(teacher)}-len{teacher.max_seq_length}"
-                self._docs[key] = cached_matrix("st", model_key, corpus, lambda t: encode_with(teacher, t), self.cache)
+                self._docs[key] = teacher_documents(self._load(self.teacher_name), corpus, self.cache)
         return self._docs[key]
 
     def run(self, task: RetrievalTask) -> Run:

@@ -33,7 +33,7 @@ from optical.data.schema import Bitext, RetrievalTask
 from optical.evaluate import STUDENT_CARD
 from optical.io import atomic_write_json, read_json
 from optical.losses import DistillationLoss, IDFWeights
-from optical.models import StudentQueryEncoder, Teacher, TokenOutput, fingerprint, load_sentence_transformer
+from optical.models import StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer
 
 log = logging.getLogger(__name__)
 
@@ -148,12 +148,13 @@ def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
 def dev_mrr(student_model, teacher: Teacher, tasks: dict[str, RetrievalTask]) -> dict[str, float]:
     """MRR@10 per dev language and their macro mean (``"macro"``) for a student query encoder."""
     from optical.eval.metrics import aggregate, per_query
-    from optical.retrieval.dense import cached_matrix, encode_with, exact_search
+    from optical.retrieval.dense import encode_with, exact_search, teacher_documents
 
-    scores = {}
+    scores, matrices = {}, {}
     for lang, task in tasks.items():
-        key = f"{fingerprint(teacher.model)}-len{teacher.model.max_seq_length}"
-        docs = cached_matrix("st", key, task.corpus, lambda t: encode_with(teacher.model, t))
+        if id(task.corpus) not in matrices:  # the languages of a dataset usually share one corpus
+            matrices[id(task.corpus)] = teacher_documents(teacher.model, task.corpus)
+        docs = matrices[id(task.corpus)]
         qids = list(task.queries)
         run = exact_search(encode_with(student_model, [task.queries[q] for q in qids]), docs, qids,
                            sorted(task.corpus), k=10)

@@ -43,6 +43,14 @@ def cached_matrix(kind: str, model_key: str, corpus: dict[str, str], encode: Cal
     return matrix
 
 
+def teacher_documents(model, corpus: dict[str, str], cache: bool = True) -> np.ndarray:
+    """The corpus encoded by a ``SentenceTransformer``, cached under its weights and max length."""
+    from optical.models import fingerprint
+
+    key = f"{fingerprint(model)}-len{model.max_seq_length}"
+    return cached_matrix("st", key, corpus, lambda texts: encode_with(model, texts), cache)
+
+
 def exact_search(queries: np.ndarray, docs: np.ndarray, query_ids: list[str], doc_ids: list[str], k: int = 100,
                  chunk: int = 1024) -> Run:
     """Exact top-``k`` by inner product. ``queries`` ``(Q, d)``, ``docs`` ``(N, d)``."""
