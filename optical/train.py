@@ -163,13 +163,15 @@ def dev_mrr(student_model, teacher: Teacher, tasks: dict[str, RetrievalTask]) ->
     return scores
 
 
-def _save_checkpoint(path: Path, student: StudentQueryEncoder, optimizer, scheduler, state: dict) -> None:
+def _save_checkpoint(path: Path, student: StudentQueryEncoder, state: dict, optimizer=None, scheduler=None) -> None:
+    """Write ``path`` atomically: student weights and state, plus optimizer/scheduler/RNG when given (resume)."""
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in student.state_dict().items()}, tmp / "student.safetensors")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
+    if optimizer is not None:
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
     atomic_write_json(tmp / "state.json", state)
     shutil.rmtree(path, ignore_errors=True)
     tmp.rename(path)
@@ -219,9 +221,9 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     cache = teacher_cache or TeacherCache(teacher, config.max_length)
     student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, device), teacher.dim)
     student.train()
-    idf = _idf(bitext, student, teacher) if config.marginals == "idf" else None
     if config.marginals not in ("uniform", "idf"):
         raise ValueError(f"unknown marginals {config.marginals!r}: uniform or idf")
+    idf = _idf(bitext, student, teacher) if config.marginals == "idf" else None
     loss_fn = DistillationLoss(config.loss, config.loss_weights, config.ot_options(), idf)
 
     pairs = [(s, t) for b in bitext for s, t in zip(b.source, b.target)]
@@ -265,7 +267,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         log.info("step %d dev MRR@10 %.4f", step, scores["macro"])
         if best is None or scores["macro"] > best:
             best = scores["macro"]
-            _save_checkpoint(out / "best", student, optimizer, scheduler, state_dict())
+            _save_checkpoint(out / "best", student, state_dict())  # weights only: it is never resumed
 
     def student_view():
         """The student as a SentenceTransformer for encoding (projection folded in when present)."""
@@ -306,7 +308,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
             if dev_tasks and config.eval_every and (step % config.eval_every == 0 or step == total):
                 evaluate_dev()
             if step % config.checkpoint_every == 0 or step == total or step == stop_at_step:
-                _save_checkpoint(ckpt, student, optimizer, scheduler, state_dict())
+                _save_checkpoint(ckpt, student, state_dict(), optimizer, scheduler)
             if on_step is not None:
                 on_step(step, parts)
             if stop_at_step is not None and step >= stop_at_step and step < total:

@@ -32,6 +32,7 @@ def test_cli_train_saves_a_loadable_student_and_evaluate_reads_it(tiny_model, af
     assert card["pairs"]["hau"] == 5 and [h["step"] for h in card["dev_history"]] == [5, 10]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 10 and {"ot", "kd", "loss", "lr"} <= set(log[0])
+    assert (out / "best" / "student.safetensors").is_file() and not (out / "best" / "optimizer.pt").exists()
 
     result = evaluate(str(out / "student"), "afriqa", ["hau", "bem"], output=tmp_path / "res.json")
     assert result["system"] == "student" and result["languages"]["hau"]["n_queries"] == 3
@@ -112,3 +113,8 @@ def test_wall_time_accumulates_over_resumed_sessions(tiny_model, tmp_path):
     second = train(config, bitext(), tmp_path / "run")
     card = json.loads((tmp_path / "run" / "student" / "optical_card.json").read_text())
     assert second.wall_s > first.wall_s and card["wall_s"] >= round(first.wall_s, 1)
+
+
+def test_unknown_marginals_fail_loudly(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="unknown marginals 'tfidf'"):
+        train(TrainConfig(loss="ot", teacher=str(tiny_model), marginals="tfidf", max_steps=1), bitext(), tmp_path)
