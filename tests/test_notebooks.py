@@ -54,7 +54,7 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     # "[IPKernelApp] WARNING |" notice about its local TCP transport is not a book warning)
     assert ": WARNING:" not in output and "Finished generating HTML" in output, output[-3000:]
     html = ROOT / "_build" / "html"
-    for name in ("02_distillation", "05_alignment", "06_webfaq", "08_reproduce"):
+    for name in ("02_distillation", "05_alignment", "06_webfaq", "09_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
     results = ROOT / "build" / "smoke" / "results"
     assert (results / "afriqa" / "ot.json").is_file() and (results / "manifest.json").is_file()

