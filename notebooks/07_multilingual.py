@@ -36,7 +36,8 @@ teacher = "all-MiniLM-L6-v2"
 multilingual = {"model": "multilingual-e5-small", "losses": ["kd", "ot"], "seeds": [0], "zero_shot": True,
                 "train": {"max_pairs": 800, "epochs": 1, "batch_size": 32, "lr": 1.0e-4, "max_length": 64,
                           "epsilon": 0.05, "eval_every": 100, "seed": 0},
-                "arms": {"e5s": {"teacher": "all-MiniLM-L6-v2"}, "e5t": {"teacher": "multilingual-e5-small"}},
+                "arms": {"e5s": {"teacher": "all-MiniLM-L6-v2", "train": {"projection": "lstsq"}},
+                         "e5t": {"teacher": "multilingual-e5-small"}},
                 "fidelity": {"queries_per_language": 40, "english_per_language": 5, "passages": 60}}
 root = "."
 fresh = False

@@ -59,6 +59,9 @@ def _add_train(sub) -> None:
     p.add_argument("--epsilon", type=float, default=d.epsilon)
     p.add_argument("--eps-start", type=float, default=None, help="epsilon-scaling start value")
     p.add_argument("--marginals", choices=["uniform", "idf"], default=d.marginals)
+    p.add_argument("--projection", choices=["auto", "lstsq"], default=d.projection,
+                   help="student-to-teacher linear map: auto (only when widths differ) or lstsq (always, fitted by "
+                        "least squares on the English bitext; for a student from another embedding space)")
     p.add_argument("--grad", choices=["envelope", "autodiff", "detach"], default=d.grad)
     p.add_argument("--unbalanced", type=float, default=None, help="rho of KL-relaxed marginals")
     p.add_argument("--cost", choices=["cosine", "sqeuclidean"], default=d.cost)
@@ -76,7 +79,8 @@ def _run_train(args) -> int:
 
     languages = _languages(args.languages) or default_languages(args.dataset)
     config = TrainConfig(loss=args.loss, teacher=args.teacher, student=args.student, epsilon=args.epsilon,
-                         cost=args.cost, marginals=args.marginals, grad=args.grad, unbalanced=args.unbalanced,
+                         cost=args.cost, marginals=args.marginals, projection=args.projection, grad=args.grad,
+                         unbalanced=args.unbalanced,
                          eps_start=args.eps_start, content_only=not args.keep_special_tokens, epochs=args.epochs,
                          max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
                          max_length=args.max_length, seed=args.seed, eval_every=args.eval_every,

@@ -216,19 +216,44 @@ class Teacher(nn.Module):
 class StudentQueryEncoder(nn.Module):
     """The query encoder for language L, initialised from a sentence-transformers model.
 
-    When its width differs from the teacher's, a learned linear projection maps its
-    token embeddings (and so the mean-pooled, normalised query vector) to the teacher's width.
+    When its width differs from the teacher's, or ``project`` is set, a linear projection maps its
+    token embeddings (and so the mean-pooled, normalised query vector) to the teacher's width;
+    :meth:`fit_projection` initialises it by least squares.
     """
 
-    def __init__(self, model, teacher_dim: int | None = None):
+    def __init__(self, model, teacher_dim: int | None = None, project: bool = False):
         super().__init__()
         self.model = model
         width = model.get_embedding_dimension()
-        self.projection = nn.Linear(width, teacher_dim) if teacher_dim and teacher_dim != width else None
+        needed = project or (teacher_dim is not None and teacher_dim != width)
+        self.projection = nn.Linear(width, teacher_dim or width) if needed else None
 
     @classmethod
     def from_pretrained(cls, name: str, teacher_dim: int | None = None, device: str | None = None):
         return cls(load_sentence_transformer(name, device), teacher_dim)
+
+    @torch.no_grad()
+    def fit_projection(self, texts: list[str], targets: torch.Tensor, max_length: int | None = None,
+                       batch_size: int = 64) -> float:
+        """Least-squares ``W, b`` with ``W · mean(tokens(text)) + b ≈ target``; returns the mean cosine after.
+
+        ``targets`` ``(n, d_teacher)``: the teacher's pooled vectors of the same ``texts`` (e.g. the English
+        side of the bitext), so the student starts in the teacher's space instead of having to rotate into it.
+        """
+        if self.projection is None:
+            raise ValueError("this student has no projection to fit")
+        means = []
+        for start in range(0, len(texts), batch_size):
+            out = _forward_tokens(self.model, texts[start:start + batch_size], max_length)
+            mask = out.attention_mask.unsqueeze(-1).to(out.tokens.dtype)
+            means.append(((out.tokens * mask).sum(1) / mask.sum(1)).float().cpu())
+        x = torch.cat(means)
+        x1 = torch.cat([x, torch.ones(len(x), 1)], 1).double()
+        solution = torch.linalg.lstsq(x1, targets.double().cpu()).solution  # (width + 1, d_teacher)
+        self.projection.weight.copy_(solution[:-1].T.to(self.projection.weight))
+        self.projection.bias.copy_(solution[-1].to(self.projection.bias))
+        fitted = torch.nn.functional.normalize((x1 @ solution).float(), dim=-1)
+        return float((fitted * torch.nn.functional.normalize(targets.float().cpu(), dim=-1)).sum(-1).mean())
 
     def forward(self, texts: list[str], max_length: int | None = None) -> TokenOutput:
         out = _forward_tokens(self.model, texts, max_length)

@@ -38,6 +38,9 @@ from optical.models import (StudentQueryEncoder, Teacher, TokenOutput, load_sent
 
 log = logging.getLogger(__name__)
 
+PROJECTION_FIT_TEXTS = 4000
+"""English bitext sentences used to fit the ``lstsq`` projection (training data only)."""
+
 
 @dataclass
 class TrainConfig:
@@ -54,6 +57,7 @@ class TrainConfig:
     unbalanced: float | None = None
     eps_start: float | None = None
     content_only: bool = True
+    projection: str = "auto"  # "auto": only when widths differ; "lstsq": always, fitted on the English bitext
     epochs: int = 1
     max_steps: int | None = None
     batch_size: int = 32
@@ -220,10 +224,19 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     device = "cuda" if torch.cuda.is_available() else "cpu"
     teacher = teacher or Teacher(config.teacher, device)
     cache = teacher_cache or TeacherCache(teacher, config.max_length)
-    student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, device), teacher.dim)
-    student.train()
     if config.marginals not in ("uniform", "idf"):
         raise ValueError(f"unknown marginals {config.marginals!r}: uniform or idf")
+    if config.projection not in ("auto", "lstsq"):
+        raise ValueError(f"unknown projection {config.projection!r}: auto or lstsq")
+    student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, device), teacher.dim,
+                                  project=config.projection == "lstsq")
+    if config.projection == "lstsq" and not (out / "checkpoint" / "state.json").is_file():
+        english = list(dict.fromkeys(t for b in bitext for t in b.target))[:PROJECTION_FIT_TEXTS]
+        targets = torch.cat([cache.batch(english[i:i + 64]).pooled.cpu() for i in range(0, len(english), 64)])
+        student.eval()
+        cosine = student.fit_projection(english, targets, config.max_length)
+        log.info("projection fitted by least squares on %d English sentences: mean cosine %.3f", len(english), cosine)
+    student.train()
     idf = _idf(bitext, student, teacher) if config.marginals == "idf" else None
     loss_fn = DistillationLoss(config.loss, config.loss_weights, config.ot_options(), idf)
 

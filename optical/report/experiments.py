@@ -324,13 +324,13 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
 def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """Notebook 09: KD and OT students initialised from the multilingual encoder ``p["multilingual"]["model"]``.
 
-    One arm per entry of ``p["multilingual"]["arms"]`` (name -> its teacher); results are named
-    ``<arm>-<loss>`` and tested against ``<arm>-kd`` (see :func:`students`).
+    One arm per entry of ``p["multilingual"]["arms"]`` (name -> its ``teacher`` and optional ``train``
+    overrides); results are named ``<arm>-<loss>`` and tested against ``<arm>-kd`` (see :func:`students`).
     """
     m = p["multilingual"]
     results = {}
     for arm, spec in m["arms"].items():
         results.update(students({"dataset": p["dataset"], "languages": p["languages"], "teacher": spec["teacher"],
                                  "student": m["model"], "losses": m["losses"], "seeds": m["seeds"],
-                                 "train": m["train"], "prefix": f"{arm}-"}, root, fresh))
+                                 "train": {**m["train"], **spec.get("train", {})}, "prefix": f"{arm}-"}, root, fresh))
     return results
