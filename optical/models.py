@@ -234,11 +234,13 @@ class StudentQueryEncoder(nn.Module):
 
     @torch.no_grad()
     def fit_projection(self, texts: list[str], targets: torch.Tensor, max_length: int | None = None,
-                       batch_size: int = 64) -> float:
-        """Least-squares ``W, b`` with ``W · mean(tokens(text)) + b ≈ target``; returns the mean cosine after.
+                       ridge: float = 1e-2, batch_size: int = 64) -> float:
+        """Ridge least squares ``W, b`` with ``W · mean(tokens(text)) + b ≈ target``; returns the mean cosine after.
 
         ``targets`` ``(n, d_teacher)``: the teacher's pooled vectors of the same ``texts`` (e.g. the English
         side of the bitext), so the student starts in the teacher's space instead of having to rotate into it.
+        ``ridge`` is relative to the mean eigenvalue of ``XᵀX``: encoder outputs are strongly anisotropic,
+        and a plain least-squares map has a huge norm that amplifies every later change of the encoder.
         """
         if self.projection is None:
             raise ValueError("this student has no projection to fit")
@@ -246,10 +248,13 @@ class StudentQueryEncoder(nn.Module):
         for start in range(0, len(texts), batch_size):
             out = _forward_tokens(self.model, texts[start:start + batch_size], max_length)
             mask = out.attention_mask.unsqueeze(-1).to(out.tokens.dtype)
-            means.append(((out.tokens * mask).sum(1) / mask.sum(1)).float().cpu())
-        x = torch.cat(means)
-        x1 = torch.cat([x, torch.ones(len(x), 1)], 1).double()
-        solution = torch.linalg.lstsq(x1, targets.double().cpu()).solution  # (width + 1, d_teacher)
+            means.append(((out.tokens * mask).sum(1) / mask.sum(1)).double().cpu())
+        x1 = torch.cat([torch.cat(means), torch.ones(len(texts), 1, dtype=torch.float64)], 1)
+        gram = x1.T @ x1
+        penalty = torch.eye(len(gram), dtype=gram.dtype) * ridge * torch.trace(gram[:-1, :-1]) / (len(gram) - 1)
+        penalty[-1, -1] = 0.0  # the bias is not shrunk
+        solution = torch.linalg.lstsq(gram + penalty, x1.T @ targets.double().cpu(),  # (width + 1, d_teacher)
+                                      driver="gelsd").solution  # minimum norm where ridge = 0 leaves it singular
         self.projection.weight.copy_(solution[:-1].T.to(self.projection.weight))
         self.projection.bias.copy_(solution[-1].to(self.projection.bias))
         fitted = torch.nn.functional.normalize((x1 @ solution).float(), dim=-1)

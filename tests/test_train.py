@@ -157,7 +157,10 @@ def test_least_squares_projection_maps_the_student_onto_the_targets():
     texts = [s for s, _ in PAIRS[:6]]  # fewer texts than dimensions: an exact fit exists
     targets = torch.nn.functional.normalize(torch.randn(len(texts), 8, generator=torch.Generator().manual_seed(0)),
                                             dim=-1)
-    assert student.fit_projection(texts, targets) == pytest.approx(1.0, abs=1e-4)
+    assert student.fit_projection(texts, targets, ridge=0.0) == pytest.approx(1.0, abs=1e-4)
     torch.testing.assert_close(student(texts).pooled, targets, atol=1e-3, rtol=0)
+    shrunk = student.projection.weight.norm()
+    student.fit_projection(texts, targets, ridge=1.0)
+    assert student.projection.weight.norm() < shrunk
     with pytest.raises(ValueError, match="no projection"):
         StudentQueryEncoder(student.model).fit_projection(texts, targets)
