@@ -55,7 +55,8 @@ def load_params(path: str | Path) -> dict:
 
 
 QUIET = {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-         "TOKENIZERS_PARALLELISM": "false"}
+         "TOKENIZERS_PARALLELISM": "false",
+         "PYTHONWARNINGS": "ignore:IProgress not found"}  # tqdm.auto's notice when ipywidgets is absent
 """Environment of the kernels: no progress bars in the book's outputs."""
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -76,4 +77,5 @@ def encode_with(model, texts: list[str], batch_size: int = 64, kind: str = "quer
     from optical.models import prompt
 
     return model.encode([prompt(model, kind) + t for t in texts], batch_size=batch_size, convert_to_numpy=True,
-                        normalize_embeddings=True, show_progress_bar=len(texts) > 256)
+                        normalize_embeddings=True,
+                        show_progress_bar=len(texts) > 256 and not os.environ.get("TQDM_DISABLE"))
