@@ -37,7 +37,7 @@
 dataset = "afriqa"
 languages = ["hau", "ibo", "yor", "swa", "zul", "kin", "twi", "bem"]
 teacher = "all-MiniLM-L6-v2"
-multilingual = {"model": "multilingual-e5-small", "losses": ["kd", "ot"], "seeds": [0], "zero_shot": True,
+multilingual = {"model": "multilingual-e5-small", "losses": ["kd", "ot"], "seeds": [0, 1], "zero_shot": True,
                 "train": {"max_pairs": 800, "epochs": 1, "batch_size": 32, "lr": 1.0e-4, "max_length": 64,
                           "epsilon": 0.05, "eval_every": 100, "seed": 0},
                 "arms": {"e5s": {"teacher": "all-MiniLM-L6-v2", "train": {"projection": "lstsq"}},
