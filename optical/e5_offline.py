@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 MAGIC = b"E5S1"
 QK = 32
 F32, Q4_0 = 0, 1
-PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}  # ST asks for "document"
 HEADER_FIELDS = ("hidden", "layers", "heads", "intermediate", "vocab", "max_positions", "type_vocab")
 LAYER_TENSORS = {  # file suffix -> BERT parameter inside encoder.layer.{i}
     "q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
@@ -236,7 +235,7 @@ def export_sentence_transformer(model_file: str | Path, out_dir: str | Path) -> 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Normalize, Pooling, Transformer
 
-    from optical.models import save_sentence_transformer
+    from optical.models import E5_PROMPTS, save_sentence_transformer
 
     file = read_e5_file(model_file)
     out = Path(out_dir)
@@ -248,7 +247,7 @@ def export_sentence_transformer(model_file: str | Path, out_dir: str | Path) -> 
     transformer = Transformer(str(hf), max_seq_length=int(file.header["max_positions"]),
                               model_kwargs={"add_pooling_layer": False})
     pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu", prompts=dict(PROMPTS))
+    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu", prompts=dict(E5_PROMPTS))
     save_sentence_transformer(model, tmp / "model")
     shutil.rmtree(out, ignore_errors=True)
     (tmp / "model").rename(out)

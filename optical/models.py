@@ -73,6 +73,7 @@ OFFLINE_ALIASES = {
     "multilingual-e5-small-offline": (None, _converted_e5),
 }
 E5_PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}
+"""e5's prefixes; sentence-transformers reads ``"document"`` (``encode_document``), the e5 card says ``passage``."""
 
 
 def resolve_model(name: str) -> str:
@@ -163,6 +164,12 @@ class TokenOutput:
     pooled: torch.Tensor
 
 
+def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``(B, d)`` mean of ``tokens`` ``(B, n, d)`` over the positions where ``attention_mask`` ``(B, n)`` is set."""
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
 def _forward_tokens(model, texts: list[str], max_length: int | None, kind: str = "query") -> TokenOutput:
     """Token outputs of ``texts`` as ``kind`` texts; the prompt's tokens are left out of ``content_mask``."""
     if any(not t or not t.strip() for t in texts):
@@ -247,8 +254,7 @@ class StudentQueryEncoder(nn.Module):
         means = []
         for start in range(0, len(texts), batch_size):
             out = _forward_tokens(self.model, texts[start:start + batch_size], max_length)
-            mask = out.attention_mask.unsqueeze(-1).to(out.tokens.dtype)
-            means.append(((out.tokens * mask).sum(1) / mask.sum(1)).double().cpu())
+            means.append(mean_pool(out.tokens, out.attention_mask).double().cpu())
         x1 = torch.cat([torch.cat(means), torch.ones(len(texts), 1, dtype=torch.float64)], 1)
         gram = x1.T @ x1
         penalty = torch.eye(len(gram), dtype=gram.dtype) * ridge * torch.trace(gram[:-1, :-1]) / (len(gram) - 1)
@@ -265,6 +271,5 @@ class StudentQueryEncoder(nn.Module):
         if self.projection is None:
             return out
         tokens = self.projection(out.tokens)
-        mask = out.attention_mask.unsqueeze(-1).to(tokens.dtype)
-        pooled = torch.nn.functional.normalize((tokens * mask).sum(1) / mask.sum(1).clamp_min(1.0), dim=-1)
+        pooled = torch.nn.functional.normalize(mean_pool(tokens, out.attention_mask), dim=-1)
         return TokenOutput(tokens, out.content_mask, out.attention_mask, out.input_ids, pooled)

