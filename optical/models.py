@@ -266,6 +266,21 @@ class StudentQueryEncoder(nn.Module):
         fitted = torch.nn.functional.normalize((x1 @ solution).float(), dim=-1)
         return float((fitted * torch.nn.functional.normalize(targets.float().cpu(), dim=-1)).sum(-1).mean())
 
+    def as_sentence_transformer(self):
+        """The student as one SentenceTransformer sharing these weights (the projection as a Dense layer)."""
+        if self.projection is None:
+            return self.model
+        from sentence_transformers import SentenceTransformer
+        from sentence_transformers import models as st_models
+
+        # mean pooling commutes with a linear map (weights sum to one), so projecting the pooled
+        # vector equals pooling the projected tokens; the Dense layer goes before Normalize
+        dense = st_models.Dense(self.projection.in_features, self.projection.out_features,
+                                activation_function=nn.Identity())
+        dense.linear = self.projection  # shared, not copied
+        modules = [m for m in self.model if not isinstance(m, st_models.Normalize)] + [dense, st_models.Normalize()]
+        return SentenceTransformer(modules=modules, device=str(self.model.device), prompts=dict(self.model.prompts))
+
     def forward(self, texts: list[str], max_length: int | None = None) -> TokenOutput:
         out = _forward_tokens(self.model, texts, max_length)
         if self.projection is None:

