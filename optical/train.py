@@ -194,6 +194,13 @@ def _save_checkpoint(path: Path, student: StudentQueryEncoder, state: dict, opti
     tmp.rename(path)
 
 
+def _refuse_other_run(path: Path, saved_config: dict, saved_pairs: int, config: TrainConfig, n_pairs: int,
+                       what: str) -> None:
+    """Error unless ``path`` (a checkpoint or a saved student) came from ``config`` on ``n_pairs`` pairs."""
+    if saved_config != asdict(config) or saved_pairs != n_pairs:
+        raise ValueError(f"{path} {what} a different config or bitext; use another output dir or delete it")
+
+
 def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
     """Save as a sentence-transformers directory (safetensors), with the projection as a Dense layer."""
     tmp = out.with_name(out.name + ".tmp")
@@ -225,14 +232,12 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     lengths = [max(len(src), len(tgt)) for src, tgt in pairs]
     steps_per_epoch = len(epoch_batches(lengths, config.batch_size, config.seed, 0))
     total = config.max_steps or steps_per_epoch * config.epochs
-    if (out / "student" / STUDENT_CARD).is_file():
+    if (out / "student" / STUDENT_CARD).is_file():  # saved only after the last step
         card = read_json(out / "student" / STUDENT_CARD)
-        if card["config"] != asdict(config) or sum(card["pairs"].values()) != len(pairs):
-            raise ValueError(f"{out / 'student'} is a finished run of a different config or bitext; "
-                             f"use another output dir or delete it")
-        if card["steps"] == total:
-            log.info("%s is finished (%d steps); not retrained", out, total)
-            return TrainResult(out, card["steps"], card["best_dev_macro_mrr10"], card["dev_history"], card["wall_s"])
+        _refuse_other_run(out / "student", card["config"], sum(card["pairs"].values()), config, len(pairs),
+                          "is a finished run of")
+        log.info("%s is finished (%d steps); not retrained", out, card["steps"])
+        return TrainResult(out, card["steps"], card["best_dev_macro_mrr10"], card["dev_history"], card["wall_s"])
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -262,9 +267,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     step, best, best_weights, history, earlier_wall = 0, None, None, [], 0.0
     if (ckpt / "state.json").is_file():
         state = read_json(ckpt / "state.json")
-        if state["config"] != asdict(config) or state["n_pairs"] != len(pairs):
-            raise ValueError(f"{ckpt} was written by a different config or bitext; use another output dir "
-                             f"or delete the checkpoint")
+        _refuse_other_run(ckpt, state["config"], state["n_pairs"], config, len(pairs), "was written by")
         student.load_state_dict(load_file(ckpt / "student.safetensors"))
         extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
         optimizer.load_state_dict(extra["optimizer"])

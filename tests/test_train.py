@@ -45,6 +45,15 @@ class Crash(Exception):
     pass
 
 
+def assert_same_student(run_a, run_b):
+    """The saved students of two runs have the same weights, bit for bit."""
+    a = load_file(run_a / "student" / "model.safetensors")
+    b = load_file(run_b / "student" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("loss", ["ot", "kd", "token-kd"])
 def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
     torch.set_num_threads(1)
@@ -61,11 +70,7 @@ def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
     assert json.loads((tmp_path / "resumed/checkpoint/state.json").read_text())["step"] == 3
     resumed = train(config, bitext(), tmp_path / "resumed")
     assert full.steps == resumed.steps == 8
-    a = load_file(tmp_path / "full/student/model.safetensors")
-    b = load_file(tmp_path / "resumed/student/model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+    assert_same_student(tmp_path / "full", tmp_path / "resumed")
 
 
 def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriqa_dir, tmp_path):
@@ -89,10 +94,7 @@ def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriq
         set(load_file(tmp_path / "resumed/checkpoint/student.safetensors"))
     resumed = train(config, bitext(), tmp_path / "resumed", dev_tasks=dev)
     assert resumed.dev_history == full.dev_history and resumed.best_dev == full.best_dev
-    a = load_file(tmp_path / "full/student/model.safetensors")
-    b = load_file(tmp_path / "resumed/student/model.safetensors")
-    for key in a:
-        torch.testing.assert_close(a[key], b[key], atol=0, rtol=0)
+    assert_same_student(tmp_path / "full", tmp_path / "resumed")
 
 
 def test_a_finished_run_is_not_retrained_and_a_different_config_is_refused(tiny_model, tmp_path):
