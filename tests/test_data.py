@@ -38,23 +38,30 @@ def test_text_is_nfc_normalised(tmp_path, monkeypatch, afriqa_dir):
     assert afriqa.load_queries("hau", "dev")[0].question == "Men\u00e9 ne kano"
 
 
-def test_bitext_removes_test_leakage_and_duplicates_and_reports_counts(afriqa_dir):
+def test_bitext_holds_no_dev_or_test_text_and_reports_counts(afriqa_dir):
     bitext = afriqa.build_bitext("hau")
-    assert bitext.counts["mafand"] == 4 and bitext.counts["afriqa_train"] == 3 and bitext.counts["afriqa_dev"] == 1
-    assert bitext.counts["removed_leakage"] == 2  # the repeated test question and the case-folded English
+    assert bitext.counts["mafand"] == 5 and bitext.counts["afriqa_train"] == 3  # MAFAND dev and AfriQA dev unused
+    # the repeated test question, the case-folded test English, bem's dev translation, a MAFAND dev sentence
+    assert bitext.counts["removed_leakage"] == 4
     assert bitext.counts["removed_duplicates"] == 1
-    assert bitext.counts["pairs"] == len(bitext) == 5
-    test_texts = {t.casefold() for lang in afriqa.LANGUAGES if (afriqa_dir / "afriqa/queries" / lang).is_dir()
-                  for q in afriqa.load_queries(lang, "test") for t in (q.question, q.translation)}
-    assert not any(s.casefold() in test_texts or t.casefold() in test_texts
-                   for s, t in zip(bitext.source, bitext.target))
+    assert bitext.counts["pairs"] == len(bitext) == 3
+    held = {t.casefold() for lang in ("hau", "bem") for split in ("dev", "test")
+            for q in afriqa.load_queries(lang, split) for t in (q.question, q.translation)}
+    held |= {"rain fell in kano.", "ruwa ya sauka a kano."}
+    assert not any(s.casefold() in held or t.casefold() in held for s, t in zip(bitext.source, bitext.target))
     # question pairs come first so that a cap keeps them
-    assert set(bitext.take(3).source) == {"yaya kogin nilu", "tambaya ba zinare", "menene kano"}
+    assert set(bitext.take(2).source) == {"yaya kogin nilu", "tambaya ba zinare"}
+
+
+def test_mafand_dev_is_held_out_and_deduplicated(afriqa_dir):
+    dev = afriqa.mafand_dev("hau")
+    assert dev.source == ["Ruwa ya sauka a Kano."] and dev.target == ["Rain fell in Kano."]
+    assert len(afriqa.mafand_dev("bem")) == 0  # MAFAND has no Bemba
 
 
 def test_bitext_without_mafand(afriqa_dir):
     bitext = afriqa.build_bitext("bem")
-    assert bitext.counts["mafand"] == 0 and len(bitext) == 2
+    assert bitext.counts["mafand"] == 0 and bitext.source == ["lagos ni shani"]  # its dev question is held out
 
 
 def test_mafand_reads_jsonl_and_text_splits(tmp_path):
@@ -124,7 +131,27 @@ def test_real_afriqa_counts(monkeypatch):
     n = {lang: len(afriqa.load_task(lang, "test", corpus=corpus).queries) for lang in afriqa.LANGUAGES}
     assert n == {"hau": 300, "ibo": 409, "yor": 254, "swa": 295, "zul": 325, "kin": 347, "twi": 486, "bem": 309}
     bem = afriqa.build_bitext("bem")
-    assert bem.counts["mafand"] == 0 and 900 < len(bem) < 1100
+    assert bem.counts["mafand"] == 0 and 400 < len(bem) < 520  # AfriQA bem train questions only
+
+
+@pytest.mark.skipif(not (REPO_ROOT.parent / "shared" / "data" / "afriqa").is_dir(), reason="no shared data")
+@pytest.mark.parametrize("lang", afriqa.LANGUAGES)
+def test_real_bitext_holds_no_dev_or_test_question(lang, monkeypatch):
+    """benchmark.md: no AfriQA dev/test question or translation (any language), no MAFAND dev sentence."""
+    monkeypatch.delenv("OPTICAL_DATA_DIR", raising=False)
+    afriqa._load_queries_cached.cache_clear()
+
+    def key(text):
+        return " ".join(text.casefold().split())
+
+    held = {key(t) for other in afriqa.LANGUAGES for split in ("dev", "test")
+            for q in afriqa.load_queries(other, split) for t in (q.question, q.translation)}
+    held |= {key(t) for pair in load_mafand(lang, splits=("dev",)) for t in pair}
+    bitext = afriqa.build_bitext(lang)
+    assert len(bitext) > 300
+    assert not [s for s, t in zip(bitext.source, bitext.target) if key(s) in held or key(t) in held]
+    dev = afriqa.mafand_dev(lang)
+    assert not set(map(key, dev.source)) & set(map(key, bitext.source))
 
 
 def test_query_with_empty_question_is_dropped_with_a_warning(afriqa_dir, caplog):

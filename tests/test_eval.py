@@ -111,3 +111,44 @@ def test_seed_aggregation_means_sds_and_per_query_average():
     assert agg["seeds"] == [0, 1] and agg["training"]["wall_s"] == 20.0
     one = aggregate_seeds("kd", [seed_result(0, [1.0, 0.5])])
     assert one["macro"]["MRR@10 sd"] == 0.0 and one["languages"]["hau"]["MRR@10"] == pytest.approx(0.75)
+
+
+def test_maxsim_search_equals_a_brute_force_loop():
+    from optical.retrieval.late_interaction import maxsim_search
+
+    rng = np.random.default_rng(0)
+
+    def unit(n):
+        x = rng.normal(size=(n, 8)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    docs = [unit(n) for n in (3, 1, 7, 2, 5, 4)]
+    queries = [unit(n) for n in (2, 4, 1)]
+    vectors = np.concatenate(docs).astype(np.float16)
+    offsets = np.concatenate([[0], np.cumsum([len(d) for d in docs])])
+    doc_ids, qids = [f"d{i}" for i in range(len(docs))], ["a", "b", "c"]
+    # blocks of about 4 tokens: passages are never split, and several blocks are needed
+    from optical.retrieval import late_interaction
+
+    scores = late_interaction.maxsim_scores(queries, vectors, offsets, block_tokens=4)
+    for qi, q in enumerate(queries):
+        for di, d in enumerate(docs):
+            expected = sum(max(float(qt @ dt.astype(np.float16).astype(np.float32)) for dt in d) for qt in q)
+            assert scores[qi, di] == pytest.approx(expected, abs=1e-5)
+    run = maxsim_search(queries, vectors, offsets, qids, doc_ids, k=3, query_batch=2)
+    for qi, qid in enumerate(qids):
+        best = sorted(range(len(docs)), key=lambda j: -scores[qi, j])[:3]
+        assert list(run[qid]) == [doc_ids[j] for j in best]
+
+
+def test_maxsim_readout_of_the_teacher_and_bad_readouts(tiny_model, afriqa_dir, tmp_path):
+    from optical.evaluate import evaluate
+
+    result = evaluate("teacher", "afriqa", ["hau"], model=str(tiny_model), readout="maxsim")
+    assert result["readout"] == "maxsim" and result["languages"]["hau"]["n_queries"] == 3
+    with pytest.raises(ValueError, match="readout maxsim needs token vectors"):
+        evaluate("bm25", "afriqa", ["hau"], readout="maxsim")
+    with pytest.raises(ValueError, match="unknown readout"):
+        evaluate("teacher", "afriqa", ["hau"], readout="colbert")
+    with pytest.raises(FileNotFoundError, match="directory not found"):
+        evaluate(str(tmp_path / "no-such-student"), "afriqa", ["hau"])

@@ -31,7 +31,7 @@ def test_cli_train_saves_a_loadable_student_and_evaluate_reads_it(tiny_model, af
     assert student.encode(["a query"]).shape == (1, 32)
     card = json.loads((out / "student" / "optical_card.json").read_text())
     assert card["loss"] == "ot+kd" and card["steps"] == 10 and card["teacher"] == str(tiny_model)
-    assert card["pairs"]["hau"] == 5 and [h["step"] for h in card["dev_history"]] == [5, 10]
+    assert card["pairs"]["hau"] == 3 and [h["step"] for h in card["dev_history"]] == [5, 10]
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert len(log) == 10 and {"ot", "kd", "loss", "lr"} <= set(log[0])
     assert not (out / "checkpoint").exists() and not (out / "best").exists()  # finished: no resume state left
@@ -75,11 +75,13 @@ def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
 
 def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriqa_dir, tmp_path):
     from optical.data.afriqa import load_task
+    from optical.eval.dev import DevEvaluator
+    from optical.models import load_sentence_transformer
 
-    dev = {"hau": load_task("hau", "dev")}
+    dev = DevEvaluator(load_sentence_transformer(str(tiny_model)), {"hau": load_task("hau", "dev")})
     config = TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=6, batch_size=4, checkpoint_every=4,
                          eval_every=2, lr=3e-2)
-    full = train(config, bitext(), tmp_path / "full", dev_tasks=dev)
+    full = train(config, bitext(), tmp_path / "full", evaluator=dev)
     # the best dev step (2) is before the checkpoint (4) and later steps are worse, so only the
     # best weights stored in the checkpoint can give the resumed run the same saved student
     assert full.best_dev == full.dev_history[0]["macro"] > full.dev_history[-1]["macro"]
@@ -89,10 +91,10 @@ def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriq
             raise Crash
 
     with pytest.raises(Crash):
-        train(config, bitext(), tmp_path / "resumed", dev_tasks=dev, on_step=crash_after_5)
+        train(config, bitext(), tmp_path / "resumed", evaluator=dev, on_step=crash_after_5)
     assert set(load_file(tmp_path / "resumed/checkpoint/best.safetensors")) == \
         set(load_file(tmp_path / "resumed/checkpoint/student.safetensors"))
-    resumed = train(config, bitext(), tmp_path / "resumed", dev_tasks=dev)
+    resumed = train(config, bitext(), tmp_path / "resumed", evaluator=dev)
     assert resumed.dev_history == full.dev_history and resumed.best_dev == full.best_dev
     assert_same_student(tmp_path / "full", tmp_path / "resumed")
 

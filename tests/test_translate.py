@@ -49,6 +49,6 @@ def test_language_codes_batching_and_cache(tiny_translator, tmp_path):
 
 
 def test_offline_translator_fails_clearly(monkeypatch):
-    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("optical.env.hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(ModelError, match="ceiling"):
         Translator("facebook/nllb-200-distilled-600M")

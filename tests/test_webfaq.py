@@ -63,7 +63,7 @@ def test_loader_errors():
 
 
 def test_unreachable_hub_and_no_directory_says_how_to_get_it(monkeypatch):
-    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr("optical.env.hub_reachable", lambda timeout=3.0: False)
     with pytest.raises(webfaq.WebFAQUnavailable, match="OPTICAL_WEBFAQ_DIR"):
         webfaq.load_rows("swa")
 
@@ -80,7 +80,7 @@ def test_hub_path_with_datasets_mocked_at_the_network_boundary(monkeypatch):
     import datasets
 
     calls = {}
-    monkeypatch.setattr("optical.models.hub_reachable", lambda timeout=3.0: True)
+    monkeypatch.setattr("optical.env.hub_reachable", lambda timeout=3.0: True)
     monkeypatch.setattr(datasets, "get_dataset_config_names", lambda repo: ["ara-eng", "eng-swa", "eng-fra"])
 
     def fake_load_dataset(repo, name=None, split=None):

@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from optical.data.jsonl import read_jsonl
+from optical.data.mafand import TRAINING_SPLITS as MAFAND_TRAINING_SPLITS
 from optical.data.mafand import load_mafand
 from optical.data.paths import GET_DATA, data_dir
 from optical.data.schema import Bitext, DataError, RetrievalTask, normalize_text, passage_id
@@ -160,35 +161,46 @@ def _key(text: str) -> str:
     return " ".join(normalize_text(text).casefold().split())
 
 
+def held_out_texts(lang: str, root: str | Path | None = None) -> set[str]:
+    """Matching keys (:func:`_key`) of every text no training pair of ``lang`` may contain.
+
+    Every AfriQA dev and test question and its English translation, in *any* of the eight languages (twi
+    repeats questions across splits, English translations recur across languages), and both sides of
+    MAFAND's held-out dev split of ``lang`` (the second dev criterion; en-zul repeats dev sentences in test).
+    """
+    keys = {_key(t) for other in LANGUAGES for split in ("dev", "test") for q in load_queries(other, split, root)
+            for t in (q.question, q.translation)}
+    keys |= {_key(t) for pair in load_mafand(lang, root, splits=("dev",)) for t in pair}
+    keys.discard("")
+    return keys
+
+
 def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafand: bool = True,
                  afriqa_questions: bool = True, questions_first: bool = True) -> Bitext:
-    """Training bitext for ``lang``: MAFAND-MT (all splits) + AfriQA train/dev question pairs.
+    """Training bitext for ``lang`` (benchmark.md §1): MAFAND-MT train + test and AfriQA *train* question pairs.
 
-    Removes every pair whose L text or English text equals (NFC, case-folded) a test
-    question or its translation in *any* AfriQA language, then exact duplicate pairs,
-    and shuffles with ``seed``. ``counts`` reports each source and each removal.
+    Dev is never training data: MAFAND's dev split is held out, AfriQA dev questions are not used, and every
+    pair whose L text or English text equals (NFC, case-folded) a :func:`held_out_texts` entry is removed,
+    then exact duplicate pairs; the rest is shuffled with ``seed``. ``counts`` reports each source and removal.
 
     ``questions_first`` (our choice) puts the in-domain AfriQA question pairs before the news
     sentences after shuffling each group, so that a cap on pairs (:meth:`Bitext.take`) keeps them.
     """
     check_languages([lang], LANGUAGES)
-    test_keys = {_key(t) for other in LANGUAGES for q in load_queries(other, "test", root)
-                 for t in (q.question, q.translation)}
+    held_out = held_out_texts(lang, root)
     raw: list[tuple[str, str, str]] = []
     if mafand:
-        raw += [("mafand", s, t) for s, t in load_mafand(lang, root)]
+        raw += [("mafand", s, t) for s, t in load_mafand(lang, root, splits=MAFAND_TRAINING_SPLITS)]
     if afriqa_questions:
-        for split in ("train", "dev"):
-            raw += [(f"afriqa_{split}", q.question, q.translation) for q in load_queries(lang, split, root)]
-    counts = {"mafand": 0, "afriqa_train": 0, "afriqa_dev": 0, "removed_leakage": 0, "removed_duplicates": 0,
-              "removed_empty": 0}
+        raw += [("afriqa_train", q.question, q.translation) for q in load_queries(lang, "train", root)]
+    counts = {"mafand": 0, "afriqa_train": 0, "removed_leakage": 0, "removed_duplicates": 0, "removed_empty": 0}
     seen, pairs, origins = set(), [], []
     for origin, src, tgt in raw:
         counts[origin] += 1
         src, tgt = normalize_text(src), normalize_text(tgt)
         if not src or not tgt:
             counts["removed_empty"] += 1
-        elif _key(src) in test_keys or _key(tgt) in test_keys:
+        elif _key(src) in held_out or _key(tgt) in held_out:
             counts["removed_leakage"] += 1
         elif (src, tgt) in seen:
             counts["removed_duplicates"] += 1
@@ -204,3 +216,22 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
     counts["pairs"] = len(pairs)
     log.info("bitext %s: %s", lang, counts)
     return Bitext(lang, [s for s, _ in pairs], [t for _, t in pairs], counts)
+
+
+def mafand_dev(lang: str, root: str | Path | None = None, max_pairs: int | None = None) -> Bitext:
+    """MAFAND's held-out dev split of ``lang`` for bitext retrieval (L sentence -> its English source).
+
+    NFC-normalised; a pair whose L or English text repeats an earlier one is dropped, so every English
+    sentence has exactly one source (the retrieval target is unambiguous). Empty when MAFAND lacks ``lang``.
+    """
+    check_languages([lang], LANGUAGES)
+    seen_src, seen_tgt, src_out, tgt_out = set(), set(), [], []
+    for src, tgt in load_mafand(lang, root, splits=("dev",)):
+        src, tgt = normalize_text(src), normalize_text(tgt)
+        if src and tgt and _key(src) not in seen_src and _key(tgt) not in seen_tgt:
+            seen_src.add(_key(src))
+            seen_tgt.add(_key(tgt))
+            src_out.append(src)
+            tgt_out.append(tgt)
+    bitext = Bitext(lang, src_out, tgt_out, {"mafand_dev": len(src_out)})
+    return bitext.take(max_pairs)

@@ -9,10 +9,13 @@ from optical.data.paths import data_dir
 from optical.data.schema import DataError
 
 SPLITS = ("train", "dev", "test")
+TRAINING_SPLITS = ("train", "test")
+"""MAFAND splits that may enter training bitext; ``dev`` is held out (the second dev criterion)."""
 
 
-def load_mafand(language: str, root: str | Path | None = None, pivot: str = "en") -> list[tuple[str, str]]:
-    """All (L sentence, pivot sentence) pairs of ``<pivot>-<language>`` over every split, raw text.
+def load_mafand(language: str, root: str | Path | None = None, pivot: str = "en",
+                splits: tuple[str, ...] = SPLITS) -> list[tuple[str, str]]:
+    """The (L sentence, pivot sentence) pairs of ``<pivot>-<language>`` over ``splits``, raw text.
 
     Returns an empty list for a language MAFAND does not cover (e.g. bem); a split
     given as line-aligned text files (``train.en`` / ``train.<L>``) is read too.
@@ -20,8 +23,11 @@ def load_mafand(language: str, root: str | Path | None = None, pivot: str = "en"
     folder = data_dir(root) / "mafand" / f"{pivot}-{language}"
     if not folder.is_dir():
         return []
+    unknown = [s for s in splits if s not in SPLITS]
+    if unknown:
+        raise DataError(f"unknown MAFAND split(s) {unknown}; valid: {SPLITS}")
     pairs: list[tuple[str, str]] = []
-    for split in SPLITS:
+    for split in splits:
         jsonl = folder / f"{split}.jsonl"
         src_txt, tgt_txt = folder / f"{split}.{language}", folder / f"{split}.{pivot}"
         if jsonl.is_file():

@@ -29,8 +29,3 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
     return candidate
 
 
-def cache_dir() -> Path:
-    """Cache for document matrices and teacher outputs: ``$OPTICAL_CACHE_DIR`` or ``~/.cache/optical``."""
-    path = Path(os.environ.get("OPTICAL_CACHE_DIR", Path.home() / ".cache" / "optical"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path

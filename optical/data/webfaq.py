@@ -97,9 +97,9 @@ def load_rows(language: str, local_dir: str | Path | None = None, version: str =
         kind = "parquet" if files[0].suffix == ".parquet" else "json"
         data = datasets.load_dataset(kind, data_files=[str(f) for f in files], split="train")
     else:
-        from optical.models import hub_reachable
+        from optical import env
 
-        if not hub_reachable():
+        if not env.hub_reachable():
             raise WebFAQUnavailable(f"the Hugging Face hub is unreachable. {how_to_get(language)}")
         repo = HUB_REPOS[version]
         data = datasets.load_dataset(repo, hub_config(repo, language), split="train")

@@ -36,11 +36,11 @@ class DistillationLoss(nn.Module):
     """
 
     def __init__(self, name: str = "ot", weights: dict[str, float] | None = None, ot_options: dict | None = None,
-                 idf=None, kd_english_term: bool = True):
+                 idf=None, kd_english_term: bool = True, kd_metric: str = "mse"):
         super().__init__()
         self.name = name
         self.weights = parse_loss_name(name, weights)
-        self.kd = MSEDistillationLoss()
+        self.kd = MSEDistillationLoss(kd_metric)
         self.token_kd = HardAlignmentTokenLoss()
         self.ot = OTDistillationLoss(**(ot_options or {}), idf=idf)
         self.kd_english_term = kd_english_term
@@ -49,17 +49,23 @@ class DistillationLoss(nn.Module):
     def needs_student_en(self) -> bool:
         return "kd" in self.weights and self.kd_english_term
 
-    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, float]]:
-        total, logs = 0.0, {}
-        for component, weight in self.weights.items():
+    def components(self, student_l, student_en, teacher_en) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        """Each named component's unweighted loss, and the logs of all."""
+        values, logs = {}, {}
+        for component in self.weights:
             if component == "kd":
                 value, parts = self.kd(student_l, student_en if self.kd_english_term else None, teacher_en)
             elif component == "token-kd":
                 value, parts = self.token_kd(student_l, teacher_en)
             else:
                 value, parts = self.ot(student_l, teacher_en)
-            total = total + weight * value
+            values[component] = value
             logs.update(parts)
+        return values, logs
+
+    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, float]]:
+        values, logs = self.components(student_l, student_en, teacher_en)
+        total = sum(self.weights[c] * v for c, v in values.items())
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss {self.name} is NaN or inf ({logs})")
         logs["loss"] = float(total.detach())

@@ -9,6 +9,10 @@ IDF-weighted), :math:`P^\star` the entropic plan (:func:`optical.transport.sinkh
 
 With ``grad="envelope"`` (default) :math:`P^\star` is a constant for back-propagation, which by
 the envelope theorem is the gradient of the regularised OT cost with respect to :math:`C`.
+
+Options of the fair test (issue 11; each our choice, ablated on dev): the debiased Sinkhorn divergence
+instead of :math:`\langle P^\star, C\rangle`; ε set relative to the spread of the informative
+(double-centred) cost; centring of both token spaces; a cost on raw (unnormalised) tokens.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from optical.transport import pairwise_cost, sinkhorn, uniform_marginal, weighted_marginal
+from optical.transport import (informative_cost_sd, masked_mean, pairwise_cost, sinkhorn, sinkhorn_divergence,
+                               uniform_marginal, weighted_marginal)
 from optical.transport.sinkhorn import SinkhornResult
 
 
@@ -29,34 +34,58 @@ def ot_distillation_loss(
     teacher_weights: torch.Tensor | None = None,
     cost: str = "cosine",
     epsilon: float = 0.05,
+    epsilon_relative: float | None = None,
+    center: bool = False,
+    debias: bool = False,
     max_iter: int = 100,
     tol: float = 1e-4,
     eps_start: float | None = None,
     unbalanced: float | None = None,
     grad: str = "envelope",
 ) -> tuple[torch.Tensor, dict[str, float], SinkhornResult]:
-    """Mean transport cost over the batch.
+    """Mean transport cost (or Sinkhorn divergence) over the batch.
 
     Args:
         student: ``(B, n, d)`` student token embeddings; ``student_mask`` ``(B, n)`` marks tokens to transport.
         teacher: ``(B, m, d)`` teacher token embeddings; ``teacher_mask`` ``(B, m)``.
         student_weights, teacher_weights: optional ``(B, n)`` / ``(B, m)`` non-negative token weights
             (e.g. IDF); uniform over the mask when None.
-        cost, epsilon, max_iter, tol, eps_start, unbalanced, grad: see :func:`optical.transport.sinkhorn`.
+        cost: ``cosine``, ``sqeuclidean`` (of normalised tokens) or ``sqeuclidean-raw`` (tokens as they are).
+        epsilon: ε in cost units; ignored when ``epsilon_relative`` (κ) is set: then ε = κ · sd of the
+            double-centred cost of the batch (:func:`optical.transport.informative_cost_sd`, no gradient).
+        center: subtract each side's mean masked token over the batch (teacher's and student's own) first.
+        debias: the Sinkhorn divergence instead of ⟨P, C⟩ (:func:`optical.transport.sinkhorn_divergence`).
+        max_iter, tol, eps_start, unbalanced, grad: see :func:`optical.transport.sinkhorn`.
 
     Returns:
-        ``(loss, components, result)``: scalar loss, ``{"ot": ..., "sinkhorn_iters": ..., "marginal_error": ...}``
-        for logging, and the solver's result (plans for analysis).
+        ``(loss, components, result)``: scalar loss; ``{"ot", "epsilon", "cost_sd", "sinkhorn_iters",
+        "marginal_error"}`` for logging; the α-β solver result (plans for analysis).
     """
     a = uniform_marginal(student_mask) if student_weights is None else weighted_marginal(student_mask, student_weights)
     b = uniform_marginal(teacher_mask) if teacher_weights is None else weighted_marginal(teacher_mask, teacher_weights)
-    c = pairwise_cost(student.float(), teacher.detach().float(), cost)
-    result = sinkhorn(c, a, b, epsilon=epsilon, max_iter=max_iter, tol=tol, eps_start=eps_start,
-                      unbalanced=unbalanced, grad=grad)
-    loss = result.cost.mean()
+    s, t = student.float(), teacher.detach().float()
+    if center:
+        s, t = s - masked_mean(s, student_mask), t - masked_mean(t, teacher_mask)
+    c = pairwise_cost(s, t, cost)
+    cost_sd = informative_cost_sd(c.detach(), a > 0, b > 0)
+    if epsilon_relative is not None:
+        if epsilon_relative <= 0:
+            raise ValueError(f"epsilon_relative must be positive, got {epsilon_relative}")
+        epsilon = epsilon_relative * max(float(cost_sd), 1e-6)
+    options = dict(epsilon=epsilon, max_iter=max_iter, tol=tol, eps_start=eps_start, unbalanced=unbalanced,
+                   grad=grad)
+    if debias:
+        with torch.no_grad():
+            cost_tt = pairwise_cost(t, t, cost)
+        values, result = sinkhorn_divergence(c, pairwise_cost(s, s, cost), cost_tt, a, b, **options)
+    else:
+        result = sinkhorn(c, a, b, **options)
+        values = result.cost
+    loss = values.mean()
     if not torch.isfinite(loss):
         raise FloatingPointError("OT distillation loss is NaN or inf: check the inputs and epsilon")
-    return loss, {"ot": float(loss.detach()), "sinkhorn_iters": result.n_iter, "marginal_error": result.error}, result
+    return loss, {"ot": float(loss.detach()), "epsilon": float(epsilon), "cost_sd": float(cost_sd),
+                  "sinkhorn_iters": result.n_iter, "marginal_error": result.error}, result
 
 
 class OTDistillationLoss(nn.Module):
@@ -68,10 +97,12 @@ class OTDistillationLoss(nn.Module):
 
     def __init__(self, epsilon: float = 0.05, cost: str = "cosine", max_iter: int = 100, tol: float = 1e-4,
                  eps_start: float | None = None, unbalanced: float | None = None, grad: str = "envelope",
-                 content_only: bool = True, idf: "IDFWeights | None" = None):
+                 content_only: bool = True, idf: "IDFWeights | None" = None, epsilon_relative: float | None = None,
+                 center: bool = False, debias: bool = False):
         super().__init__()
         self.options = dict(epsilon=epsilon, cost=cost, max_iter=max_iter, tol=tol, eps_start=eps_start,
-                            unbalanced=unbalanced, grad=grad)
+                            unbalanced=unbalanced, grad=grad, epsilon_relative=epsilon_relative, center=center,
+                            debias=debias)
         self.content_only, self.idf = content_only, idf
 
     def forward(self, student_out, teacher_out) -> tuple[torch.Tensor, dict[str, float]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from optical.eval.significance import compare_runs
 from optical.evaluate import evaluate
-from optical.experiment import dev_tasks, training_bitext
+from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
 from optical.train import TeacherCache, TrainConfig, train
 
@@ -73,14 +73,14 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
         return stored
     config = TrainConfig(**{k: v for k, v in train_params.items() if k in TRAIN_KEYS})
     bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
-    dev = dev_tasks(dataset, languages) if config.eval_every else None
     teacher, cache = _teacher(config.teacher, config.max_length)
+    evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select) if config.eval_every else None
     run_dir = Path(runs_dir) / name
     if fresh and run_dir.exists():
         import shutil
 
         shutil.rmtree(run_dir)
-    outcome = train(config, bitext, run_dir, dev, teacher=teacher, teacher_cache=cache)
+    outcome = train(config, bitext, run_dir, evaluator, teacher=teacher, teacher_cache=cache)
     result = evaluate(str(run_dir / "student"), dataset, eval_languages, config.teacher, eval_split)
     card = read_json(run_dir / "student" / "optical_card.json")
     result.update(system=name, params=params, training={
@@ -193,14 +193,27 @@ def data_summary(p: dict, root: str | Path = ".") -> dict:
     return summary
 
 
+def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
+              only: list[str] | None = None) -> dict[str, dict]:
+    """Students trained jointly on ``p[key]["languages"]`` with ``p[key]["train"]`` and one variant each of
+    ``p[key]["variants"]`` (``only``: a subset), selected and scored on dev only (notebooks 03 and 10).
+
+    Results go to ``results/<key>/<variant>.json`` with the dev history (both dev criteria) of training.
+    """
+    s = p[key]
+    unknown = sorted(set(only or []) - set(s["variants"]))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown} of {key}; valid: {sorted(s['variants'])}")
+    langs = [lang for lang in s["languages"] if lang in dev_tasks(p["dataset"], s["languages"])]
+    out, runs = Path(root) / "results" / key, Path(root) / "runs" / key
+    return {name: run_student(name, {**s["train"], **variant, "teacher": p["teacher"]}, p["dataset"],
+                              s["languages"], out, runs, eval_split="dev", eval_languages=langs, fresh=fresh)
+            for name, variant in s["variants"].items() if not only or name in only}
+
+
 def ablations(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """Notebook 03: variants of the OT loss (and KD for reference), trained jointly, scored on dev."""
-    a = p["ablations"]
-    langs = [lang for lang in a["languages"] if lang in dev_tasks(p["dataset"], a["languages"])]
-    out, runs = Path(root) / "results" / "ablations", Path(root) / "runs" / "ablations"
-    return {name: run_student(name, {**a["train"], **variant, "teacher": p["teacher"]}, p["dataset"], a["languages"],
-                              out, runs, eval_split="dev", eval_languages=langs, fresh=fresh)
-            for name, variant in a["variants"].items()}
+    return dev_study(p, "ablations", root, fresh)
 
 
 def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
@@ -283,9 +296,9 @@ def webfaq_unavailable(languages: list[str]) -> str | None:
     import os
 
     from optical.data.webfaq import HUB_REPOS
-    from optical.models import hub_reachable
+    from optical import env
 
-    if os.environ.get("OPTICAL_WEBFAQ_DIR") or hub_reachable():
+    if os.environ.get("OPTICAL_WEBFAQ_DIR") or env.hub_reachable():
         return None
     return (f"**WebFAQ-CLIR was not run here:** its bitexts live on the Hugging Face hub (`{HUB_REPOS['v1']}`), which "
             f"this machine cannot reach, and `OPTICAL_WEBFAQ_DIR` is not set. No number on this page is a result. "

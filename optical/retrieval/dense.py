@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from optical.data.paths import cache_dir
+from optical.env import cache_dir
 from optical.data.schema import corpus_fingerprint
 
 log = logging.getLogger(__name__)

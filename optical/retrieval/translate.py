@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from optical.data.paths import cache_dir
+from optical import env
 from optical.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -33,20 +33,20 @@ class Translator:
                  cache: Path | None = None, trust_remote_code: bool = False):
         from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-        from optical.models import ModelError, default_device, hub_reachable
+        from optical.models import ModelError
 
         local = Path(model).expanduser()
-        if not local.is_dir() and not hub_reachable():
+        if not local.is_dir() and not env.hub_reachable():
             raise ModelError(f"translator {model!r} is not a local directory and the Hugging Face hub is unreachable: "
                              f"translate-test needs an MT model (e.g. facebook/nllb-200-distilled-600M). Offline, use "
                              f"the 'ceiling' system (human translations) instead.")
         self.name = model
-        self.device = device or default_device()
+        self.device = device or env.default_device()
         self.tokenizer = AutoTokenizer.from_pretrained(model, trust_remote_code=trust_remote_code)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(model, trust_remote_code=trust_remote_code).to(self.device)
         self.model.eval()
         self.batch_size, self.max_length = batch_size, max_length
-        self.cache_root = cache or cache_dir() / "translations"
+        self.cache_root = cache or env.cache_dir() / "translations"
 
     def _codes(self, language: str) -> tuple[str | None, int | None]:
         """(source code, forced BOS id of English) when the tokenizer knows language codes, else (None, None)."""

@@ -1,7 +1,9 @@
 """Optimal transport: costs and the batched log-domain Sinkhorn (named ``transport``, not ``ot``: that is POT)."""
 
-from optical.transport.costs import cosine_cost, pairwise_cost, sqeuclidean_cost, uniform_marginal, weighted_marginal
-from optical.transport.sinkhorn import SinkhornResult, sinkhorn
+from optical.transport.costs import COSTS, cosine_cost, informative_cost_sd, masked_mean, pairwise_cost, \
+    sqeuclidean_cost, sqeuclidean_raw_cost, uniform_marginal, weighted_marginal
+from optical.transport.sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
 
-__all__ = ["SinkhornResult", "cosine_cost", "pairwise_cost", "sinkhorn", "sqeuclidean_cost", "uniform_marginal",
+__all__ = ["COSTS", "SinkhornResult", "cosine_cost", "informative_cost_sd", "masked_mean", "pairwise_cost",
+           "sinkhorn", "sinkhorn_divergence", "sqeuclidean_cost", "sqeuclidean_raw_cost", "uniform_marginal",
            "weighted_marginal"]
