@@ -47,58 +47,36 @@ def _run_evaluate(args) -> int:
 
 
 def _add_train(sub) -> None:
-    from optical.train import TrainConfig
+    from optical.train import add_config_arguments
 
-    d = TrainConfig()
-    p = sub.add_parser("train", help="distil a student query encoder from bitext")
+    p = sub.add_parser("train", help="distil a student query encoder from bitext",
+                       description="Every training option is a field of optical.train.TrainConfig; the defaults "
+                                   "are the main experiment's.")
     p.add_argument("--dataset", default="afriqa")
     p.add_argument("--languages", help="comma-separated codes (default: all of the dataset)")
-    p.add_argument("--loss", default=d.loss, help="kd, token-kd, ot, ot+kd (components joined by '+')")
     p.add_argument("--output-dir", required=True)
-    p.add_argument("--teacher", default=d.teacher)
-    p.add_argument("--student", default=None, help="student initialisation (default: a copy of the teacher)")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--stop-at-step", type=int, default=None, help="pause here (checkpoint); rerun to resume")
     p.add_argument("--max-pairs", type=int, default=None, help="bitext pairs per language")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--epsilon", type=float, default=d.epsilon)
-    p.add_argument("--eps-start", type=float, default=None, help="epsilon-scaling start value")
-    p.add_argument("--marginals", choices=["uniform", "idf"], default=d.marginals)
-    p.add_argument("--projection", choices=["auto", "lstsq"], default=d.projection,
-                   help="student-to-teacher linear map: auto (only when widths differ) or lstsq (always, fitted by "
-                        "least squares on the English bitext; for a student from another embedding space)")
-    p.add_argument("--grad", choices=["envelope", "autodiff", "detach"], default=d.grad)
-    p.add_argument("--unbalanced", type=float, default=None, help="rho of KL-relaxed marginals")
-    p.add_argument("--cost", choices=["cosine", "sqeuclidean"], default=d.cost)
-    p.add_argument("--keep-special-tokens", action="store_true", help="transport [CLS]/[SEP] too")
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--eval-every", type=int, default=None, help="dev evaluation every N steps (model selection)")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    add_config_arguments(p)
 
 
 def _run_train(args) -> int:
-    from optical.experiment import dev_evaluator, training_bitext
-    from optical.models import Teacher
-    from optical.train import TrainConfig, train
-
     from optical.data.registry import default_languages
+    from optical.experiment import dev_evaluator, training_bitext
+    from optical.train import config_from_arguments, train
 
+    config = config_from_arguments(args)  # validated before any loading
     languages = _languages(args.languages) or default_languages(args.dataset)
-    config = TrainConfig(loss=args.loss, teacher=args.teacher, student=args.student, epsilon=args.epsilon,
-                         cost=args.cost, marginals=args.marginals, projection=args.projection, grad=args.grad,
-                         unbalanced=args.unbalanced,
-                         eps_start=args.eps_start, content_only=not args.keep_special_tokens, epochs=args.epochs,
-                         max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr,
-                         max_length=args.max_length, seed=args.seed, eval_every=args.eval_every,
-                         checkpoint_every=args.checkpoint_every)
-    bitext = training_bitext(args.dataset, languages, args.max_pairs, args.seed)
+    if args.max_pairs is not None and args.max_pairs < 1:
+        raise ValueError(f"--max-pairs must be at least 1, got {args.max_pairs}")
+    bitext = training_bitext(args.dataset, languages, args.max_pairs, config.seed)
     for b in bitext:
         print(f"bitext {b.language}: {len(b)} pairs {b.counts}")
+    from optical.models import Teacher
+
     teacher = Teacher(config.teacher)
-    evaluator = dev_evaluator(args.dataset, languages, teacher.model, config.dev_select) if args.eval_every else None
+    evaluator = dev_evaluator(args.dataset, languages, teacher.model, config.dev_select) if config.eval_every \
+        else None
     result = train(config, bitext, args.output_dir, evaluator, teacher=teacher, stop_at_step=args.stop_at_step)
     where = result.output_dir / "student"
     print(f"{result.steps} steps in {result.wall_s:.0f}s; best dev MRR@10 {result.best_dev}; "

@@ -19,6 +19,7 @@ from optical.data.registry import load_tasks
 from optical.data.schema import DataError, RetrievalTask
 from optical.eval.metrics import aggregate, macro_average, per_query
 from optical.io import atomic_write_json, read_json
+from optical.models import STUDENT_CARD
 from optical.retrieval import e5
 from optical.retrieval.bm25 import bm25_search
 from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_search, teacher_documents
@@ -31,7 +32,6 @@ READOUTS = ("pooled", "maxsim")
 """``pooled``: one normalised mean vector per text, inner product; ``maxsim``: late interaction of query tokens
 with the teacher's passage tokens (:mod:`optical.retrieval.late_interaction`), for the teacher, the ceiling
 and students."""
-STUDENT_CARD = "optical_card.json"
 
 
 def check_system(system: str, readout: str = "pooled") -> None:
@@ -45,8 +45,8 @@ def check_system(system: str, readout: str = "pooled") -> None:
         return
     path = Path(system)
     if not path.exists():
-        raise FileNotFoundError(f"directory not found: {system} (systems: {', '.join(BUILTIN_SYSTEMS)}, or the "
-                                f"directory of a saved student)")
+        raise FileNotFoundError(f"unknown system {system!r}: directory not found (systems: "
+                                f"{', '.join(BUILTIN_SYSTEMS)}, or the directory of a saved student)")
     if not path.is_dir():
         raise ValueError(f"unknown system {system!r}: use one of {BUILTIN_SYSTEMS} or the directory of a saved student")
     if not (path / STUDENT_CARD).is_file():

@@ -52,6 +52,9 @@ def _converted_e5() -> str:
     return str(offline_e5_dir())
 
 
+STUDENT_CARD = "optical_card.json"
+"""The file in a saved student's directory that records how it was trained (teacher, config, dev history)."""
+
 E5_HUB_ID = "intfloat/multilingual-e5-small"
 OFFLINE_ALIASES = {
     "all-MiniLM-L6-v2": (MINILM_HUB_ID, _packaged_minilm),

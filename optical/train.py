@@ -18,6 +18,7 @@ memory between checkpoints, and the dev evaluation encodes with the student's we
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import platform
@@ -26,7 +27,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,11 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from optical.data.schema import Bitext
-from optical.evaluate import STUDENT_CARD
 from optical.io import atomic_write_json, read_json
-from optical.losses import DistillationLoss, IDFWeights
-from optical.models import (StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
+from optical.losses import DistillationLoss, IDFWeights, parse_loss_name
+from optical.losses.kd import KD_METRICS
+from optical.transport import COSTS
+from optical.models import (STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
                             save_sentence_transformer)
 
 log = logging.getLogger(__name__)
@@ -47,43 +49,110 @@ PROJECTION_FIT_TEXTS = 4000
 """English bitext sentences used to fit the ``lstsq`` projection (training data only)."""
 
 
-@dataclass
-class TrainConfig:
-    """Every choice of a training run; saved in the checkpoint and the student card."""
+def _option(default, help: str, choices: tuple | None = None):
+    """A config field with its command-line help (and choices) written next to its default."""
+    return field(default=default, metadata={"help": help, "choices": choices})
 
-    loss: str = "ot"
-    loss_weights: dict[str, float] | None = None
-    teacher: str = "all-MiniLM-L6-v2"
-    student: str | None = None  # None: a copy of the teacher
-    epsilon: float = 0.05
-    epsilon_relative: float | None = None  # kappa: eps = kappa * sd of the double-centred cost (epsilon ignored)
-    center: bool = False  # subtract each side's mean token before the cost
-    debias: bool = False  # Sinkhorn divergence instead of <P, C>
-    kd_metric: str = "mse"  # or "cosine" (on the OT cost's scale)
-    dev_select: str = "afriqa"  # checkpoint selection: afriqa, mafand or mean (see optical.eval.dev)
-    cost: str = "cosine"
-    marginals: str = "uniform"  # or "idf"
-    grad: str = "envelope"
-    unbalanced: float | None = None
-    eps_start: float | None = None
-    content_only: bool = True
-    projection: str = "auto"  # "auto": only when widths differ; "lstsq": always, fitted on the English bitext
-    epochs: int = 1
-    max_steps: int | None = None
-    batch_size: int = 32
-    lr: float = 5e-5
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_length: int = 64
-    seed: int = 0
-    eval_every: int | None = None
-    checkpoint_every: int = 100
-    mixed_precision: bool = True  # bf16 autocast on a GPU only; CPU stays fp32
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every choice of a training run, validated on construction; saved in the checkpoint and the student card.
+
+    The defaults are the main experiment's (``params/full.yaml``); ``optical train`` has one flag per field,
+    generated from these fields (:func:`add_config_arguments`).
+    """
+
+    loss: str = _option("ot", "components joined by '+': kd, token-kd, ot (e.g. ot+kd)")
+    loss_weights: dict[str, float] | None = _option(None, "component weights, e.g. ot=1,kd=0.5 (default: all 1)")
+    teacher: str = _option("all-MiniLM-L6-v2", "teacher: hub id, directory or offline alias")
+    student: str | None = _option(None, "student initialisation (default: a copy of the teacher)")
+    epsilon: float = _option(0.05, "entropic regularisation, in cost units")
+    epsilon_relative: float | None = _option(
+        None, "kappa: epsilon = kappa * sd of the batch's double-centred cost (epsilon is then ignored)")
+    center: bool = _option(False, "subtract each side's mean token (over the batch) before the OT cost")
+    debias: bool = _option(False, "Sinkhorn divergence (debiased) instead of the transport cost <P, C>")
+    kd_metric: str = _option("mse", "sentence KD distance: mse (per element) or cosine (1 - cos, the OT cost's "
+                                    "scale)", KD_METRICS)
+    dev_select: str = _option("afriqa", "dev criterion for checkpoint selection: AfriQA dev MRR@10, MAFAND dev "
+                                        "bitext MRR, or their mean", ("afriqa", "mafand", "mean"))
+    cost: str = _option("cosine", "OT ground cost between tokens", tuple(COSTS))
+    marginals: str = _option("uniform", "OT token masses", ("uniform", "idf"))
+    grad: str = _option("envelope", "gradient through Sinkhorn", ("envelope", "autodiff", "detach"))
+    unbalanced: float | None = _option(None, "rho of KL-relaxed marginals (default: balanced OT)")
+    eps_start: float | None = _option(None, "epsilon-scaling start value (annealed to epsilon in each solve)")
+    content_only: bool = _option(True, "transport content tokens only (--no-content-only: [CLS]/[SEP] too)")
+    projection: str = _option("auto", "student-to-teacher linear map: auto (only when widths differ) or lstsq "
+                                      "(always, fitted by least squares on the English bitext)", ("auto", "lstsq"))
+    epochs: int = _option(1, "passes over the bitext (when max_steps is not set)")
+    max_steps: int | None = _option(None, "optimizer steps (default: epochs x steps per epoch)")
+    batch_size: int = _option(32, "pairs per step")
+    lr: float = _option(1e-4, "peak learning rate (AdamW, linear warm-up and decay)")
+    warmup_ratio: float = _option(0.1, "fraction of the steps spent warming up")
+    weight_decay: float = _option(0.01, "AdamW weight decay")
+    max_length: int = _option(64, "token cap of the bitext sentences")
+    seed: int = _option(0, "seed of the data order and the initialisation")
+    eval_every: int | None = _option(100, "dev evaluation every N steps for checkpoint selection (0: none)")
+    checkpoint_every: int = _option(100, "steps between resumable checkpoints")
+    mixed_precision: bool = _option(True, "bf16 autocast on a GPU (the CPU stays fp32)")
+
+    def __post_init__(self) -> None:
+        parse_loss_name(self.loss, self.loss_weights)
+        for f in fields(self):
+            choices, value = f.metadata.get("choices"), getattr(self, f.name)
+            if choices and value not in choices:
+                raise ValueError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
+        positive = {"epsilon": self.epsilon, "epsilon_relative": self.epsilon_relative, "lr": self.lr,
+                    "eps_start": self.eps_start, "unbalanced": self.unbalanced}
+        at_least_one = {"epochs": self.epochs, "max_steps": self.max_steps, "batch_size": self.batch_size,
+                        "max_length": self.max_length, "checkpoint_every": self.checkpoint_every}
+        for name, value in positive.items():
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        for name, value in at_least_one.items():
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        if self.eval_every is not None and self.eval_every < 0:
+            raise ValueError(f"eval_every must be 0 (none) or positive, got {self.eval_every}")
+        if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
+            raise ValueError(f"warmup_ratio must be in [0, 1) and weight_decay >= 0; got {self.warmup_ratio}, "
+                             f"{self.weight_decay}")
+        if self.debias and self.unbalanced is not None:
+            raise ValueError("debias: the Sinkhorn divergence is implemented for balanced OT only (unbalanced unset)")
 
     def ot_options(self) -> dict:
         return dict(epsilon=self.epsilon, cost=self.cost, grad=self.grad, unbalanced=self.unbalanced,
                     eps_start=self.eps_start, content_only=self.content_only, epsilon_relative=self.epsilon_relative,
                     center=self.center, debias=self.debias)
+
+
+_SCALARS = {"str": str, "int": int, "float": float}
+
+
+def _weights_argument(text: str) -> dict[str, float]:
+    try:
+        return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"expected name=weight pairs like ot=1,kd=0.5, got {text!r}") from err
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One ``--flag`` per :class:`TrainConfig` field, with its type, default, help and choices."""
+    defaults = TrainConfig()
+    for f in fields(TrainConfig):
+        flag, default, meta = "--" + f.name.replace("_", "-"), getattr(defaults, f.name), f.metadata
+        kind = f.type.replace(" | None", "")
+        if kind == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=meta["help"])
+        elif f.name == "loss_weights":
+            parser.add_argument(flag, type=_weights_argument, default=default, help=meta["help"])
+        else:
+            parser.add_argument(flag, type=_SCALARS[kind], default=default, choices=meta["choices"],
+                                help=f"{meta['help']} (default: {default})")
+
+
+def config_from_arguments(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` of parsed ``args`` (validated)."""
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
 @dataclass
@@ -250,10 +319,6 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     device = "cuda" if torch.cuda.is_available() else "cpu"
     teacher = teacher or Teacher(config.teacher, device)
     cache = teacher_cache or TeacherCache(teacher, config.max_length)
-    if config.marginals not in ("uniform", "idf"):
-        raise ValueError(f"unknown marginals {config.marginals!r}: uniform or idf")
-    if config.projection not in ("auto", "lstsq"):
-        raise ValueError(f"unknown projection {config.projection!r}: auto or lstsq")
     student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, device), teacher.dim,
                                   project=config.projection == "lstsq")
     if config.projection == "lstsq" and not (out / "checkpoint" / "state.json").is_file():

@@ -113,3 +113,15 @@ def test_row_entropy_of_plans():
 
     assert row_entropy(torch.eye(3) / 3) == pytest.approx(0.0, abs=1e-7)
     assert row_entropy(torch.full((2, 4), 1 / 8)) == pytest.approx(1.0)
+
+
+def test_plan_row_entropy_by_hand_with_padding():
+    from optical.losses import plan_row_entropy
+
+    plan = torch.zeros(2, 3, 3)
+    plan[0, 0, 1] = plan[0, 1, 0] = 0.5  # one-to-one on a 2 x 2 pair padded to 3 x 3
+    plan[1] = 1.0 / 9  # uniform 3 x 3
+    rows = torch.tensor([[True, True, False], [True, True, True]])
+    assert plan_row_entropy(plan[:1], rows[:1], rows[:1]).item() == pytest.approx(0.0)
+    assert plan_row_entropy(plan[1:], rows[1:], rows[1:]).item() == pytest.approx(1.0)
+    assert plan_row_entropy(plan, rows, rows).item() == pytest.approx(3 / 5)  # 2 rows at 0, 3 rows at 1

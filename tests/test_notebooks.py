@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 def test_there_are_notebooks():
-    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(10)]
+    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(11)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -54,11 +54,12 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     # "[IPKernelApp] WARNING |" notice about its local TCP transport is not a book warning)
     assert ": WARNING:" not in output and "Finished generating HTML" in output, output[-3000:]
     html = ROOT / "_build" / "html"
-    for name in ("02_distillation", "05_alignment", "06_webfaq", "07_multilingual", "09_reproduce"):
+    for name in ("02_distillation", "05_alignment", "06_webfaq", "07_multilingual", "08_fair_test", "10_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
     results = ROOT / "build" / "smoke" / "results"
     assert (results / "afriqa" / "ot.json").is_file() and (results / "manifest.json").is_file()
     assert (results / "afriqa" / "e5s-ot.json").is_file() and (results / "afriqa" / "e5-fidelity.json").is_file()
+    assert (results / "curves" / "test" / "ot-rel0.5-debias-pooled.json").is_file()
 
 
 def test_a_failing_notebook_stops_with_its_name_and_cell(tmp_path):

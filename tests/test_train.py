@@ -160,7 +160,7 @@ def test_wall_time_accumulates_over_resumed_sessions(tiny_model, tmp_path):
 
 
 def test_unknown_marginals_fail_loudly(tiny_model, tmp_path):
-    with pytest.raises(ValueError, match="unknown marginals 'tfidf'"):
+    with pytest.raises(ValueError, match="marginals: 'tfidf' is not one of uniform, idf"):
         train(TrainConfig(loss="ot", teacher=str(tiny_model), marginals="tfidf", max_steps=1), bitext(), tmp_path)
 
 
@@ -209,5 +209,41 @@ def test_least_squares_projection_maps_the_student_onto_the_targets():
 
 
 def test_unknown_projection_fails_loudly(tiny_model, tmp_path):
-    with pytest.raises(ValueError, match="unknown projection 'pca'"):
+    with pytest.raises(ValueError, match="projection: 'pca' is not one of auto, lstsq"):
         train(TrainConfig(loss="kd", teacher=str(tiny_model), projection="pca", max_steps=1), bitext(), tmp_path)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max-steps", "0"], "max_steps must be at least 1"),
+    (["--max-steps", "-5"], "max_steps must be at least 1"),
+    (["--epsilon", "0"], "epsilon must be positive"),
+    (["--loss", "otkd"], "unknown loss 'otkd'"),
+    (["--debias", "--unbalanced", "1.0"], "balanced OT only"),
+])
+def test_cli_train_refuses_bad_options_before_loading_anything(flags, message, tmp_path, capsys, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model or data was loaded before the options were checked")
+
+    monkeypatch.setattr("optical.experiment.training_bitext", no_loading)
+    assert main(["train", "--output-dir", str(tmp_path / "run"), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_flags_map_to_config_fields_and_config_names_the_bad_field():
+    import argparse
+
+    from optical.train import add_config_arguments, config_from_arguments
+
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    config = config_from_arguments(parser.parse_args(
+        ["--debias", "--kd-metric", "cosine", "--loss", "ot+kd", "--loss-weights", "ot=2,kd=0.5",
+         "--epsilon-relative", "0.3", "--no-content-only", "--eval-every", "0"]))
+    assert config.debias and config.kd_metric == "cosine" and config.loss_weights == {"ot": 2.0, "kd": 0.5}
+    assert config.epsilon_relative == 0.3 and not config.content_only and config.eval_every == 0
+    assert config_from_arguments(parser.parse_args([])) == TrainConfig()  # one set of defaults
+    with pytest.raises(ValueError, match="kd_metric: 'l1' is not one of mse, cosine"):
+        TrainConfig(kd_metric="l1")
+    with pytest.raises(ValueError, match="weights given for components"):
+        TrainConfig(loss="ot", loss_weights={"kd": 1.0})

@@ -3,7 +3,8 @@
 from optical.losses.combined import DistillationLoss, parse_loss_name
 from optical.losses.kd import HardAlignmentTokenLoss, MSEDistillationLoss, hard_alignment_token_loss, \
     mse_distillation_loss
-from optical.losses.ot_distill import IDFWeights, OTDistillationLoss, ot_distillation_loss
+from optical.losses.ot_distill import IDFWeights, OTDistillationLoss, ot_distillation_loss, plan_row_entropy
 
 __all__ = ["DistillationLoss", "HardAlignmentTokenLoss", "IDFWeights", "MSEDistillationLoss", "OTDistillationLoss",
-           "hard_alignment_token_loss", "mse_distillation_loss", "ot_distillation_loss", "parse_loss_name"]
+           "hard_alignment_token_loss", "mse_distillation_loss", "ot_distillation_loss", "parse_loss_name",
+           "plan_row_entropy"]

@@ -85,7 +85,21 @@ def ot_distillation_loss(
     if not torch.isfinite(loss):
         raise FloatingPointError("OT distillation loss is NaN or inf: check the inputs and epsilon")
     return loss, {"ot": float(loss.detach()), "epsilon": float(epsilon), "cost_sd": float(cost_sd),
+                  "plan_entropy": float(plan_row_entropy(result.plan.detach(), a > 0, b > 0)),
                   "sinkhorn_iters": result.n_iter, "marginal_error": result.error}, result
+
+
+def plan_row_entropy(plan: torch.Tensor, row_mask: torch.Tensor, col_mask: torch.Tensor) -> torch.Tensor:
+    """Mean normalised entropy of the plan's rows, each renormalised, over the valid rows of the batch:
+    0 when each student token sends its mass to one teacher token, 1 when it spreads it uniformly.
+
+    ``plan`` ``(B, n, m)``, masks ``(B, n)`` / ``(B, m)``; rows of a pair with one teacher token count as 0.
+    """
+    rows = plan / plan.sum(-1, keepdim=True).clamp_min(1e-30)
+    entropy = -torch.xlogy(rows, rows).sum(-1)  # (B, n)
+    log_m = col_mask.sum(-1, keepdim=True).clamp_min(2).float().log()  # (B, 1)
+    valid = row_mask & (col_mask.sum(-1, keepdim=True) > 1)
+    return (entropy / log_m)[valid].mean() if valid.any() else entropy.new_zeros(())
 
 
 class OTDistillationLoss(nn.Module):

@@ -22,6 +22,7 @@ from optical.train import TeacherCache, TrainConfig, train
 log = logging.getLogger(__name__)
 
 TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
 
 
 def _stored(path: Path, params: dict, fresh: bool) -> dict | None:
@@ -57,14 +58,16 @@ def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, 
 def run_student(name: str, train_params: dict, dataset: str, languages: list[str], results_dir: str | Path,
                 runs_dir: str | Path, eval_split: str = "test", eval_languages: list[str] | None = None,
                 fresh: bool = False) -> dict:
-    """Train a student with ``train_params`` (TrainConfig fields + ``max_pairs``) and evaluate it.
+    """Train a student with ``train_params`` (TrainConfig fields, ``max_pairs`` per language, and
+    ``dev_bitext_pairs``: held-out MAFAND dev pairs per language for the second dev criterion, default 1000)
+    and evaluate it.
 
     Model selection uses the dev split (``eval_every``); the test split is evaluated once, at the end.
     Stores ``results_dir/<name>.json`` with the training card under ``"training"``.
     """
-    unknown = set(train_params) - TRAIN_KEYS - {"max_pairs"}
+    unknown = set(train_params) - TRAIN_KEYS - DATA_KEYS
     if unknown:
-        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(TRAIN_KEYS)} + max_pairs")
+        raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(TRAIN_KEYS | DATA_KEYS)}")
     eval_languages = eval_languages or languages
     params = {"name": name, "dataset": dataset, "languages": languages, "train": train_params,
               "eval_split": eval_split, "eval_languages": eval_languages}
@@ -74,7 +77,8 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     config = TrainConfig(**{k: v for k, v in train_params.items() if k in TRAIN_KEYS})
     bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
     teacher, cache = _teacher(config.teacher, config.max_length)
-    evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select) if config.eval_every else None
+    evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select,
+                              train_params.get("dev_bitext_pairs", 1000)) if config.eval_every else None
     run_dir = Path(runs_dir) / name
     if fresh and run_dir.exists():
         import shutil
@@ -86,9 +90,30 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     result.update(system=name, params=params, training={
         "config": asdict(config), "pairs": card["pairs"], "bitext_counts": card["bitext_counts"],
         "steps": outcome.steps, "dev_history": card["dev_history"], "best_dev_macro_mrr10": outcome.best_dev,
-        "git_commit": card["git_commit"], "device": card["device"], "wall_s": card["wall_s"]})
+        "git_commit": card["git_commit"], "device": card["device"], "wall_s": card["wall_s"],
+        "grad_norms_step0": card.get("grad_norms_step0"), "log": training_log_summary(run_dir / "train_log.jsonl")})
     atomic_write_json(path, result)
     return result
+
+
+def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[float]]:
+    """Means of every logged number over ``bins`` equal spans of steps (``"step"``: each span's last step):
+    what the book needs from a training log (loss components, ε, cost spread, plan entropy), small enough
+    to commit with the results."""
+    import json
+
+    import numpy as np
+
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not rows:
+        return {}
+    spans = np.array_split(np.arange(len(rows)), min(bins, len(rows)))
+    keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and k != "step"})
+    summary = {"step": [int(rows[s[-1]]["step"]) for s in spans]}
+    for key in keys:
+        summary[key] = [round(float(np.mean([rows[i][key] for i in s if key in rows[i]] or [np.nan])), 6)
+                        for s in spans]
+    return summary
 
 
 def add_significance(results: dict[str, dict], reference: str, results_dir: str | Path,
@@ -196,7 +221,7 @@ def data_summary(p: dict, root: str | Path = ".") -> dict:
 def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
               only: list[str] | None = None) -> dict[str, dict]:
     """Students trained jointly on ``p[key]["languages"]`` with ``p[key]["train"]`` and one variant each of
-    ``p[key]["variants"]`` (``only``: a subset), selected and scored on dev only (notebooks 03 and 10).
+    ``p[key]["variants"]`` (``only``: a subset), selected and scored on dev only (notebooks 03 and 08).
 
     Results go to ``results/<key>/<variant>.json`` with the dev history (both dev criteria) of training.
     """
@@ -232,12 +257,13 @@ def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[st
 
 
 def row_entropy(plan) -> float:
-    """Mean entropy of the plan's rows (each renormalised), divided by log(m): 0 one-to-one, 1 uniform."""
+    """:func:`optical.losses.plan_row_entropy` of one ``(n, m)`` plan: 0 one-to-one, 1 uniform."""
     import torch
 
-    rows = plan / plan.sum(1, keepdim=True)
-    entropy = -(torch.xlogy(rows, rows)).sum(1).mean()
-    return float(entropy / torch.log(torch.tensor(float(plan.shape[1])))) if plan.shape[1] > 1 else 0.0
+    from optical.losses import plan_row_entropy
+
+    n, m = plan.shape
+    return float(plan_row_entropy(plan[None], torch.ones(1, n, dtype=torch.bool), torch.ones(1, m, dtype=torch.bool)))
 
 
 def alignment_examples(p: dict, root: str | Path = ".") -> dict:
@@ -346,4 +372,41 @@ def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[s
         results.update(students({"dataset": p["dataset"], "languages": p["languages"], "teacher": spec["teacher"],
                                  "student": m["model"], "losses": m["losses"], "seeds": m["seeds"],
                                  "train": {**m["train"], **spec.get("train", {})}, "prefix": f"{arm}-"}, root, fresh))
+    return results
+
+
+def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
+    """The variant whose name starts with ``prefix`` and has the highest best-dev score (selection on dev only)."""
+    candidates = {k: r["training"]["best_dev_macro_mrr10"] for k, r in results.items()
+                  if k.startswith(prefix) and "+" not in k}
+    if not candidates:
+        raise ValueError(f"no variant named {prefix}* among {sorted(results)}")
+    return max(candidates, key=candidates.get)
+
+
+def final_test(p: dict, key: str = "curves", readouts: tuple[str, ...] = ("pooled", "maxsim"), root: str | Path = ".",
+               fresh: bool = False) -> dict[str, dict]:
+    """Test once each student of ``p[key]`` (trained by :func:`dev_study`) and the teacher's floor and ceiling on
+    ``p[key]["languages"]``, with every readout; each student is tested against the ``kd`` student per readout
+    (paired randomisation, Holm over languages). Stored as ``results/<key>/test/<system>-<readout>.json``."""
+    s = p[key]
+    out, runs = Path(root) / "results" / key / "test", Path(root) / "runs" / key
+    results = {}
+    for readout in readouts:
+        for system in ("teacher", "ceiling", *s["variants"]):
+            name = f"{system}-{readout}"
+            is_student = system in s["variants"]
+            params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
+                      "train": {**s["train"], **s["variants"][system]} if is_student else None}
+            path = out / f"{name}.json"
+            if (stored := _stored(path, params, fresh)) is None:
+                target = str(runs / system / "student") if is_student else system
+                stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
+                stored.update(system=name, params=params)
+                atomic_write_json(path, stored)
+            results[name] = stored
+        students = [v for v in s["variants"] if v != "kd"]
+        if "kd" in s["variants"]:
+            add_significance({f"{v}-{readout}": results[f"{v}-{readout}"] for v in ["kd", *students]},
+                             f"kd-{readout}", out)
     return results

@@ -55,3 +55,19 @@ def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
     axes[0][0].legend(title="loss")
     fig.tight_layout()
     return fig
+
+
+def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = None):
+    """One panel per dev criterion (key of the dev history -> axis label), one line per variant, against steps."""
+    criteria = criteria or {"afriqa": "AfriQA dev MRR@10 (macro)", "mafand": "MAFAND dev bitext MRR (macro)"}
+    fig, axes = plt.subplots(1, len(criteria), figsize=(5.5 * len(criteria), 3.6), squeeze=False)
+    for ax, (key, label) in zip(axes[0], criteria.items()):
+        for name, result in results.items():
+            history = [h for h in result["training"]["dev_history"] if key in h]
+            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", label=name)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=9)
+    fig.tight_layout()
+    return fig

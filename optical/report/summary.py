@@ -34,3 +34,24 @@ def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict
            if floor is not None and ceiling is not None else "")
         + f"The best distilled student is '{best}' with {m(results[best]):.3f}."
     )
+
+
+def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:
+    """Markdown sentences: each student against KD, per readout, from :func:`optical.report.experiments.final_test`."""
+    lines = []
+    for readout in readouts:
+        kd = tested.get(f"kd-{readout}")
+        if kd is None:
+            continue
+        for name, result in tested.items():
+            if not name.endswith(f"-{readout}") or "significance" not in result:
+                continue
+            sig = result["significance"]["languages"]
+            better = [lang for lang, t in sig.items() if t["delta"] > 0 and t["p_holm"] < alpha]
+            worse = [lang for lang, t in sig.items() if t["delta"] < 0 and t["p_holm"] < alpha]
+            lines.append(
+                f"* **{readout}** readout: `{name.removesuffix('-' + readout)}` {result['macro']['MRR@10']:.3f} vs KD "
+                f"{kd['macro']['MRR@10']:.3f} macro MRR@10 (Δ {result['macro']['MRR@10'] - kd['macro']['MRR@10']:+.3f}); "
+                f"significantly better on {len(better)} ({', '.join(better) or '–'}), worse on {len(worse)} "
+                f"({', '.join(worse) or '–'}) of {len(sig)} languages (Holm, α = {alpha}).")
+    return "\n".join(lines) if lines else "No student was tested against KD."

@@ -81,3 +81,42 @@ def training_times(results_root) -> pd.DataFrame:
                                  "training wall time (min)": sum(t["wall_s"] for t in trained) / 60,
                                  "device": ", ".join(sorted({t["device"] for t in trained}))}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _best_entry(training: dict) -> dict:
+    """The dev-history entry of the selected checkpoint (the best selection score)."""
+    return max(training["dev_history"], key=lambda h: h["macro"])
+
+
+def dev_table(results: dict[str, dict]) -> pd.DataFrame:
+    """Per variant, at its selected checkpoint: AfriQA dev MRR@10 per language and macro, MAFAND dev bitext
+    retrieval MRR and top-1 (macro over languages), the step, and step-0 gradient norms of combined losses."""
+    rows = {}
+    for name, result in results.items():
+        best = _best_entry(result["training"])
+        langs = [k for k in result["languages"]]
+        row = {f"AfriQA {lang}": best[lang] for lang in langs if lang in best}
+        row.update({"AfriQA macro": best.get("afriqa", best["macro"]), "MAFAND MRR": best.get("mafand"),
+                    "MAFAND top-1": best.get("mafand_top1"), "step": best["step"]})
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
+    """Per variant with an OT term: ε, the sd of the informative (double-centred) cost, their ratio and the plan
+    entropy, early (first tenth of training) and late (last tenth), from the training-log summary; and for a
+    combined loss the ratio of the OT to the KD gradient norm at step 0."""
+    rows = {}
+    for name, result in results.items():
+        log, norms = result["training"].get("log") or {}, result["training"].get("grad_norms_step0") or {}
+        row = {}
+        if "cost_sd" in log:
+            for when, i in (("early", 0), ("late", -1)):
+                row[f"ε ({when})"] = log["epsilon"][i]
+                row[f"cost sd / ε ({when})"] = log["cost_sd"][i] / log["epsilon"][i]
+                row[f"plan entropy ({when})"] = log["plan_entropy"][i]
+        if {"ot", "kd"} <= set(norms):
+            row["‖∇OT‖ / ‖∇KD‖ at step 0"] = norms["ot"] / norms["kd"]
+        if row:
+            rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
