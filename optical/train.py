@@ -409,17 +409,18 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                 on_step(step, parts)
             if stop_at_step is not None and step >= stop_at_step and step < total:
                 bar.close()
-                return TrainResult(out, step, best, history, earlier_wall + time.time() - start)
+                return TrainResult(out, step, best, history, wall_s)
     bar.close()
 
     if best_weights is not None:
         student.load_state_dict(best_weights)
+    wall_s = round(earlier_wall + time.time() - start, 1)  # one value for the card and the result
     card = {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
             "config": asdict(config), "languages": [b.language for b in bitext],
             "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
             "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "grad_norms_step0": grad_norms,
             "git_commit": _git_commit(),
-            "machine": platform.platform(), "device": device, "wall_s": round(earlier_wall + time.time() - start, 1)}
+            "machine": platform.platform(), "device": device, "wall_s": wall_s}
     _save_student(student, out / "student", card)
     shutil.rmtree(ckpt, ignore_errors=True)  # finished: the student and its card replace it
-    return TrainResult(out, step, best, history, earlier_wall + time.time() - start)
+    return TrainResult(out, step, best, history, wall_s)

@@ -71,3 +71,38 @@ def test_a_failing_notebook_stops_with_its_name_and_cell(tmp_path):
                       f'# %%\nraise ValueError("boom")\n')
     with pytest.raises(NotebookFailed, match=r"01_broken.py failed in cell \[\d+\]: ValueError: boom"):
         execute_notebooks({"x": 2}, [source], tmp_path / "executed", tmp_path)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_paired_ipynb_is_in_sync_and_stripped(path):
+    import nbformat
+
+    ipynb = path.with_suffix(".ipynb")
+    assert ipynb.is_file(), f"{ipynb.name} is missing: run `jupytext --sync {path.relative_to(ROOT)}`"
+
+    def cells(notebook):
+        return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in notebook.cells]
+
+    assert cells(jupytext.read(path)) == cells(jupytext.read(ipynb)), \
+        f"{path.name} and {ipynb.name} differ: run `jupytext --sync {path.relative_to(ROOT)}`"
+    for cell in nbformat.read(ipynb, as_version=4).cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{ipynb.name} holds outputs"
+
+
+def test_readme_change_a_parameter_command_runs_as_written(tmp_path):
+    """The README's papermill command for the conclusions chapter runs verbatim (output redirected)."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    line = next(x.strip() for x in readme.splitlines() if x.strip().startswith("papermill notebooks/09_conclusions"))
+    args = shlex.split(line)
+    args[args.index("out.ipynb")] = str(tmp_path / "out.ipynb")
+    done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import nbformat
+
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
+                   for c in out.cells if c.cell_type == "code" for o in c.outputs)
+    assert "## The research question" in text and "it/s]" not in text  # generated, and no progress bar

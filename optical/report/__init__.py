@@ -1,1 +1,17 @@
-"""Reporting: experiments behind the notebooks, tables and plots, the papermill/jupyter-book runner."""
+"""Reporting: experiments behind the notebooks, tables and plots, the papermill/jupyter-book runner.
+
+Imported in a notebook kernel (papermill, Jupyter), it quiets progress bars and library chatter for the
+notebook's outputs, as ``optical book`` does for its kernels; variables already set are kept.
+"""
+
+import os
+import sys
+
+QUIET = {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+         "TOKENIZERS_PARALLELISM": "false",
+         "PYTHONWARNINGS": "ignore:IProgress not found"}  # tqdm.auto's notice when ipywidgets is absent
+"""Environment of the kernels: no progress bars in the book's outputs."""
+
+if "ipykernel" in sys.modules:
+    for _key, _value in QUIET.items():
+        os.environ.setdefault(_key, _value)

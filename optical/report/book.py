@@ -23,6 +23,7 @@ import yaml
 
 from optical.data.paths import REPO_ROOT
 from optical.io import atomic_write_json, read_json
+from optical.report import QUIET
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,6 @@ def load_params(path: str | Path) -> dict:
     return params
 
 
-QUIET = {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-         "TOKENIZERS_PARALLELISM": "false",
-         "PYTHONWARNINGS": "ignore:IProgress not found"}  # tqdm.auto's notice when ipywidgets is absent
-"""Environment of the kernels: no progress bars in the book's outputs."""
 
 
 def collapse_code(path: Path) -> None:
@@ -150,6 +147,11 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     root = (REPO_ROOT / params.get("root", ".")).resolve()
     sources = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
     if notebooks:
+        known = {s.stem for s in sources} | {s.stem.split("_", 1)[0] for s in sources}
+        unknown = [n for n in notebooks if n not in known]
+        if unknown:
+            raise ValueError(f"unknown chapter(s) {unknown} for --only; chapters: "
+                             f"{', '.join(s.stem for s in sources)}")
         sources = [s for s in sources if s.stem in notebooks or s.stem.split("_", 1)[0] in notebooks]
     path = root / "results" / "manifest.json"
     earlier: dict[str, float] = {}
