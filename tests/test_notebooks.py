@@ -46,6 +46,9 @@ def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
 @pytest.mark.slow
 def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cache):
     env = {**os.environ, "OPTICAL_CACHE_DIR": str(real_cache), "PYTHONUNBUFFERED": "1"}
+    main_book = [ROOT / "_build", ROOT / "book" / "executed"]
+    before = {p: sorted((f.relative_to(p), f.stat().st_mtime_ns) for f in p.rglob("*")) if p.exists() else None
+              for p in main_book}
     done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/smoke.yaml"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -53,13 +56,16 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     # the build runs with --warningiserror; Sphinx warnings read "<path>: WARNING: ..." (ipykernel's
     # "[IPKernelApp] WARNING |" notice about its local TCP transport is not a book warning)
     assert ": WARNING:" not in output and "Finished generating HTML" in output, output[-3000:]
-    html = ROOT / "_build" / "html"
+    html = ROOT / "build" / "smoke" / "_build" / "html"
     for name in ("02_distillation", "05_alignment", "06_webfaq", "07_multilingual", "08_fair_test", "10_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
     results = ROOT / "build" / "smoke" / "results"
     assert (results / "afriqa" / "ot.json").is_file() and (results / "manifest.json").is_file()
     assert (results / "afriqa" / "e5s-ot.json").is_file() and (results / "afriqa" / "e5-fidelity.json").is_file()
     assert (results / "curves" / "test" / "ot-rel0.5-debias-pooled.json").is_file()
+    after = {p: sorted((f.relative_to(p), f.stat().st_mtime_ns) for f in p.rglob("*")) if p.exists() else None
+             for p in main_book}
+    assert after == before, "the smoke book touched the main book"
 
 
 def test_a_failing_notebook_stops_with_its_name_and_cell(tmp_path):

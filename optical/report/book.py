@@ -124,23 +124,38 @@ def _commit() -> str | None:
         return None
 
 
-def build_html(warnings_as_errors: bool = True) -> Path:
-    """``jupyter-book build`` of the repository root (``_config.yml``, ``_toc.yml``); returns the HTML folder."""
-    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(REPO_ROOT),
+def stage_book(book_root: Path) -> Path:
+    """Copy the book's sources (``_config.yml``, ``_toc.yml``, ``book/`` without executed notebooks) to
+    ``book_root``, so that a book of other parameters (the smoke book) builds apart from the main one."""
+    import shutil
+
+    book_root.mkdir(parents=True, exist_ok=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(REPO_ROOT / name, book_root / name)
+    shutil.rmtree(book_root / "book", ignore_errors=True)
+    shutil.copytree(REPO_ROOT / "book", book_root / "book", ignore=shutil.ignore_patterns("executed", "_build"))
+    return book_root
+
+
+def build_html(book_root: Path = REPO_ROOT, warnings_as_errors: bool = True) -> Path:
+    """``jupyter-book build`` of ``book_root`` (``_config.yml``, ``_toc.yml``); returns the HTML folder."""
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(book_root),
                "--builder", "html"]
     if warnings_as_errors:
         command.append("--warningiserror")
     done = subprocess.run(command, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {done.returncode}); see the output above")
-    return REPO_ROOT / "_build" / "html"
+    return book_root / "_build" / "html"
 
 
 def run_book(params_path: str | Path, notebooks: list[str] | None = None, build: bool = True) -> Path:
     """Execute the notebooks with ``params_path`` and build the book; returns the manifest path.
 
     ``root`` in the YAML (default ``.``) is where results/ and runs/ are written: the smoke
-    parameters use a scratch folder so that CI never overwrites the committed results.
+    parameters use a scratch folder so that CI never overwrites the committed results. A book whose root is
+    not the repository is also executed and built there (``<root>/book/executed``, ``<root>/_build/html``),
+    never touching the main book.
     """
     start = time.time()
     params = load_params(params_path)
@@ -160,7 +175,11 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
         if previous.get("params") == params:
             earlier = previous.get("notebook_wall_s", {})
 
+    before = results_digest(root / "results")
+
     def write_manifest(timings: dict[str, float]) -> None:
+        if path.is_file() and results_digest(root / "results") == before:
+            return  # every result was read back: the manifest of the run that made them stays
         timings = {**earlier, **timings}
         atomic_write_json(path, {
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
@@ -175,11 +194,23 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         })
 
-    execute_notebooks(params, sources, REPO_ROOT / "book" / "executed", root, write_manifest)
+    book_root = REPO_ROOT if root == REPO_ROOT else stage_book(root)
+    execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest)
     if build:
-        html = build_html()
+        html = build_html(book_root)
         print(f"[optical book] HTML: {html / 'index.html'}")
     return path
+
+
+def results_digest(folder: Path) -> str:
+    """sha1 over the results JSON files under ``folder`` (paths and bytes), the manifest excluded."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for file in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+        if file.name != "manifest.json":
+            digest.update(str(file.relative_to(folder)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
 
 
 def _gpu() -> str | None:

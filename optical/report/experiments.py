@@ -277,10 +277,16 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
     from optical.transport import cosine_cost
 
     a = p["alignment"]
+    params = {"alignment": a, "teacher": p["teacher"], "max_length": p["train"]["max_length"],
+              "epsilon": p["train"].get("epsilon", 0.05)}
+    path = Path(root) / "results" / p["dataset"] / "alignment.json"
+    trained = Path(root) / "runs" / p["dataset"] / a["student"] / "student"
+    if not trained.is_dir() and path.is_file() and read_json(path).get("params") == params:
+        log.info("no trained student %s here: reusing the plans stored in %s", trained, path)
+        return read_json(path)  # the "after" plans were stored when the student was trained
     teacher, _ = _teacher(p["teacher"], p["train"]["max_length"])
     bitext = afriqa.build_bitext(a["language"])
     pairs = list(zip(bitext.source, bitext.target))[: a["n_pairs"]]
-    trained = Path(root) / "runs" / p["dataset"] / a["student"] / "student"
     students = {"before": StudentQueryEncoder(load_sentence_transformer(p["teacher"]))}
     if trained.is_dir():
         students["after"] = StudentQueryEncoder(load_sentence_transformer(str(trained)))
@@ -311,9 +317,10 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
             example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": parts["ot"],
                                        "row_entropy": row_entropy(plan)}
         examples.append(example)
-    result = {"language": a["language"], "trained_student": str(trained) if trained.is_dir() else None,
+    result = {"params": params, "language": a["language"],
+              "trained_student": f"runs/{p['dataset']}/{a['student']}/student" if trained.is_dir() else None,
               "examples": examples}
-    atomic_write_json(Path(root) / "results" / p["dataset"] / "alignment.json", result)
+    atomic_write_json(path, result)
     return result
 
 
