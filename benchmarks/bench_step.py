@@ -1,7 +1,8 @@
-"""One OT-distillation training step vs one KD-MSE step on the same batch (MiniLM teacher and student).
+"""The trainer's own step (:func:`optical.train.training_step`) with the OT loss vs the KD-MSE loss, same batch.
 
-Prints ``ratio=<OT step time / KD step time>`` and the settings. Both steps include the teacher
-forward on the English side, the student forward(s), the loss, backward and the optimizer step.
+Prints ``ratio=<OT step time / KD step time>`` and the settings. Both steps are what training runs: teacher
+tokens from the teacher cache (filled by a warm-up step, as after the first epoch), the student forward(s),
+the loss, backward, clipping and the optimizer step.
 Usage: ``python benchmarks/bench_step.py [--batch-size 32 --max-length 64 --repeats 5]``.
 """
 
@@ -15,6 +16,7 @@ import torch
 from optical.data.afriqa import build_bitext
 from optical.losses import DistillationLoss
 from optical.models import StudentQueryEncoder, Teacher, load_sentence_transformer
+from optical.train import TeacherCache, training_step
 
 
 def main() -> None:
@@ -28,23 +30,18 @@ def main() -> None:
     bitext = build_bitext(args.language).take(args.batch_size)
     src, tgt = bitext.source, bitext.target
     teacher = Teacher("all-MiniLM-L6-v2", "cpu")
+    cache = TeacherCache(teacher, args.max_length)
     student = StudentQueryEncoder(load_sentence_transformer("all-MiniLM-L6-v2", "cpu"), teacher.dim)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-9)  # tiny lr: the weights barely move
 
     def step(loss_fn: DistillationLoss) -> float:
         start = time.perf_counter()
-        teacher_en = teacher.tokens(tgt, args.max_length)
-        student_l = student(src, args.max_length)
-        student_en = student(tgt, args.max_length) if loss_fn.needs_student_en else None
-        loss, _ = loss_fn(student_l, student_en, teacher_en)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        training_step(student, loss_fn, cache, src, tgt, optimizer, None, args.max_length)
         return time.perf_counter() - start
 
     losses = {"ot": DistillationLoss("ot"), "kd": DistillationLoss("kd")}
     for fn in losses.values():
-        step(fn)  # warm-up
+        step(fn)  # warm-up (fills the teacher cache)
     times = {name: [] for name in losses}
     for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
         for name, fn in losses.items():

@@ -29,6 +29,8 @@ def _add_evaluate(sub) -> None:
                         "teacher's passage tokens; teacher, ceiling and students)")
     p.add_argument("--k", type=int, default=100, help="depth of the run")
     p.add_argument("--output", help="results JSON (written atomically)")
+    p.add_argument("--run-file", help="also write the runs in TREC format (one file; query ids prefixed "
+                                      "with the language: <lang>/<qid>)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write cached document matrices")
 
 
@@ -39,7 +41,8 @@ def _run_evaluate(args) -> int:
 
     check_system(args.system, args.readout)  # before any loading
     result = evaluate(args.system, args.dataset, _languages(args.languages), args.model, args.split, args.output,
-                      args.k, cache=not args.no_cache, translator=args.translator, readout=args.readout)
+                      args.k, cache=not args.no_cache, translator=args.translator, readout=args.readout,
+                      run_file=args.run_file)
     print(f"{'lang':6} {'MRR@10':>7} {'nDCG@10':>8} {'R@100':>6} {'n':>5}")
     for lang, m in {**result["languages"], "macro": result["macro"]}.items():
         print(f"{lang:6} {m['MRR@10']:7.3f} {m['nDCG@10']:8.3f} {m['R@100']:6.3f} {m.get('n_queries', ''):>5}")

@@ -24,6 +24,7 @@ from optical.retrieval import e5
 from optical.retrieval.bm25 import bm25_search
 from optical.retrieval.dense import Run, cached_matrix, encode_with, exact_search, teacher_documents
 from optical.retrieval.late_interaction import cached_passage_tokens, maxsim_search, token_vectors
+from optical.retrieval.run_io import write_trec
 
 log = logging.getLogger(__name__)
 
@@ -126,28 +127,33 @@ def _translations(task: RetrievalTask, qids: list[str]) -> list[str]:
     return [task.translations[q] for q in qids]
 
 
-def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask]) -> tuple[dict, dict]:
-    """``(metrics per language, per-query RR@10 per language)``."""
-    metrics, rr = {}, {}
+def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask],
+                   run_file: str | Path | None = None) -> tuple[dict, dict]:
+    """``(metrics per language, per-query RR@10 per language)``; the runs also go to ``run_file`` (TREC format,
+    query ids ``<lang>/<qid>``) when it is given."""
+    metrics, rr, runs = {}, {}, {}
     for lang, task in tasks.items():
         run = retriever.run(task)
+        runs.update({f"{lang}/{qid}": docs for qid, docs in run.items()})
         values = per_query(task.qrels, run, list(task.queries))
         metrics[lang] = aggregate(values)
         rr[lang] = values["MRR@10"]
         log.info("%s %s: MRR@10 %.3f (%d queries)", retriever.system, lang, metrics[lang]["MRR@10"],
                  metrics[lang]["n_queries"])
+    if run_file is not None:
+        write_trec(runs, run_file, tag=Path(retriever.system).name)
     return metrics, rr
 
 
 def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None = None,
              model: str = "all-MiniLM-L6-v2", split: str = "test", output: str | Path | None = None,
              k: int = 100, data_root: str | Path | None = None, cache: bool = True,
-             translator: str | None = None, readout: str = "pooled") -> dict:
+             translator: str | None = None, readout: str = "pooled", run_file: str | Path | None = None) -> dict:
     """Evaluate ``system`` and return (and write atomically to ``output``) the results dict."""
     start = time.time()
     retriever = Retriever(system, model, k, cache, translator, readout)
     tasks = load_tasks(dataset, languages, split, data_root)
-    metrics, rr = evaluate_tasks(retriever, tasks)
+    metrics, rr = evaluate_tasks(retriever, tasks, run_file)
     result = {
         "system": system if system in BUILTIN_SYSTEMS else Path(system).name,
         "dataset": dataset,

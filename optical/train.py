@@ -248,6 +248,26 @@ def _component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLos
     return norms
 
 
+def training_step(student: StudentQueryEncoder, loss_fn: DistillationLoss, cache: TeacherCache, src: list[str],
+                  tgt: list[str], optimizer: torch.optim.Optimizer, scheduler, max_length: int,
+                  autocast=None) -> dict[str, float]:
+    """One optimisation step on the pairs ``(src[i], tgt[i])``: teacher tokens of ``tgt`` from the cache, the
+    student on ``src`` (and on ``tgt`` when the loss needs it), the loss, backward, clipping to norm 1, the
+    optimizer and scheduler steps. Returns the loss's logs. The benchmark ``bench_step.py`` times this."""
+    with autocast or torch.autocast("cpu", enabled=False):
+        teacher_en = cache.batch(tgt)
+        student_l = student(src, max_length)
+        student_en = student(tgt, max_length) if loss_fn.needs_student_en else None
+        loss, parts = loss_fn(student_l, student_en, teacher_en)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return parts
+
+
 def _weights(student: StudentQueryEncoder) -> dict[str, torch.Tensor]:
     """A CPU copy of the student's weights."""
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in student.state_dict().items()}
@@ -385,16 +405,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                 batches = epoch_batches(lengths, config.batch_size, config.seed, epoch)
             idx = batches[offset]
             src, tgt = [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]
-            with autocast:
-                teacher_en = cache.batch(tgt)
-                student_l = student(src, config.max_length)
-                student_en = student(tgt, config.max_length) if loss_fn.needs_student_en else None
-                loss, parts = loss_fn(student_l, student_en, teacher_en)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
+            parts = training_step(student, loss_fn, cache, src, tgt, optimizer, scheduler, config.max_length, autocast)
             step += 1
             parts.update(step=step, lr=scheduler.get_last_lr()[0])
             log_file.write(json.dumps(parts) + "\n")
@@ -409,7 +420,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                 on_step(step, parts)
             if stop_at_step is not None and step >= stop_at_step and step < total:
                 bar.close()
-                return TrainResult(out, step, best, history, wall_s)
+                return TrainResult(out, step, best, history, earlier_wall + time.time() - start)
     bar.close()
 
     if best_weights is not None:

@@ -144,8 +144,13 @@ def test_maxsim_search_equals_a_brute_force_loop():
 def test_maxsim_readout_of_the_teacher_and_bad_readouts(tiny_model, afriqa_dir, tmp_path):
     from optical.evaluate import evaluate
 
-    result = evaluate("teacher", "afriqa", ["hau"], model=str(tiny_model), readout="maxsim")
+    from optical.retrieval.run_io import read_trec
+
+    result = evaluate("teacher", "afriqa", ["hau"], model=str(tiny_model), readout="maxsim",
+                      run_file=tmp_path / "run.trec")
     assert result["readout"] == "maxsim" and result["languages"]["hau"]["n_queries"] == 3
+    run = read_trec(tmp_path / "run.trec")
+    assert set(run) == {"hau/0", "hau/1", "hau/2"} and all(len(docs) == 4 for docs in run.values())
     with pytest.raises(ValueError, match="readout maxsim needs token vectors"):
         evaluate("bm25", "afriqa", ["hau"], readout="maxsim")
     with pytest.raises(ValueError, match="unknown readout"):
