@@ -57,6 +57,10 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     # "[IPKernelApp] WARNING |" notice about its local TCP transport is not a book warning)
     assert ": WARNING:" not in output and "Finished generating HTML" in output, output[-3000:]
     html = ROOT / "build" / "smoke" / "_build" / "html"
+    method = (html / "book" / "method.html").read_text()
+    assert "_static/mathjax/MathJax.js" in method and (html / "_static" / "mathjax" / "MathJax.js").is_file()
+    pages = "".join(p.read_text() for p in html.rglob("*.html"))
+    assert "cdn.jsdelivr.net" not in pages and "mathjax@" not in pages, "math must not come from a CDN"
     for name in ("02_distillation", "05_alignment", "06_webfaq", "07_multilingual", "08_fair_test", "10_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
     results = ROOT / "build" / "smoke" / "results"

@@ -138,8 +138,23 @@ def stage_book(book_root: Path) -> Path:
     return book_root
 
 
+def copy_mathjax(book_root: Path) -> Path:
+    """Copy MathJax 2.7 from the pinned PyPI package ``jupyter-server-mathjax`` to ``book/_static/mathjax`` of
+    ``book_root``: the built book then renders its math without network (``mathjax_path`` in ``_config.yml``)."""
+    import shutil
+
+    import jupyter_server_mathjax
+
+    source = Path(jupyter_server_mathjax.__file__).parent / "static"
+    target = book_root / "book" / "_static" / "mathjax"
+    if not (target / "MathJax.js").is_file():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
+
+
 def build_html(book_root: Path = REPO_ROOT, warnings_as_errors: bool = True) -> Path:
     """``jupyter-book build`` of ``book_root`` (``_config.yml``, ``_toc.yml``); returns the HTML folder."""
+    copy_mathjax(book_root)
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build", str(book_root),
                "--builder", "html"]
     if warnings_as_errors:
