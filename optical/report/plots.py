@@ -7,20 +7,43 @@ import numpy as np
 import pandas as pd
 
 
+PALETTE = {"teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22", "e5": "#17becf", "e5-torch": "#9edae5",
+           "translate-test": "#8c564b", "kd": "#1f77b4", "kd-cosine": "#aec7e8", "token-kd": "#9467bd",
+           "ot": "#d62728", "ot+kd": "#ff7f0e", "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c",
+           "e5t-ot": "#a50f15"}
+"""One colour per system in every chapter (keys: system names; labels of ``SYSTEM_LABELS`` map back to them)."""
+_SPARE = plt.get_cmap("tab20").colors
+
+
+def system_colour(name: str) -> str | tuple:
+    """The colour of a system, from its name or its table label (a ``-pooled``/``-maxsim`` suffix ignored): fixed
+    for the main systems, else a ``tab20`` colour chosen by a stable hash of the name (the same in every chapter)."""
+    from optical.report.tables import SYSTEM_LABELS
+
+    key = {label: k for k, label in SYSTEM_LABELS.items()}.get(name, name)
+    for suffix in ("-pooled", "-maxsim"):
+        key = key.removesuffix(suffix)
+    if key in PALETTE:
+        return PALETTE[key]
+    import zlib
+
+    return _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+
+
 def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
-    """One group of bars per column (language), one bar per row (system)."""
+    """One group of bars per column (language), one bar per row (system), each system in its colour."""
     ax = ax or plt.subplots(figsize=(11, 4.2))[1]
     n = len(table.index)
     width = 0.8 / n
     x = np.arange(len(table.columns))
     for i, (name, row) in enumerate(table.iterrows()):
-        ax.bar(x + (i - (n - 1) / 2) * width, row.values, width, label=name)
+        ax.bar(x + (i - (n - 1) / 2) * width, row.values, width, label=name, color=system_colour(name))
     ax.set_xticks(x, table.columns)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.set_ylim(0, min(1.0, float(np.nanmax(table.values)) * 1.15))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    ax.legend(fontsize=10, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     return ax
 
 
@@ -43,7 +66,7 @@ def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
     fig, axes = plt.subplots(1, len(langs), figsize=(4 * len(langs), 3.4), sharey=True, squeeze=False)
     for ax, lang in zip(axes[0], langs):
         for loss, group in frame[frame.language == lang].groupby("loss"):
-            ax.plot(group.pairs, group[value], marker="o", label=loss)
+            ax.plot(group.pairs, group[value], marker="o", label=loss, color=system_colour(loss))
         sizes = sorted(frame[frame.language == lang].pairs.unique())
         ax.set_xscale("log")
         ax.set_xticks(sizes, [str(s) for s in sizes])
@@ -64,7 +87,8 @@ def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = 
     for ax, (key, label) in zip(axes[0], criteria.items()):
         for name, result in results.items():
             history = [h for h in result["training"]["dev_history"] if key in h]
-            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", label=name)
+            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", label=name,
+                    color=system_colour(name))
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
