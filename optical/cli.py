@@ -15,6 +15,7 @@ def _languages(value: str | None) -> list[str] | None:
 
 def _add_evaluate(sub) -> None:
     from optical.evaluate import READOUTS
+    from optical.retrieval.dense import BACKENDS
 
     p = sub.add_parser("evaluate", help="evaluate a retrieval system per language")
     p.add_argument("--dataset", default="afriqa", help="afriqa (default) or beir:<folder>")
@@ -28,6 +29,8 @@ def _add_evaluate(sub) -> None:
                    help="pooled (mean vector, inner product) or maxsim (late interaction of query tokens with the "
                         "teacher's passage tokens; teacher, ceiling and students)")
     p.add_argument("--k", type=int, default=100, help="depth of the run")
+    p.add_argument("--backend", choices=BACKENDS, default="torch",
+                   help="dense search: torch (exact; GPU when present), faiss (exact), faiss-hnsw (approximate)")
     p.add_argument("--output", help="results JSON (written atomically)")
     p.add_argument("--run-file", help="also write the runs in TREC format (one file; query ids prefixed "
                                       "with the language: <lang>/<qid>)")
@@ -42,7 +45,7 @@ def _run_evaluate(args) -> int:
     check_system(args.system, args.readout)  # before any loading
     result = evaluate(args.system, args.dataset, _languages(args.languages), args.model, args.split, args.output,
                       args.k, cache=not args.no_cache, translator=args.translator, readout=args.readout,
-                      run_file=args.run_file)
+                      run_file=args.run_file, backend=args.backend)
     print(f"{'lang':6} {'MRR@10':>7} {'nDCG@10':>8} {'R@100':>6} {'n':>5}")
     for lang, m in {**result["languages"], "macro": result["macro"]}.items():
         print(f"{lang:6} {m['MRR@10']:7.3f} {m['nDCG@10']:8.3f} {m['R@100']:6.3f} {m.get('n_queries', ''):>5}")

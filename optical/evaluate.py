@@ -58,9 +58,9 @@ class Retriever:
     """Runs one system on tasks; keeps loaded models and document matrices between languages."""
 
     def __init__(self, system: str, model: str = "all-MiniLM-L6-v2", k: int = 100, cache: bool = True,
-                 translator: str | None = None, readout: str = "pooled"):
+                 translator: str | None = None, readout: str = "pooled", backend: str = "torch"):
         check_system(system, readout)
-        self.readout = readout
+        self.readout, self.backend = readout, backend
         if system == "translate-test" and not translator:
             raise ValueError("system translate-test needs --translator (e.g. facebook/nllb-200-distilled-600M)")
         self.translator_name = translator
@@ -117,7 +117,7 @@ class Retriever:
         else:
             encoder = self._load(self.teacher_name if self.system == "teacher" else self.system)
             queries = encode_with(encoder, [task.queries[q] for q in qids])
-        return exact_search(queries, docs, qids, doc_ids, k=self.k)
+        return exact_search(queries, docs, qids, doc_ids, k=self.k, backend=self.backend)
 
 
 def _translations(task: RetrievalTask, qids: list[str]) -> list[str]:
@@ -148,10 +148,11 @@ def evaluate_tasks(retriever: Retriever, tasks: dict[str, RetrievalTask],
 def evaluate(system: str, dataset: str = "afriqa", languages: list[str] | None = None,
              model: str = "all-MiniLM-L6-v2", split: str = "test", output: str | Path | None = None,
              k: int = 100, data_root: str | Path | None = None, cache: bool = True,
-             translator: str | None = None, readout: str = "pooled", run_file: str | Path | None = None) -> dict:
+             translator: str | None = None, readout: str = "pooled", run_file: str | Path | None = None,
+             backend: str = "torch") -> dict:
     """Evaluate ``system`` and return (and write atomically to ``output``) the results dict."""
     start = time.time()
-    retriever = Retriever(system, model, k, cache, translator, readout)
+    retriever = Retriever(system, model, k, cache, translator, readout, backend)
     tasks = load_tasks(dataset, languages, split, data_root)
     metrics, rr = evaluate_tasks(retriever, tasks, run_file)
     result = {

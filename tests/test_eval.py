@@ -157,3 +157,19 @@ def test_maxsim_readout_of_the_teacher_and_bad_readouts(tiny_model, afriqa_dir, 
         evaluate("teacher", "afriqa", ["hau"], readout="colbert")
     with pytest.raises(FileNotFoundError, match="directory not found"):
         evaluate(str(tmp_path / "no-such-student"), "afriqa", ["hau"])
+
+
+@pytest.mark.parametrize("backend", ["faiss", "faiss-hnsw"])
+def test_faiss_backends_return_the_exact_top_k(backend):
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(0)
+    docs = rng.normal(size=(500, 16)).astype(np.float32)
+    queries = rng.normal(size=(20, 16)).astype(np.float32)
+    doc_ids, qids = [f"d{i}" for i in range(500)], [f"q{i}" for i in range(20)]
+    reference = exact_search(queries, docs, qids, doc_ids, k=10)
+    run = exact_search(queries, docs, qids, doc_ids, k=10, backend=backend)
+    for qid in qids:  # HNSW is approximate in general; on 500 points it finds the exact top 10
+        assert list(run[qid]) == list(reference[qid])
+        np.testing.assert_allclose(list(run[qid].values()), list(reference[qid].values()), rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown search backend"):
+        exact_search(queries, docs, qids, doc_ids, backend="annoy")

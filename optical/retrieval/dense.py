@@ -55,19 +55,45 @@ def teacher_documents(model, corpus: dict[str, str], cache: bool = True) -> np.n
     return cached_matrix("st", key, corpus, lambda texts: encode_with(model, texts, kind="document"), cache)
 
 
+BACKENDS = ("torch", "faiss", "faiss-hnsw")
+
+
+def _to_run(scores: np.ndarray, idx: np.ndarray, query_ids: list[str], doc_ids: list[str]) -> Run:
+    return {qid: {doc_ids[j]: float(s) for j, s in zip(idx[row].tolist(), scores[row].tolist()) if j >= 0}
+            for row, qid in enumerate(query_ids)}
+
+
 def exact_search(queries: np.ndarray, docs: np.ndarray, query_ids: list[str], doc_ids: list[str], k: int = 100,
-                 chunk: int = 1024) -> Run:
-    """Exact top-``k`` by inner product. ``queries`` ``(Q, d)``, ``docs`` ``(N, d)``."""
+                 chunk: int = 1024, backend: str = "torch") -> Run:
+    """Top-``k`` by inner product. ``queries`` ``(Q, d)``, ``docs`` ``(N, d)`` (a memory map is fine).
+
+    ``torch``: exact, chunked matrix products, on the GPU when one is present; ``faiss``: exact
+    (``IndexFlatIP``); ``faiss-hnsw``: approximate (HNSW graph, 32 links, inner product), for large corpora.
+    """
     if queries.shape[0] != len(query_ids) or docs.shape[0] != len(doc_ids):
         raise ValueError("matrix rows and ids differ in number")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown search backend {backend!r}; choose one of {BACKENDS}")
     k = min(k, len(doc_ids))
-    doc_t = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32))
+    if backend != "torch":
+        import faiss
+
+        if backend == "faiss":
+            index = faiss.IndexFlatIP(docs.shape[1])
+        else:
+            index = faiss.IndexHNSWFlat(docs.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efSearch = max(128, 2 * k)  # recall over speed; the graph is the costly part
+        for start in range(0, docs.shape[0], 65536):  # a memory-mapped matrix is read in slices
+            index.add(np.ascontiguousarray(docs[start:start + 65536], dtype=np.float32))
+        scores, idx = index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return _to_run(scores, idx, query_ids, doc_ids)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    doc_t = torch.from_numpy(np.ascontiguousarray(docs, dtype=np.float32)).to(device)
     run: Run = {}
     for start in range(0, len(query_ids), chunk):
-        q = torch.from_numpy(np.ascontiguousarray(queries[start:start + chunk], dtype=np.float32))
+        q = torch.from_numpy(np.ascontiguousarray(queries[start:start + chunk], dtype=np.float32)).to(device)
         scores, idx = torch.topk(q @ doc_t.T, k, dim=1)
-        for row, qid in enumerate(query_ids[start:start + chunk]):
-            run[qid] = {doc_ids[j]: float(s) for j, s in zip(idx[row].tolist(), scores[row].tolist())}
+        run.update(_to_run(scores.cpu().numpy(), idx.cpu().numpy(), query_ids[start:start + chunk], doc_ids))
     return run
 
 
