@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -60,7 +62,7 @@ fresh = False
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from optical.report.experiments import best_variant, dev_study, final_test
+from optical.report.experiments import best_variant, dev_study, final_test, loss_scales
 from optical.report.plots import learning_curves
 from optical.report.summary import fair_test_answer
 from optical.report.tables import dev_table, metric_table, ot_diagnostics, significance_table
@@ -84,6 +86,12 @@ dev_table(variants).style.format("{:.3f}", na_rep="–").format({"step": "{:.0f}
 # For the OT variants: ε and the spread of the informative cost, early and late in training, and the mean
 # normalised entropy of the plans' rows (0: each student token sends its mass to one teacher token; 1: spread
 # uniformly). For OT + KD: the ratio of the two terms' gradient norms at step 0, before weighting.
+
+# %%
+scales = loss_scales(p, "fair", root, fresh)["kd_metric"]
+display(Markdown(
+    f"At initialisation, on the first batch: ‖∇OT‖ / ‖∇KD‖ = {scales['mse']['ratio_ot_over_kd']:.1f} with KD as an MSE "
+    f"(the original), {scales['cosine']['ratio_ot_over_kd']:.2f} with KD as 1 − cos."))
 
 # %%
 diagnostics = ot_diagnostics(variants)

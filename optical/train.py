@@ -230,7 +230,7 @@ def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
     return IDFWeights(s_ids, t_ids, vocab)
 
 
-def _component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLoss, cache: TeacherCache,
+def component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLoss, cache: TeacherCache,
                           pairs: list[tuple[str, str]], lengths: list[int], config: TrainConfig) -> dict[str, float]:
     """L2 norm of each unweighted loss component's gradient on the first batch (how the components compare
     in scale before any weighting); the torch RNG state is restored, so training is unchanged."""
@@ -372,7 +372,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         log.info("resuming %s from step %d", out, step)
 
     if step == 0 and len(loss_fn.weights) > 1:
-        grad_norms = _component_grad_norms(student, loss_fn, cache, pairs, lengths, config)
+        grad_norms = component_grad_norms(student, loss_fn, cache, pairs, lengths, config)
         log.info("gradient norms of the loss components at step 0: %s", grad_norms)
     else:
         grad_norms = state.get("grad_norms_step0") if step else None

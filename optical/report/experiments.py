@@ -417,3 +417,33 @@ def final_test(p: dict, key: str = "curves", readouts: tuple[str, ...] = ("poole
             add_significance({f"{v}-{readout}": results[f"{v}-{readout}"] for v in ["kd", *students]},
                              f"kd-{readout}", out)
     return results
+
+
+def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool = False) -> dict:
+    """Gradient norms of the OT and KD terms at initialisation, on the first batch of ``p[key]``'s bitext, with
+    KD as an MSE (the original) and as ``1 - cos``: how unbalanced OT + KD is before any weighting.
+    Stored as ``results/<key>/loss-scales.json``."""
+    from optical.losses import DistillationLoss
+    from optical.models import StudentQueryEncoder, load_sentence_transformer
+    from optical.train import TrainConfig, component_grad_norms
+
+    s = p[key]
+    params = {"languages": s["languages"], "train": s["train"], "teacher": p["teacher"]}
+    path = Path(root) / "results" / key / "loss-scales.json"
+    if (stored := _stored(path, params, fresh)) is not None:
+        return stored
+    config = TrainConfig(**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, teacher=p["teacher"])
+    bitext = training_bitext(p["dataset"], s["languages"], s["train"].get("max_pairs"), config.seed)
+    pairs = [(a, b) for bt in bitext for a, b in zip(bt.source, bt.target)]
+    teacher, cache = _teacher(p["teacher"], config.max_length)
+    norms = {}
+    for metric in ("mse", "cosine"):
+        student = StudentQueryEncoder(load_sentence_transformer(p["teacher"]), teacher.dim)
+        student.train()
+        loss_fn = DistillationLoss("ot+kd", None, config.ot_options(), kd_metric=metric)
+        norms[metric] = component_grad_norms(student, loss_fn, cache, pairs, [max(len(a), len(b)) for a, b in pairs],
+                                              config)
+        norms[metric]["ratio_ot_over_kd"] = norms[metric]["ot"] / norms[metric]["kd"]
+    result = {"params": params, "kd_metric": norms}
+    atomic_write_json(path, result)
+    return result
