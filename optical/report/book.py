@@ -93,7 +93,10 @@ def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, r
         start = time.time()
         try:
             papermill.execute_notebook(str(unexecuted), str(target), parameters=values, kernel_name="python3",
-                                       cwd=str(REPO_ROOT), progress_bar=False)
+                                       cwd=str(REPO_ROOT), progress_bar=False,
+                                       # the kernel's own log (its TCP-transport notice, the interrupt at
+                                       # shutdown) is not the notebook's output; cell errors still stop the run
+                                       extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except papermill.PapermillExecutionError as err:
             raise NotebookFailed(f"notebook {source.name} failed in cell [{err.exec_count}]: {err.ename}: "
                                  f"{err.evalue} (executed copy: {target})") from err
@@ -133,8 +136,8 @@ def stage_book(book_root: Path) -> Path:
     book_root.mkdir(parents=True, exist_ok=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(REPO_ROOT / name, book_root / name)
-    shutil.rmtree(book_root / "book", ignore_errors=True)
-    shutil.copytree(REPO_ROOT / "book", book_root / "book", ignore=shutil.ignore_patterns("executed", "_build"))
+    shutil.copytree(REPO_ROOT / "book", book_root / "book", ignore=shutil.ignore_patterns("executed", "_build"),
+                    dirs_exist_ok=True)  # notebooks executed earlier stay (a partial run with --only)
     return book_root
 
 
