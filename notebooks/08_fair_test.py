@@ -78,7 +78,7 @@ variants = dev_study(p, "fair", root, fresh)
 # languages that MAFAND covers.
 
 # %%
-dev_table(variants).style.format("{:.3f}", na_rep="–").format({"step": "{:.0f}"})
+dev_table(variants).style.format(precision=3, na_rep="–")
 
 # %% [markdown]
 # ## Loss scales, ε and plan entropy
@@ -115,7 +115,7 @@ learning_curves(curve_results)
 plt.show()
 
 # %%
-dev_table(curve_results).style.format("{:.3f}", na_rep="–").format({"step": "{:.0f}"})
+dev_table(curve_results).style.format(precision=3, na_rep="–")
 
 # %% [markdown]
 # ## The test split, read once
