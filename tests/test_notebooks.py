@@ -66,7 +66,8 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     results = ROOT / "build" / "smoke" / "results"
     assert (results / "afriqa" / "ot.json").is_file() and (results / "manifest.json").is_file()
     assert (results / "afriqa" / "e5s-ot.json").is_file() and (results / "afriqa" / "e5-fidelity.json").is_file()
-    assert (results / "curves" / "test" / "ot-rel0.5-debias-pooled.json").is_file()
+    assert (results / "fair" / "test" / "ot-rel0.5-debias-pooled.json").is_file()
+    assert (results / "fair" / "test" / "ot+kd-cos-1-pooled.json").is_file()
     after = {p: sorted((f.relative_to(p), f.stat().st_mtime_ns) for f in p.rglob("*")) if p.exists() else None
              for p in main_book}
     assert after == before, "the smoke book touched the main book"

@@ -88,7 +88,7 @@ def _multilingual_section(students: dict[str, dict], main: dict[str, dict], zero
 def _fair_section(root: Path) -> list[str]:
     """The fair test (chapter 8): dev-selected variants, the learning-curve budget, and the test read once."""
     variants = {k: v for k, v in _load(root / "fair").items() if "training" in v}  # not loss-scales.json
-    tested = _load(root / "curves" / "test")
+    tested = _load(root / "fair" / "test")
     if not variants and not tested:
         return []
     parts = ["## The fair test (chapter 8)",

@@ -383,20 +383,22 @@ def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[s
 
 
 def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
-    """The variant whose name starts with ``prefix`` and has the highest best-dev score (selection on dev only)."""
+    """The variant whose name starts with ``prefix`` and has the highest best-dev score (selection on dev only);
+    ``ot`` does not match the ``ot+kd…`` combinations, ``ot+kd`` does."""
     candidates = {k: r["training"]["best_dev_macro_mrr10"] for k, r in results.items()
-                  if k.startswith(prefix) and "+" not in k}
+                  if k.startswith(prefix) and ("+" in prefix or "+" not in k)}
     if not candidates:
         raise ValueError(f"no variant named {prefix}* among {sorted(results)}")
     return max(candidates, key=candidates.get)
 
 
-def final_test(p: dict, key: str = "curves", readouts: tuple[str, ...] = ("pooled", "maxsim"), root: str | Path = ".",
-               fresh: bool = False) -> dict[str, dict]:
-    """Test once each student of ``p[key]`` (trained by :func:`dev_study`) and the teacher's floor and ceiling on
-    ``p[key]["languages"]``, with every readout; each student is tested against the ``kd`` student per readout
-    (paired randomisation, Holm over languages). Stored as ``results/<key>/test/<system>-<readout>.json``."""
-    s = p[key]
+def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...] = ("pooled", "maxsim"),
+               root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Test once the students ``variants`` of ``p[key]`` (trained by :func:`dev_study`, chosen on dev) and the
+    teacher's floor and ceiling on ``p[key]["languages"]``, with every readout; each student is tested against
+    the ``kd`` student of the same readout (paired randomisation, Holm over languages).
+    Stored as ``results/<key>/test/<system>-<readout>.json``."""
+    s = {**p[key], "variants": {v: p[key]["variants"][v] for v in variants}}
     out, runs = Path(root) / "results" / key / "test", Path(root) / "runs" / key
     results = {}
     for readout in readouts:
@@ -447,3 +449,23 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
     result = {"params": params, "kd_metric": norms}
     atomic_write_json(path, result)
     return result
+
+
+def record_partial_run(name: str, run_dir: str | Path, out_dir: str | Path, params: dict, reason: str) -> dict:
+    """Store what an unfinished training run measured (its checkpoint's dev history, step, wall time and
+    training-log summary) as ``out_dir/<name>.json``, marked ``"partial"`` with ``reason``: the book can show
+    the curve so far without the run directory, and it is never mistaken for a finished result."""
+    state = read_json(Path(run_dir) / "checkpoint" / "state.json")
+    result = {"system": name, "partial": True, "reason": reason, "params": params,
+              "training": {"config": state["config"], "steps": state["step"], "dev_history": state["dev_history"],
+                           "best_dev_macro_mrr10": state["best_dev"], "wall_s": state["wall_s"],
+                           "grad_norms_step0": state.get("grad_norms_step0"),
+                           "log": training_log_summary(Path(run_dir) / "train_log.jsonl")}}
+    atomic_write_json(Path(out_dir) / f"{name}.json", result)
+    return result
+
+
+def partial_runs(folder: str | Path) -> dict[str, dict]:
+    """The partial runs stored by :func:`record_partial_run` in ``folder`` (empty when there is none)."""
+    folder = Path(folder)
+    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
