@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -15,8 +17,9 @@
 # # The AfriQA-CLIR benchmark
 #
 # Queries in eight African languages, gold passages from English Wikipedia (AfriQA, CC BY 4.0), and the
-# training bitext: MAFAND-MT news (CC BY-NC 4.0) plus AfriQA train/dev question pairs, with every pair that
-# repeats a test question or its translation removed. Counts below are computed by `optical.data`.
+# training bitext: MAFAND-MT news (CC BY-NC 4.0; train and test splits, dev held out) plus AfriQA train question
+# pairs, with every pair that repeats a dev or test question or its translation (any language) or a MAFAND dev
+# sentence removed. Counts below are computed by `optical.data`.
 
 # %% tags=["parameters"]
 dataset = "afriqa"
