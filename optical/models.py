@@ -157,7 +157,7 @@ def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (tokens * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
-def _forward_tokens(model, texts: list[str], max_length: int | None, kind: str = "query") -> TokenOutput:
+def forward_tokens(model, texts: list[str], max_length: int | None, kind: str = "query") -> TokenOutput:
     """Token outputs of ``texts`` as ``kind`` texts; the prompt's tokens are left out of ``content_mask``."""
     if any(not t or not t.strip() for t in texts):
         raise ValueError("empty text given to the encoder")
@@ -204,7 +204,7 @@ class Teacher(nn.Module):
     @torch.no_grad()
     def tokens(self, texts: list[str], max_length: int | None = None) -> TokenOutput:
         """Token-level output of ``texts`` (no grad)."""
-        return _forward_tokens(self.model, texts, max_length)
+        return forward_tokens(self.model, texts, max_length)
 
 
 class StudentQueryEncoder(nn.Module):
@@ -240,7 +240,7 @@ class StudentQueryEncoder(nn.Module):
             raise ValueError("this student has no projection to fit")
         means = []
         for start in range(0, len(texts), batch_size):
-            out = _forward_tokens(self.model, texts[start:start + batch_size], max_length)
+            out = forward_tokens(self.model, texts[start:start + batch_size], max_length)
             means.append(mean_pool(out.tokens, out.attention_mask).double().cpu())
         x1 = torch.cat([torch.cat(means), torch.ones(len(texts), 1, dtype=torch.float64)], 1)
         gram = x1.T @ x1
@@ -269,7 +269,7 @@ class StudentQueryEncoder(nn.Module):
         return SentenceTransformer(modules=modules, device=str(self.model.device), prompts=dict(self.model.prompts))
 
     def forward(self, texts: list[str], max_length: int | None = None) -> TokenOutput:
-        out = _forward_tokens(self.model, texts, max_length)
+        out = forward_tokens(self.model, texts, max_length)
         if self.projection is None:
             return out
         tokens = self.projection(out.tokens)

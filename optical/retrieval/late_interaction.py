@@ -38,13 +38,13 @@ def _projection(model):
 def token_vectors(model, texts: list[str], kind: str = "query", batch_size: int = 32,
                   max_length: int | None = None) -> list[np.ndarray]:
     """Unit-normalised content-token vectors of each text, ``(n_i, d)`` float32, by a ``SentenceTransformer``."""
-    from optical.models import _forward_tokens
+    from optical.models import forward_tokens
 
     project = _projection(model)
     out = []
     model.eval()
     for start in range(0, len(texts), batch_size):
-        batch = _forward_tokens(model, texts[start:start + batch_size], max_length, kind)
+        batch = forward_tokens(model, texts[start:start + batch_size], max_length, kind)
         tokens = batch.tokens if project is None else project(batch.tokens)
         tokens = torch.nn.functional.normalize(tokens.float(), dim=-1).cpu()
         out += [tokens[i][batch.content_mask[i].cpu()].numpy() for i in range(len(tokens))]
