@@ -117,3 +117,17 @@ def test_readme_change_a_parameter_command_runs_as_written(tmp_path):
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
                    for c in out.cells if c.cell_type == "code" for o in c.outputs)
     assert "## The research question" in text and "it/s]" not in text  # generated, and no progress bar
+
+
+@pytest.mark.slow
+def test_main_job_reuse_path_leaves_the_checkout_unchanged():
+    """`optical book --params params/full.yaml` on a checkout with committed results reads every result back and
+    rewrites nothing tracked (results, manifest, generated answer): `git status` is unchanged."""
+    def status():
+        return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+
+    before = status()
+    done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/full.yaml"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert status() == before, status()
