@@ -66,7 +66,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from optical.report.experiments import best_variant, dev_study, final_test, loss_scales, partial_runs
+from optical.io import read_json_folder
+from optical.report.experiments import best_variant, dev_study, final_test, loss_scales
 from optical.report.plots import learning_curves
 from optical.report.summary import fair_test_answer
 from optical.report.tables import dev_table, metric_table, ot_diagnostics, significance_table
@@ -116,7 +117,7 @@ display(Markdown(f"Chosen on dev: OT variant **{best_ot}** ({dev_score[best_ot]:
 
 # %%
 curve_results = dev_study(p, "curves", root, fresh)
-partial = partial_runs(Path(root) / "results" / "curves" / "partial")
+partial = read_json_folder(Path(root) / "results" / "curves" / "partial")
 learning_curves({**curve_results, **{f"{name} (partial)": r for name, r in partial.items()}})
 plt.show()
 for name, r in partial.items():

@@ -34,3 +34,9 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 def read_json(path: str | Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def read_json_folder(folder: str | Path) -> dict[str, Any]:
+    """Every ``*.json`` directly in ``folder`` by file stem, in name order; empty when the folder is absent."""
+    folder = Path(folder)
+    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}

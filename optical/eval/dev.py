@@ -89,6 +89,6 @@ class DevEvaluator:
             scores["mafand_top1"] = float(np.mean([scores[f"mafand_top1_{lang}"] for lang in self.bitexts]))
         if afriqa is not None:
             scores["afriqa"] = afriqa
-        scores["macro"] = {"afriqa": afriqa, "mafand": mafand}.get(self.select) if self.select != "mean" \
-            else (afriqa + mafand) / 2
+        scores["macro"] = {"afriqa": afriqa, "mafand": mafand,
+                           "mean": None if afriqa is None or mafand is None else (afriqa + mafand) / 2}[self.select]
         return scores

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optical.io import read_json
+from optical.io import read_json_folder
 from optical.report.summary import answer_paragraph, fair_test_answer
 
 
@@ -12,14 +12,10 @@ OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev ques
            "partly measure memorisation, which favours KD; chapter 8 repeats the comparison on a clean dev.)")
 
 
-def _load(folder: Path) -> dict[str, dict]:
-    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
-
-
 def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     """Markdown: the answer to the research question, ablations, bitext size, and the caveats."""
     root = Path(results_root)
-    stored = {k: v for k, v in _load(root / dataset).items() if "macro" in v}  # retrieval results only
+    stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
     main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
     parts = ["## The research question"]
@@ -36,7 +32,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
                      f"macro MRR@10 and BM25 {main['bm25']['macro']['MRR@10']:.3f}." if "bm25" in main else "")
     parts += _multilingual_section(multilingual, main, stored.get("e5-torch"))
     parts += _fair_section(root)
-    ablations = {k: v for k, v in _load(root / "ablations").items()}
+    ablations = {k: v for k, v in read_json_folder(root / "ablations").items()}
     if ablations:
         best = max(ablations, key=lambda k: ablations[k]["macro"]["MRR@10"])
         listing = ", ".join(f"{k} {v['macro']['MRR@10']:.3f}" for k, v in ablations.items())
@@ -44,7 +40,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
         budget = (f"joint students on {', '.join(train['languages'])}, {train['train'].get('max_steps')} steps of "
                   f"{train['train'].get('batch_size')} pairs each")
         parts += ["## Ablations (dev)", f"Dev MRR@10 by variant ({budget}): {listing}. Best: {best}. {OLD_DEV}"]
-    sizes = _load(root / "bitext_size")
+    sizes = read_json_folder(root / "bitext_size")
     if sizes:
         lines = []
         by_key = {(r["params"]["languages"][0], r["params"]["train"]["max_pairs"], r["params"]["train"]["loss"]):
@@ -87,8 +83,8 @@ def _multilingual_section(students: dict[str, dict], main: dict[str, dict], zero
 
 def _fair_section(root: Path) -> list[str]:
     """The fair test (chapter 8): dev-selected variants, the learning-curve budget, and the test read once."""
-    variants = {k: v for k, v in _load(root / "fair").items() if "training" in v}  # not loss-scales.json
-    tested = _load(root / "fair" / "test")
+    variants = {k: v for k, v in read_json_folder(root / "fair").items() if "training" in v}  # not loss-scales.json
+    tested = read_json_folder(root / "fair" / "test")
     if not variants and not tested:
         return []
     parts = ["## The fair test (chapter 8)",

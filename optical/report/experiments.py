@@ -464,8 +464,3 @@ def record_partial_run(name: str, run_dir: str | Path, out_dir: str | Path, para
     atomic_write_json(Path(out_dir) / f"{name}.json", result)
     return result
 
-
-def partial_runs(folder: str | Path) -> dict[str, dict]:
-    """The partial runs stored by :func:`record_partial_run` in ``folder`` (empty when there is none)."""
-    folder = Path(folder)
-    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from optical.io import atomic_write_text, read_json
+from optical.io import atomic_write_text, read_json_folder
 
 ROWS = (("floor: MiniLM on L query", "teacher"), ("BM25 on L query", "bm25"), ("mE5-small on L query", "e5"))
 CEILING = ("ceiling: MiniLM on human EN translation", "ceiling")
@@ -22,9 +22,7 @@ def _best(results: dict[str, dict], suffix: str) -> tuple[str, dict] | None:
 def answer_markdown(results_root: str | Path, dataset: str = "afriqa") -> str:
     """Markdown: one paragraph answering the research question and a compact test MRR@10 table."""
     root = Path(results_root)
-    folder = root / dataset
-    results = {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
-    results = {k: v for k, v in results.items() if "macro" in v and "languages" in v}
+    results = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v and "languages" in v}
     kd, ot = _best(results, "kd"), _best(results, "ot")
     if kd is None or ot is None:
         return "## The answer\n\nNo distilled student has been trained yet: run `optical book` (the main job).\n"

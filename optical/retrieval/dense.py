@@ -45,14 +45,21 @@ def cached_matrix(kind: str, model_key: str, corpus: dict[str, str], encode: Cal
     return matrix
 
 
-def teacher_documents(model, corpus: dict[str, str], cache: bool = True) -> np.ndarray:
-    """The corpus encoded by a ``SentenceTransformer``, cached under its weights and max length."""
+def document_encoder_key(model) -> str:
+    """Cache key of what a ``SentenceTransformer`` computes on documents: its weights, max length and document
+    prompt (no prompt suffix for prompt-free models, so their keys stay what they were)."""
     from optical.models import fingerprint, prompt
 
     key, prefix = f"{fingerprint(model)}-len{model.max_seq_length}", prompt(model, "document")
-    if prefix:  # no suffix without a prompt: the keys of prompt-free models stay what they were
+    if prefix:
         key += "-p" + hashlib.sha1(prefix.encode()).hexdigest()[:8]
-    return cached_matrix("st", key, corpus, lambda texts: encode_with(model, texts, kind="document"), cache)
+    return key
+
+
+def teacher_documents(model, corpus: dict[str, str], cache: bool = True) -> np.ndarray:
+    """The corpus encoded by a ``SentenceTransformer``, cached under :func:`document_encoder_key`."""
+    return cached_matrix("st", document_encoder_key(model), corpus,
+                         lambda texts: encode_with(model, texts, kind="document"), cache)
 
 
 BACKENDS = ("torch", "faiss", "faiss-hnsw")

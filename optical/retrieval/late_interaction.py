@@ -11,7 +11,6 @@ read back memory-mapped.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -21,7 +20,7 @@ import torch
 
 from optical.data.schema import corpus_fingerprint
 from optical.env import cache_dir
-from optical.retrieval.dense import Run
+from optical.retrieval.dense import Run, document_encoder_key
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +54,9 @@ def cached_passage_tokens(model, corpus: dict[str, str], cache: bool = True,
                           root: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(vectors (T, d) float16, offsets (N + 1,) int64)`` of the corpus in ``sorted(corpus)`` order:
     passage ``k`` owns rows ``offsets[k]:offsets[k+1]``. Cached under the model's weights, max length and
-    document prompt and the corpus fingerprint; read back memory-mapped."""
-    from optical.models import fingerprint, prompt
-
-    key = f"{fingerprint(model)}-len{model.max_seq_length}"
-    if prompt(model, "document"):
-        key += "-p" + hashlib.sha1(prompt(model, "document").encode()).hexdigest()[:8]
-    folder = (root or cache_dir()) / f"doctokens-{key}-{corpus_fingerprint(corpus)}"
+    document prompt (:func:`optical.retrieval.dense.document_encoder_key`) and the corpus fingerprint; read back
+    memory-mapped."""
+    folder = (root or cache_dir()) / f"doctokens-{document_encoder_key(model)}-{corpus_fingerprint(corpus)}"
     if cache and (folder / "offsets.npy").is_file():
         log.info("passage tokens: cache hit %s", folder.name)
         return np.load(folder / "vectors.npy", mmap_mode="r"), np.load(folder / "offsets.npy")
