@@ -1,8 +1,8 @@
 """The trainer's own step (:func:`optical.train.training_step`) with the OT loss vs the KD-MSE loss, same batch.
 
-Prints ``ratio=<OT step time / KD step time>`` and the settings. Both steps are what training runs: teacher
-tokens from the teacher cache (filled by a warm-up step, as after the first epoch), the student forward(s),
-the loss, backward, clipping and the optimizer step.
+Prints ``ratio=<OT step time / KD step time>`` and the settings. Both steps are what training runs: the batch as
+the DataLoader's collate makes it (student features, teacher tokens read from the on-disk teacher cache), the
+student forward, the loss, backward, clipping and the optimizer step, under the same Accelerate engine.
 Usage: ``python benchmarks/bench_step.py [--batch-size 32 --max-length 64 --repeats 5]``.
 """
 
@@ -13,10 +13,9 @@ import time
 
 import torch
 
+from optical.config import config_from_dict
 from optical.data.afriqa import build_bitext
-from optical.losses import DistillationLoss
-from optical.models import StudentQueryEncoder, Teacher, load_sentence_transformer
-from optical.train import TeacherCache, training_step
+from optical.train import Collate, _accelerator, bitext_pairs, build_components, training_step
 
 
 def main() -> None:
@@ -27,25 +26,28 @@ def main() -> None:
     p.add_argument("--language", default="hau")
     args = p.parse_args()
 
-    bitext = build_bitext(args.language).take(args.batch_size)
-    src, tgt = bitext.source, bitext.target
-    teacher = Teacher("all-MiniLM-L6-v2", "cpu")
-    cache = TeacherCache(teacher, args.max_length)
-    student = StudentQueryEncoder(load_sentence_transformer("all-MiniLM-L6-v2", "cpu"), teacher.dim)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=1e-9)  # tiny lr: the weights barely move
+    bitext = [build_bitext(args.language).take(args.batch_size)]
+    pairs, _ = bitext_pairs(bitext)
+    steps = {}
+    for loss in ("ot", "kd"):
+        config = config_from_dict({"loss": loss, "max_length": args.max_length, "lr": 1e-9})  # the weights barely move
+        accelerator = _accelerator(config)
+        c = build_components(config, bitext, 1000, accelerator.device)
+        batch = Collate(c.student, c.cache, config.max_length, c.loss_fn.needs_student_en)(pairs)
+        student, optimizer = accelerator.prepare(c.student, c.optimizer)
+        steps[loss] = (student, c.loss_fn, [batch], optimizer, accelerator)
 
-    def step(loss_fn: DistillationLoss) -> float:
+    def step(name: str) -> float:
         start = time.perf_counter()
-        training_step(student, loss_fn, cache, src, tgt, optimizer, None, args.max_length)
+        training_step(*steps[name][:4], None, steps[name][4])
         return time.perf_counter() - start
 
-    losses = {"ot": DistillationLoss("ot"), "kd": DistillationLoss("kd")}
-    for fn in losses.values():
-        step(fn)  # warm-up (fills the teacher cache)
-    times = {name: [] for name in losses}
+    for name in steps:
+        step(name)  # warm-up
+    times = {name: [] for name in steps}
     for _ in range(args.repeats):  # interleaved, so drifts in machine load hit both alike
-        for name, fn in losses.items():
-            times[name].append(step(fn))
+        for name in steps:
+            times[name].append(step(name))
     t_ot, t_kd = min(times["ot"]), min(times["kd"])
     print(f"ratio={t_ot / t_kd:.2f} (OT step {t_ot:.2f}s, KD-MSE step {t_kd:.2f}s; batch={args.batch_size} "
           f"max_length={args.max_length} lang={args.language} threads={torch.get_num_threads()})")

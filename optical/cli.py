@@ -53,11 +53,12 @@ def _run_evaluate(args) -> int:
 
 
 def _add_train(sub) -> None:
-    from optical.train import add_config_arguments
+    from optical.config import add_config_arguments
 
     p = sub.add_parser("train", help="distil a student query encoder from bitext",
-                       description="Every training option is a field of optical.train.TrainConfig; the defaults "
-                                   "are the main experiment's.")
+                       description="Every training option is a field of optical.config.TrainConfig (nested: ot, ot.sinkhorn); "
+                                   "the defaults are the main experiment's. Several GPUs: accelerate launch -m "
+                                   "optical train ...")
     p.add_argument("--dataset", default="afriqa")
     p.add_argument("--languages", help="comma-separated codes (default: all of the dataset)")
     p.add_argument("--output-dir", required=True)
@@ -69,7 +70,8 @@ def _add_train(sub) -> None:
 def _run_train(args) -> int:
     from optical.data.registry import default_languages
     from optical.experiment import dev_evaluator, training_bitext
-    from optical.train import config_from_arguments, train
+    from optical.config import config_from_arguments
+    from optical.train import train
 
     config = config_from_arguments(args)  # validated before any loading
     languages = _languages(args.languages) or default_languages(args.dataset)
@@ -78,9 +80,13 @@ def _run_train(args) -> int:
     bitext = training_bitext(args.dataset, languages, args.max_pairs, config.seed)
     for b in bitext:
         print(f"bitext {b.language}: {len(b)} pairs {b.counts}")
+    import torch
+    from accelerate import PartialState
+
     from optical.models import Teacher
 
-    teacher = Teacher(config.teacher)
+    state = PartialState(cpu=not torch.cuda.is_available())  # gloo processes on a CPU, one GPU each otherwise
+    teacher = Teacher(config.teacher, str(state.device))  # this process's device under accelerate launch
     evaluator = dev_evaluator(args.dataset, languages, teacher.model, config.dev_select) if config.eval_every \
         else None
     result = train(config, bitext, args.output_dir, evaluator, teacher=teacher, stop_at_step=args.stop_at_step)

@@ -150,6 +150,15 @@ class TokenOutput:
     input_ids: torch.Tensor
     pooled: torch.Tensor
 
+    def rows(self, start: int, stop: int) -> "TokenOutput":
+        """The texts ``start:stop`` (padding of the whole batch kept)."""
+        return TokenOutput(self.tokens[start:stop], self.content_mask[start:stop], self.attention_mask[start:stop],
+                           self.input_ids[start:stop], self.pooled[start:stop])
+
+    def to(self, device) -> "TokenOutput":
+        return TokenOutput(self.tokens.to(device), self.content_mask.to(device), self.attention_mask.to(device),
+                           self.input_ids.to(device), self.pooled.to(device))
+
 
 def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """``(B, d)`` mean of ``tokens`` ``(B, n, d)`` over the positions where ``attention_mask`` ``(B, n)`` is set."""
@@ -157,8 +166,9 @@ def mean_pool(tokens: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (tokens * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 
-def forward_tokens(model, texts: list[str], max_length: int | None, kind: str = "query") -> TokenOutput:
-    """Token outputs of ``texts`` as ``kind`` texts; the prompt's tokens are left out of ``content_mask``."""
+def tokenize(model, texts: list[str], max_length: int | None, kind: str = "query") -> dict[str, torch.Tensor]:
+    """The model's input features of ``texts`` as ``kind`` texts (prompt prepended), on the CPU; runs in
+    DataLoader workers during training."""
     if any(not t or not t.strip() for t in texts):
         raise ValueError("empty text given to the encoder")
     prefix = prompt(model, kind)
@@ -166,22 +176,34 @@ def forward_tokens(model, texts: list[str], max_length: int | None, kind: str = 
     if max_length is not None:
         model.max_seq_length = max_length
     try:
-        features = model.preprocess([prefix + t for t in texts])
+        return dict(model.preprocess([prefix + t for t in texts]), prompt_length=_prompt_length(model, prefix))
     finally:
         model.max_seq_length = saved
+
+
+def _prompt_length(model, prefix: str) -> int:
+    return len(model.tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"]) if prefix else 0
+
+
+def encode_features(model, features: dict) -> TokenOutput:
+    """Token outputs of features from :func:`tokenize`; the prompt's tokens are left out of ``content_mask``."""
     device = next(model.parameters()).device
-    features = {k: v.to(device) if torch.is_tensor(v) else v for k, v in features.items()}
-    out = model(features)
+    n_prompt = features.get("prompt_length", 0)
+    out = model({k: v.to(device) for k, v in features.items() if torch.is_tensor(v)})
     ids, attention = out["input_ids"], out["attention_mask"].bool()
     special = torch.tensor(sorted(set(model.tokenizer.all_special_ids)), device=ids.device)
     content = attention & ~torch.isin(ids, special)
-    if prefix:  # "query: text" tokenises as the prompt's tokens then the text's
-        n_prompt = len(model.tokenizer(prefix.strip(), add_special_tokens=False)["input_ids"])
+    if n_prompt:  # "query: text" tokenises as the prompt's tokens then the text's
         content &= content.cumsum(-1) > n_prompt
     # a text made only of special tokens would leave nothing to transport: keep its real tokens then
     empty = ~content.any(-1)
     content = torch.where(empty[:, None], attention, content)
     return TokenOutput(out["token_embeddings"], content, attention, ids, out["sentence_embedding"])
+
+
+def forward_tokens(model, texts: list[str], max_length: int | None, kind: str = "query") -> TokenOutput:
+    """Token outputs of ``texts`` as ``kind`` texts (:func:`tokenize` then :func:`encode_features`)."""
+    return encode_features(model, tokenize(model, texts, max_length, kind))
 
 
 class Teacher(nn.Module):
@@ -268,8 +290,29 @@ class StudentQueryEncoder(nn.Module):
         modules = [m for m in self.model if not isinstance(m, st_models.Normalize)] + [dense, st_models.Normalize()]
         return SentenceTransformer(modules=modules, device=str(self.model.device), prompts=dict(self.model.prompts))
 
-    def forward(self, texts: list[str], max_length: int | None = None) -> TokenOutput:
-        out = forward_tokens(self.model, texts, max_length)
+    def freeze_unused_parameters(self) -> list[str]:
+        """Stop gradients to the parameters that no output depends on (e.g. BERT's pooler, which mean pooling
+        skips): the optimizer never updates them anyway, and DDP needs every trainable parameter to get a
+        gradient. Returns their names."""
+        for p in self.parameters():
+            p.grad = None
+        out = self(["probe"])
+        (out.tokens.sum() + out.pooled.sum()).backward()
+        unused = [name for name, p in self.named_parameters() if p.requires_grad and p.grad is None]
+        for name, p in self.named_parameters():
+            p.grad = None
+            if name in unused:
+                p.requires_grad_(False)
+        return unused
+
+    def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Input features of query ``texts`` (CPU tensors; :func:`tokenize`)."""
+        return tokenize(self.model, texts, max_length)
+
+    def forward(self, texts: list[str] | dict, max_length: int | None = None) -> TokenOutput:
+        """Token outputs of ``texts``, or of features already made by :meth:`tokenize` (the training step's
+        form: DataLoader workers tokenise)."""
+        out = encode_features(self.model, texts if isinstance(texts, dict) else self.tokenize(texts, max_length))
         if self.projection is None:
             return out
         tokens = self.projection(out.tokens)

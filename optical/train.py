@@ -1,33 +1,45 @@
-"""Distillation trainer: a frozen teacher, a student query encoder, bitext, one loss by name.
+"""Distillation trainer on Hugging Face Accelerate: a frozen teacher, a student query encoder, bitext, one loss.
 
-Why a small explicit loop rather than sentence-transformers' trainer: the OT and token-KD
-losses need token-level outputs of two different models on two different texts, teacher
-outputs are cached across epochs (and across losses in one process), and resume must
-restore the exact data order; each of these would fight the trainer's collator and loss API.
+The same code runs on one CPU, one GPU, or several GPUs under ``accelerate launch`` (DDP), with bf16 autocast on a
+GPU, gradient accumulation and DataLoader workers that tokenise. Pieces, each with one job:
 
-Determinism: the batches of epoch ``e`` (length-bucketed, :func:`epoch_batches`) are seeded by ``(seed, e)``; a
-checkpoint holds the student, optimizer, scheduler, step and torch RNG state (and the best dev weights so far), so a resumed
-run repeats an uninterrupted one bit for bit on the same CPU and thread count (CPU kernels
-with a different thread count may round differently, a difference of order 1e-7).
+* :func:`build_components` — teacher, on-disk teacher token cache, student (projection fitted), loss, optimizer,
+  schedule: built in one place.
+* :class:`PairBatches` and :class:`Collate` — the data order (a function of ``(seed, epoch, step)``, so a resumed
+  run sees the same batches) and the batch features, made in DataLoader workers.
+* :func:`training_step` — forward, backward and optimizer step on one global batch; what the benchmark times.
+* :class:`Checkpointer` — Accelerate's ``save_state``/``load_state`` (weights as safetensors, optimizer, schedule,
+  every random state, CUDA included) plus the run's state and the best dev weights, written atomically.
+* :func:`train` — the loop: steps, logging, dev evaluation through a callback, checkpoints, the saved student.
 
-Disk: a run keeps at most one checkpoint (written atomically, so briefly two) and, once the
-student is saved, deletes it: with mE5 (118M parameters, 250k-piece vocabulary) a checkpoint
-with its Adam moments is about 1.4 GB, the saved student 0.47 GB. The best dev weights are kept in
-memory between checkpoints, and the dev evaluation encodes with the student's weights in place.
+Why not sentence-transformers' trainer: the OT and token-KD losses need token-level outputs of two different
+models on two different texts, and teacher outputs are cached on disk across epochs and runs.
+
+Sharding: each global batch of ``batch_size`` pairs is cut into ``processes x grad_accum`` contiguous micro-batches;
+process ``r`` takes micro-batches ``r * grad_accum ...``; each micro-batch loss is divided by ``grad_accum`` and DDP
+averages over processes, so with equal micro-batches the gradient is the one of the whole batch (losses that are
+means over pairs: KD, OT; batch statistics such as ``epsilon_relative`` or ``center`` are per micro-batch).
+
+Host synchronisation: the step never reads the device (losses log tensors, the solver's checks can be off with
+``check_every: 0``); logs are read, averaged over processes and checked for NaN every ``log_every`` steps.
+
+Disk: a run keeps at most one checkpoint (written atomically, so briefly two) and deletes it once the student is
+saved (with mE5 a checkpoint with its Adam moments is about 1.4 GB).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
+import math
 import platform
 import random
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,124 +47,18 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from optical.config import TrainConfig
 from optical.data.schema import Bitext
 from optical.io import atomic_write_json, read_json
-from optical.losses import DistillationLoss, IDFWeights, parse_loss_name
-from optical.losses.kd import KD_METRICS
-from optical.transport import COSTS
+from optical.losses import DistillationLoss, IDFWeights
 from optical.models import (STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
                             save_sentence_transformer)
+from optical.teacher_cache import TeacherTokenCache
 
 log = logging.getLogger(__name__)
 
 PROJECTION_FIT_TEXTS = 4000
 """English bitext sentences used to fit the ``lstsq`` projection (training data only)."""
-
-
-def _option(default, help: str, choices: tuple | None = None):
-    """A config field with its command-line help (and choices) written next to its default."""
-    return field(default=default, metadata={"help": help, "choices": choices})
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Every choice of a training run, validated on construction; saved in the checkpoint and the student card.
-
-    The defaults are the main experiment's (``params/full.yaml``); ``optical train`` has one flag per field,
-    generated from these fields (:func:`add_config_arguments`).
-    """
-
-    loss: str = _option("ot", "components joined by '+': kd, token-kd, ot (e.g. ot+kd)")
-    loss_weights: dict[str, float] | None = _option(None, "component weights, e.g. ot=1,kd=0.5 (default: all 1)")
-    teacher: str = _option("all-MiniLM-L6-v2", "teacher: hub id, directory or offline alias")
-    student: str | None = _option(None, "student initialisation (default: a copy of the teacher)")
-    epsilon: float = _option(0.05, "entropic regularisation, in cost units")
-    epsilon_relative: float | None = _option(
-        None, "kappa: epsilon = kappa * sd of the batch's double-centred cost (epsilon is then ignored)")
-    center: bool = _option(False, "subtract each side's mean token (over the batch) before the OT cost")
-    debias: bool = _option(False, "Sinkhorn divergence (debiased) instead of the transport cost <P, C>")
-    kd_metric: str = _option("mse", "sentence KD distance: mse (per element) or cosine (1 - cos, the OT cost's "
-                                    "scale)", KD_METRICS)
-    dev_select: str = _option("afriqa", "dev criterion for checkpoint selection: AfriQA dev MRR@10, MAFAND dev "
-                                        "bitext MRR, or their mean", ("afriqa", "mafand", "mean"))
-    cost: str = _option("cosine", "OT ground cost between tokens", tuple(COSTS))
-    marginals: str = _option("uniform", "OT token masses", ("uniform", "idf"))
-    grad: str = _option("envelope", "gradient through Sinkhorn", ("envelope", "autodiff", "detach"))
-    unbalanced: float | None = _option(None, "rho of KL-relaxed marginals (default: balanced OT)")
-    eps_start: float | None = _option(None, "epsilon-scaling start value (annealed to epsilon in each solve)")
-    content_only: bool = _option(True, "transport content tokens only (--no-content-only: [CLS]/[SEP] too)")
-    projection: str = _option("auto", "student-to-teacher linear map: auto (only when widths differ) or lstsq "
-                                      "(always, fitted by least squares on the English bitext)", ("auto", "lstsq"))
-    epochs: int = _option(1, "passes over the bitext (when max_steps is not set)")
-    max_steps: int | None = _option(None, "optimizer steps (default: epochs x steps per epoch)")
-    batch_size: int = _option(32, "pairs per step")
-    lr: float = _option(1e-4, "peak learning rate (AdamW, linear warm-up and decay)")
-    warmup_ratio: float = _option(0.1, "fraction of the steps spent warming up")
-    weight_decay: float = _option(0.01, "AdamW weight decay")
-    max_length: int = _option(64, "token cap of the bitext sentences")
-    seed: int = _option(0, "seed of the data order and the initialisation")
-    eval_every: int | None = _option(100, "dev evaluation every N steps for checkpoint selection (0: none)")
-    checkpoint_every: int = _option(100, "steps between resumable checkpoints")
-    mixed_precision: bool = _option(True, "bf16 autocast on a GPU (the CPU stays fp32)")
-
-    def __post_init__(self) -> None:
-        parse_loss_name(self.loss, self.loss_weights)
-        for f in fields(self):
-            choices, value = f.metadata.get("choices"), getattr(self, f.name)
-            if choices and value not in choices:
-                raise ValueError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
-        positive = {"epsilon": self.epsilon, "epsilon_relative": self.epsilon_relative, "lr": self.lr,
-                    "eps_start": self.eps_start, "unbalanced": self.unbalanced}
-        at_least_one = {"epochs": self.epochs, "max_steps": self.max_steps, "batch_size": self.batch_size,
-                        "max_length": self.max_length, "checkpoint_every": self.checkpoint_every}
-        for name, value in positive.items():
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
-        for name, value in at_least_one.items():
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
-        if self.eval_every is not None and self.eval_every < 0:
-            raise ValueError(f"eval_every must be 0 (none) or positive, got {self.eval_every}")
-        if not 0 <= self.warmup_ratio < 1 or self.weight_decay < 0:
-            raise ValueError(f"warmup_ratio must be in [0, 1) and weight_decay >= 0; got {self.warmup_ratio}, "
-                             f"{self.weight_decay}")
-        if self.debias and self.unbalanced is not None:
-            raise ValueError("debias: the Sinkhorn divergence is implemented for balanced OT only (unbalanced unset)")
-
-    def ot_options(self) -> dict:
-        return dict(epsilon=self.epsilon, cost=self.cost, grad=self.grad, unbalanced=self.unbalanced,
-                    eps_start=self.eps_start, content_only=self.content_only, epsilon_relative=self.epsilon_relative,
-                    center=self.center, debias=self.debias)
-
-
-_SCALARS = {"str": str, "int": int, "float": float}
-
-
-def _weights_argument(text: str) -> dict[str, float]:
-    try:
-        return {k.strip(): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"expected name=weight pairs like ot=1,kd=0.5, got {text!r}") from err
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One ``--flag`` per :class:`TrainConfig` field, with its type, default, help and choices."""
-    defaults = TrainConfig()
-    for f in fields(TrainConfig):
-        flag, default, meta = "--" + f.name.replace("_", "-"), getattr(defaults, f.name), f.metadata
-        kind = f.type.replace(" | None", "")
-        if kind == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=meta["help"])
-        elif f.name == "loss_weights":
-            parser.add_argument(flag, type=_weights_argument, default=default, help=meta["help"])
-        else:
-            parser.add_argument(flag, type=_SCALARS[kind], default=default, choices=meta["choices"],
-                                help=f"{meta['help']} (default: {default})")
-
-
-def config_from_arguments(args: argparse.Namespace) -> TrainConfig:
-    """The :class:`TrainConfig` of parsed ``args`` (validated)."""
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
 
 
 @dataclass
@@ -164,42 +70,20 @@ class TrainResult:
     wall_s: float = 0.0
 
 
-class TeacherCache:
-    """Teacher token outputs per English sentence, kept in memory (computed once, shared by runs)."""
-
-    def __init__(self, teacher: Teacher, max_length: int):
-        self.teacher, self.max_length = teacher, max_length
-        self._store: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-
-    def batch(self, texts: list[str]) -> TokenOutput:
-        """Padded :class:`TokenOutput` for ``texts`` (computes the missing ones in one forward)."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._store))
-        if missing:
-            out = self.teacher.tokens(missing, self.max_length)
-            for i, text in enumerate(missing):
-                n = int(out.attention_mask[i].sum())
-                self._store[text] = (out.tokens[i, :n].cpu(), out.content_mask[i, :n].cpu(),
-                                     out.input_ids[i, :n].cpu(), out.pooled[i].cpu())
-        items = [self._store[t] for t in texts]
-        n = max(x[0].shape[0] for x in items)
-        device = next(self.teacher.model.parameters()).device
-        tokens = torch.zeros(len(items), n, items[0][0].shape[1])
-        content = torch.zeros(len(items), n, dtype=torch.bool)
-        attention = torch.zeros(len(items), n, dtype=torch.bool)
-        ids = torch.zeros(len(items), n, dtype=torch.long)
-        for i, (tok, cm, ii, _) in enumerate(items):
-            tokens[i, : len(tok)], content[i, : len(tok)], attention[i, : len(tok)], ids[i, : len(tok)] = tok, cm, True, ii
-        pooled = torch.stack([x[3] for x in items])
-        return TokenOutput(tokens.to(device), content.to(device), attention.to(device), ids.to(device),
-                           pooled.to(device))
-
-
 def _git_commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
                               cwd=Path(__file__).parent).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def bitext_pairs(bitext: list[Bitext]) -> tuple[list[tuple[str, str]], list[int]]:
+    """All ``(L sentence, English sentence)`` pairs of ``bitext`` and their lengths (for length bucketing)."""
+    pairs = [(s, t) for b in bitext for s, t in zip(b.source, b.target)]
+    if not pairs:
+        raise ValueError("no training pairs: the bitext is empty")
+    return pairs, [max(len(src), len(tgt)) for src, tgt in pairs]
 
 
 def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, bucket: int = 50) -> list[list[int]]:
@@ -221,6 +105,66 @@ def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, bu
     return batches
 
 
+class PairBatches(torch.utils.data.Sampler):
+    """Batch sampler of one process: for each step in ``[start, total)``, its ``grad_accum`` micro-batches of
+    the step's global batch (:func:`epoch_batches`), cut into ``processes x grad_accum`` contiguous parts."""
+
+    def __init__(self, lengths: list[int], config: TrainConfig, start: int, total: int, rank: int = 0,
+                 processes: int = 1):
+        self.lengths, self.config, self.start, self.total = lengths, config, start, total
+        self.rank, self.parts = rank, processes * config.grad_accum
+        self.steps_per_epoch = len(epoch_batches(lengths, config.batch_size, config.seed, 0))
+        smallest = min(len(b) for b in epoch_batches(lengths, config.batch_size, config.seed, 0))
+        if smallest < self.parts:
+            raise ValueError(f"a batch of {smallest} pairs cannot be cut into {processes} processes x grad_accum "
+                             f"{config.grad_accum} micro-batches: lower grad_accum or the number of processes")
+
+    def __len__(self) -> int:
+        return (self.total - self.start) * self.config.grad_accum
+
+    def __iter__(self) -> Iterator[list[int]]:
+        epoch, batches = None, None
+        for step in range(self.start, self.total):
+            e, offset = divmod(step, self.steps_per_epoch)
+            if e != epoch:
+                epoch, batches = e, epoch_batches(self.lengths, self.config.batch_size, self.config.seed, e)
+            parts = np.array_split(np.asarray(batches[offset]), self.parts)
+            yield from (p.tolist() for p in parts[self.rank * self.config.grad_accum:
+                                                    (self.rank + 1) * self.config.grad_accum])
+
+
+@dataclass
+class PairBatch:
+    """One micro-batch of ``n`` pairs: student features of the ``n`` L sentences, followed by their ``n`` English
+    sentences when the loss needs the student on them (one forward, so that DDP sees one graph per step), and the
+    teacher's token outputs of the English side (CPU until the step moves them)."""
+
+    features: dict
+    n: int
+    teacher: TokenOutput
+
+    def student_outputs(self, student) -> tuple[TokenOutput, TokenOutput | None]:
+        """The student on the L side, and on the English side (or None)."""
+        out = student(self.features)
+        return out.rows(0, self.n), out.rows(self.n, 2 * self.n) if out.tokens.shape[0] > self.n else None
+
+
+class Collate:
+    """Pairs -> :class:`PairBatch`: tokenises for the student and reads the teacher cache (in DataLoader workers
+    when ``num_workers > 0``)."""
+
+    def __init__(self, student: StudentQueryEncoder, cache: TeacherTokenCache, max_length: int, with_english: bool):
+        self.model, self.cache, self.max_length, self.with_english = student.model, cache, max_length, with_english
+
+    def __call__(self, pairs: list[tuple[str, str]]) -> PairBatch:
+        from optical.models import tokenize
+        from optical.teacher_cache import pad_token_rows
+
+        src, tgt = [p[0] for p in pairs], [p[1] for p in pairs]
+        texts = src + tgt if self.with_english else src
+        return PairBatch(tokenize(self.model, texts, self.max_length), len(pairs), pad_token_rows(self.cache.rows(tgt)))
+
+
 def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
     src = [p for b in bitext for p in b.source]
     tgt = [p for b in bitext for p in b.target]
@@ -230,15 +174,13 @@ def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
     return IDFWeights(s_ids, t_ids, vocab)
 
 
-def component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLoss, cache: TeacherCache,
-                          pairs: list[tuple[str, str]], lengths: list[int], config: TrainConfig) -> dict[str, float]:
-    """L2 norm of each unweighted loss component's gradient on the first batch (how the components compare
-    in scale before any weighting); the torch RNG state is restored, so training is unchanged."""
+def component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLoss, batch: PairBatch
+                          ) -> dict[str, float]:
+    """L2 norm of each unweighted loss component's gradient on ``batch`` (how the components compare in scale
+    before any weighting); the torch RNG state is restored, so training is unchanged."""
     rng = torch.get_rng_state()
-    idx = epoch_batches(lengths, config.batch_size, config.seed, 0)[0]
-    src, tgt = [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]
-    student_en = student(tgt, config.max_length) if loss_fn.needs_student_en else None
-    values, _ = loss_fn.components(student(src, config.max_length), student_en, cache.batch(tgt))
+    device = next(student.parameters()).device
+    values, _ = loss_fn.components(*batch.student_outputs(student), batch.teacher.to(device))
     params = [p for p in student.parameters() if p.requires_grad]
     norms = {}
     for name, value in values.items():
@@ -248,24 +190,77 @@ def component_grad_norms(student: StudentQueryEncoder, loss_fn: DistillationLoss
     return norms
 
 
-def training_step(student: StudentQueryEncoder, loss_fn: DistillationLoss, cache: TeacherCache, src: list[str],
-                  tgt: list[str], optimizer: torch.optim.Optimizer, scheduler, max_length: int,
-                  autocast=None) -> dict[str, float]:
-    """One optimisation step on the pairs ``(src[i], tgt[i])``: teacher tokens of ``tgt`` from the cache, the
-    student on ``src`` (and on ``tgt`` when the loss needs it), the loss, backward, clipping to norm 1, the
-    optimizer and scheduler steps. Returns the loss's logs. The benchmark ``bench_step.py`` times this."""
-    with autocast or torch.autocast("cpu", enabled=False):
-        teacher_en = cache.batch(tgt)
-        student_l = student(src, max_length)
-        student_en = student(tgt, max_length) if loss_fn.needs_student_en else None
-        loss, parts = loss_fn(student_l, student_en, teacher_en)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+@dataclass
+class Components:
+    """Everything a run trains with, built by :func:`build_components`."""
+
+    teacher: Teacher
+    cache: TeacherTokenCache
+    student: StudentQueryEncoder
+    loss_fn: DistillationLoss
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+
+def build_components(config: TrainConfig, bitext: list[Bitext], total_steps: int, device: str | torch.device,
+                     teacher: Teacher | None = None, cache: TeacherTokenCache | None = None,
+                     fit_projection: bool = True) -> Components:
+    """The teacher (and its token cache, with every English sentence of ``bitext`` prepared), the student (its
+    projection fitted on the English side when ``projection: lstsq`` and ``fit_projection``), the loss (only
+    the named components; IDF marginals from the bitext), AdamW and the linear warm-up/decay schedule."""
+    from transformers import get_linear_schedule_with_warmup
+
+    teacher = teacher or Teacher(config.teacher, str(device))
+    cache = cache or TeacherTokenCache(teacher, config.max_length)
+    english = list(dict.fromkeys(t for b in bitext for t in b.target))
+    cache.prepare(english)
+    student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, str(device)),
+                                  teacher.dim, project=config.projection == "lstsq")
+    frozen = student.freeze_unused_parameters()
+    if frozen:
+        log.info("parameters no output depends on, frozen: %s", frozen)
+    if config.projection == "lstsq" and fit_projection:
+        fit = english[:PROJECTION_FIT_TEXTS]
+        targets = torch.cat([cache.batch(fit[i:i + 64], "cpu").pooled for i in range(0, len(fit), 64)])
+        student.eval()
+        cosine = student.fit_projection(fit, targets, config.max_length)
+        log.info("projection fitted by least squares on %d English sentences: mean cosine %.3f", len(fit), cosine)
+    student.train()
+    idf = _idf(bitext, student, teacher) if config.ot.marginals == "idf" else None
+    loss_fn = DistillationLoss.from_config(config, idf)
+    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
+    return Components(teacher, cache, student, loss_fn, optimizer, scheduler)
+
+
+def initial_grad_norms(c: Components, config: TrainConfig, pairs: list[tuple[str, str]], lengths: list[int]
+                       ) -> dict[str, float]:
+    """:func:`component_grad_norms` of the run's first batch, before any step."""
+    first = [pairs[i] for i in epoch_batches(lengths, config.batch_size, config.seed, 0)[0]]
+    return component_grad_norms(c.student, c.loss_fn, Collate(c.student, c.cache, config.max_length,
+                                                              c.loss_fn.needs_student_en)(first))
+
+
+def training_step(student, loss_fn: DistillationLoss, micro_batches: list[PairBatch], optimizer, scheduler,
+                  accelerator) -> dict[str, torch.Tensor]:
+    """One optimizer step on a global batch given as this process's micro-batches: forward, backward (gradients
+    synchronised across processes on the last micro-batch only), clipping to norm 1, optimizer and schedule.
+    Returns the loss's logs averaged over the micro-batches, as tensors (nothing is read from the device).
+    The benchmark ``bench_step.py`` times this."""
+    logs: dict[str, torch.Tensor] = {}
+    for k, batch in enumerate(micro_batches):
+        last = k == len(micro_batches) - 1
+        with nullcontext() if last else accelerator.no_sync(student), accelerator.autocast():
+            loss, parts = loss_fn(*batch.student_outputs(student), batch.teacher.to(accelerator.device))
+            accelerator.backward(loss / len(micro_batches))
+        for name, value in parts.items():
+            logs[name] = logs.get(name, 0) + value.float() / len(micro_batches)
+    accelerator.clip_grad_norm_(student.parameters(), 1.0)
     optimizer.step()
     if scheduler is not None:
         scheduler.step()
-    return parts
+    optimizer.zero_grad(set_to_none=True)
+    return logs
 
 
 def _weights(student: StudentQueryEncoder) -> dict[str, torch.Tensor]:
@@ -273,24 +268,46 @@ def _weights(student: StudentQueryEncoder) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in student.state_dict().items()}
 
 
-def _save_checkpoint(path: Path, student: StudentQueryEncoder, state: dict, optimizer, scheduler,
-                     best: dict[str, torch.Tensor] | None) -> None:
-    """Write ``path`` atomically: weights, optimizer/scheduler/RNG, state, and the best dev weights so far."""
-    tmp = path.with_name(path.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(_weights(student), tmp / "student.safetensors")
-    if best is not None:
-        save_file(best, tmp / "best.safetensors")
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state()}, tmp / "optimizer.pt")
-    atomic_write_json(tmp / "state.json", state)
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
+class Checkpointer:
+    """A resumable checkpoint in ``folder``: Accelerate's state (student weights as safetensors, optimizer,
+    schedule, the random states of every process), ``state.json`` (step, dev history, config) and
+    ``best.safetensors`` (the best dev weights so far). Written to ``folder.tmp`` and renamed, so a crash while
+    writing leaves the previous checkpoint; every process calls :meth:`save` and :meth:`load`."""
+
+    def __init__(self, folder: Path, accelerator):
+        self.folder, self.accelerator = folder, accelerator
+
+    def exists(self) -> bool:
+        return (self.folder / "state.json").is_file()
+
+    def save(self, state: dict, best: dict[str, torch.Tensor] | None) -> None:
+        acc, tmp = self.accelerator, self.folder.with_name(self.folder.name + ".tmp")
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        if acc.is_main_process:
+            if best is not None:
+                save_file(best, tmp / "best.safetensors")
+            atomic_write_json(tmp / "state.json", state)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            tmp.rename(self.folder)
+        acc.wait_for_everyone()
+
+    def load(self) -> tuple[dict, dict[str, torch.Tensor] | None]:
+        """``(state, best weights or None)``; the student, optimizer, schedule and random states are restored."""
+        self.accelerator.load_state(str(self.folder))
+        best = self.folder / "best.safetensors"
+        return read_json(self.folder / "state.json"), load_file(best) if best.is_file() else None
+
+    def remove(self) -> None:
+        if self.accelerator.is_main_process:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _refuse_other_run(path: Path, saved_config: dict, saved_pairs: int, config: TrainConfig, n_pairs: int,
-                       what: str) -> None:
+                      what: str) -> None:
     """Error unless ``path`` (a checkpoint or a saved student) came from ``config`` on ``n_pairs`` pairs."""
     if saved_config != asdict(config) or saved_pairs != n_pairs:
         raise ValueError(f"{path} {what} a different config or bitext; use another output dir or delete it")
@@ -306,26 +323,51 @@ def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
     tmp.rename(out)
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop the lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+    if path.is_file():
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        tmp.replace(path)
+
+
+def _log_line(logs: dict[str, torch.Tensor], accelerator, step: int, lr: float) -> dict[str, float]:
+    """The logs averaged over processes, read from the device (the step's only synchronisation); raises on NaN."""
+    names = sorted(logs)
+    values = accelerator.reduce(torch.stack([logs[n].float().to(accelerator.device) for n in names]), "mean")
+    line = dict(zip(names, values.tolist())) | {"step": step, "lr": lr}
+    if not math.isfinite(line["loss"]):
+        raise FloatingPointError(f"the loss is NaN or inf at step {step} ({line}): lower lr or check the inputs")
+    return line
+
+
+def _accelerator(config: TrainConfig):
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    return Accelerator(mixed_precision="bf16" if cuda and config.mixed_precision else "no", cpu=not cuda,
+                       step_scheduler_with_optimizer=False)
+
+
 def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
           evaluator: Callable[[object], dict[str, float]] | None = None, teacher: Teacher | None = None,
-          teacher_cache: TeacherCache | None = None, stop_at_step: int | None = None,
-          on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
+          teacher_cache: TeacherTokenCache | None = None, stop_at_step: int | None = None,
+          on_step: Callable[[int, dict], None] | None = None, accelerator=None) -> TrainResult:
     """Train a student on ``bitext`` (all languages jointly) and save it to ``output_dir/student``.
 
-    Resumes from ``output_dir/checkpoint`` when it exists with the same config, and returns at once
-    when ``output_dir/student`` is a finished run of the same config. ``stop_at_step`` ends the
-    session early (a checkpoint is written; the schedule is unchanged) so that a long run can be
-    split. ``evaluator`` (e.g. :class:`optical.eval.dev.DevEvaluator`) maps the student, as a
-    ``SentenceTransformer``, to dev scores whose ``"macro"`` entry selects the checkpoint; the saved student is
-    the best dev checkpoint when it is given (model selection on dev only), else the last one.
+    Resumes from ``output_dir/checkpoint`` when it exists with the same config, and returns at once when
+    ``output_dir/student`` is a finished run of the same config. ``stop_at_step`` ends the session early (a
+    checkpoint is written; the schedule is unchanged) so that a long run can be split. ``evaluator`` (e.g.
+    :class:`optical.eval.dev.DevEvaluator`) maps the student, as a ``SentenceTransformer``, to dev scores whose
+    ``"macro"`` entry selects the checkpoint (main process only); the saved student is the best dev checkpoint
+    when it is given (model selection on dev only), else the last one. ``on_step(step, logs)`` is called at
+    logging steps. Run under ``accelerate launch`` for several processes.
     """
     start = time.time()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    pairs = [(s, t) for b in bitext for s, t in zip(b.source, b.target)]
-    if not pairs:
-        raise ValueError("no training pairs: the bitext is empty")
-    lengths = [max(len(src), len(tgt)) for src, tgt in pairs]
+    pairs, lengths = bitext_pairs(bitext)
     steps_per_epoch = len(epoch_batches(lengths, config.batch_size, config.seed, 0))
     total = config.max_steps or steps_per_epoch * config.epochs
     if (out / "student" / STUDENT_CARD).is_file():  # saved only after the last step
@@ -334,48 +376,32 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                           "is a finished run of")
         log.info("%s is finished (%d steps); not retrained", out, card["steps"])
         return TrainResult(out, card["steps"], card["best_dev_macro_mrr10"], card["dev_history"], card["wall_s"])
+    acc = accelerator or _accelerator(config)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    teacher = teacher or Teacher(config.teacher, device)
-    cache = teacher_cache or TeacherCache(teacher, config.max_length)
-    student = StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher, device), teacher.dim,
-                                  project=config.projection == "lstsq")
-    if config.projection == "lstsq" and not (out / "checkpoint" / "state.json").is_file():
-        english = list(dict.fromkeys(t for b in bitext for t in b.target))[:PROJECTION_FIT_TEXTS]
-        targets = torch.cat([cache.batch(english[i:i + 64]).pooled.cpu() for i in range(0, len(english), 64)])
-        student.eval()
-        cosine = student.fit_projection(english, targets, config.max_length)
-        log.info("projection fitted by least squares on %d English sentences: mean cosine %.3f", len(english), cosine)
-    student.train()
-    idf = _idf(bitext, student, teacher) if config.marginals == "idf" else None
-    loss_fn = DistillationLoss(config.loss, config.loss_weights, config.ot_options(), idf, kd_metric=config.kd_metric)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    from transformers import get_linear_schedule_with_warmup
-
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
-
-    ckpt = out / "checkpoint"
-    step, best, best_weights, history, earlier_wall = 0, None, None, [], 0.0
-    if (ckpt / "state.json").is_file():
-        state = read_json(ckpt / "state.json")
-        _refuse_other_run(ckpt, state["config"], state["n_pairs"], config, len(pairs), "was written by")
-        student.load_state_dict(load_file(ckpt / "student.safetensors"))
-        extra = torch.load(ckpt / "optimizer.pt", weights_only=True)
-        optimizer.load_state_dict(extra["optimizer"])
-        scheduler.load_state_dict(extra["scheduler"])
-        torch.set_rng_state(extra["rng"])
-        if (ckpt / "best.safetensors").is_file():
-            best_weights = load_file(ckpt / "best.safetensors")
-        step, best, history = state["step"], state["best_dev"], state["dev_history"]
-        earlier_wall = state.get("wall_s", 0.0)  # training time of the sessions before this one
-        log.info("resuming %s from step %d", out, step)
-
-    if step == 0 and len(loss_fn.weights) > 1:
-        grad_norms = component_grad_norms(student, loss_fn, cache, pairs, lengths, config)
+    checkpointer = Checkpointer(out / "checkpoint", acc)
+    resuming = checkpointer.exists()
+    if resuming:
+        saved = read_json(checkpointer.folder / "state.json")
+        _refuse_other_run(checkpointer.folder, saved["config"], saved["n_pairs"], config, len(pairs), "was written by")
+    with acc.main_process_first():  # the main process writes the teacher cache's shards, the others read them
+        c = build_components(config, bitext, total, acc.device, teacher, teacher_cache, fit_projection=not resuming)
+    collate = Collate(c.student, c.cache, config.max_length, c.loss_fn.needs_student_en)
+    grad_norms = None
+    if not resuming and len(c.loss_fn.weights) > 1:
+        grad_norms = initial_grad_norms(c, config, pairs, lengths)
         log.info("gradient norms of the loss components at step 0: %s", grad_norms)
-    else:
-        grad_norms = state.get("grad_norms_step0") if step else None
+    student, optimizer, scheduler = acc.prepare(c.student, c.optimizer, c.scheduler)
+
+    step, best, best_weights, history, earlier_wall = 0, None, None, [], 0.0
+    log_path = out / "train_log.jsonl"
+    if resuming:
+        state, best_weights = checkpointer.load()
+        step, best, history = state["step"], state["best_dev"], state["dev_history"]
+        earlier_wall, grad_norms = state.get("wall_s", 0.0), state.get("grad_norms_step0")
+        if acc.is_main_process:
+            _truncate_log(log_path, step)
+        log.info("resuming %s from step %d", out, step)
 
     def state_dict() -> dict:
         return {"config": asdict(config), "n_pairs": len(pairs), "step": step, "best_dev": best,
@@ -384,54 +410,60 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
 
     def evaluate_dev() -> None:
         nonlocal best, best_weights
-        student.eval()
-        with torch.no_grad():
-            scores = evaluator(student.as_sentence_transformer())
-        student.train()
-        history.append({"step": step, **scores})
-        log.info("step %d dev MRR@10 %.4f", step, scores["macro"])
-        if best is None or scores["macro"] > best:
-            best, best_weights = scores["macro"], _weights(student)
+        if acc.is_main_process:
+            model = acc.unwrap_model(student)
+            model.eval()
+            with torch.no_grad():
+                scores = evaluator(model.as_sentence_transformer())
+            model.train()
+            history.append({"step": step, **scores})
+            log.info("step %d dev MRR@10 %.4f", step, scores["macro"])
+            if best is None or scores["macro"] > best:
+                best, best_weights = scores["macro"], _weights(model)
+        acc.wait_for_everyone()
 
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda" and config.mixed_precision \
-        else torch.autocast("cpu", enabled=False)
-    log_path = out / "train_log.jsonl"
-    batches = None
-    bar = tqdm(total=total, initial=step, desc=f"train {config.loss}", disable=None)
-    with open(log_path, "a", encoding="utf-8") as log_file:
+    sampler = PairBatches(lengths, config, step, total, acc.process_index, acc.num_processes)
+    # its own generator: creating the iterator draws a worker seed, which must not shift the global (dropout) stream
+    loader = torch.utils.data.DataLoader(pairs, batch_sampler=sampler, collate_fn=collate,
+                                         num_workers=config.num_workers,
+                                         generator=torch.Generator().manual_seed(config.seed))
+    batches = iter(loader)
+    bar = tqdm(total=total, initial=step, desc=f"train {config.loss}", disable=None if acc.is_main_process else True)
+    with open(log_path, "a", encoding="utf-8") if acc.is_main_process else nullcontext() as log_file:
         while step < total:
-            epoch, offset = divmod(step, steps_per_epoch)
-            if offset == 0 or batches is None:
-                batches = epoch_batches(lengths, config.batch_size, config.seed, epoch)
-            idx = batches[offset]
-            src, tgt = [pairs[i][0] for i in idx], [pairs[i][1] for i in idx]
-            parts = training_step(student, loss_fn, cache, src, tgt, optimizer, scheduler, config.max_length, autocast)
+            micro = [next(batches) for _ in range(config.grad_accum)]
+            logs = training_step(student, c.loss_fn, micro, optimizer, scheduler, acc)
             step += 1
-            parts.update(step=step, lr=scheduler.get_last_lr()[0])
-            log_file.write(json.dumps(parts) + "\n")
-            log_file.flush()
             bar.update(1)
-            bar.set_postfix(loss=f"{parts['loss']:.4f}")
+            if step % config.log_every == 0 or step == total:
+                line = _log_line(logs, acc, step, scheduler.get_last_lr()[0])
+                if log_file is not None:
+                    log_file.write(json.dumps(line) + "\n")
+                    log_file.flush()
+                bar.set_postfix(loss=f"{line['loss']:.4f}")
+                if on_step is not None:
+                    on_step(step, line)
             if evaluator is not None and config.eval_every and (step % config.eval_every == 0 or step == total):
                 evaluate_dev()
             if step < total and (step % config.checkpoint_every == 0 or step == stop_at_step):
-                _save_checkpoint(ckpt, student, state_dict(), optimizer, scheduler, best_weights)
-            if on_step is not None:
-                on_step(step, parts)
+                checkpointer.save(state_dict(), best_weights)
             if stop_at_step is not None and step >= stop_at_step and step < total:
                 bar.close()
                 return TrainResult(out, step, best, history, earlier_wall + time.time() - start)
     bar.close()
 
-    if best_weights is not None:
-        student.load_state_dict(best_weights)
     wall_s = round(earlier_wall + time.time() - start, 1)  # one value for the card and the result
-    card = {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
-            "config": asdict(config), "languages": [b.language for b in bitext],
-            "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
-            "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "grad_norms_step0": grad_norms,
-            "git_commit": _git_commit(),
-            "machine": platform.platform(), "device": device, "wall_s": wall_s}
-    _save_student(student, out / "student", card)
-    shutil.rmtree(ckpt, ignore_errors=True)  # finished: the student and its card replace it
+    if acc.is_main_process:
+        model = acc.unwrap_model(student)
+        if best_weights is not None:
+            model.load_state_dict(best_weights)
+        card = {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
+                "config": asdict(config), "languages": [b.language for b in bitext],
+                "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
+                "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "grad_norms_step0": grad_norms,
+                "git_commit": _git_commit(), "machine": platform.platform(), "device": str(acc.device),
+                "processes": acc.num_processes, "wall_s": wall_s}
+        _save_student(model, out / "student", card)
+    acc.wait_for_everyone()
+    checkpointer.remove()  # finished: the student and its card replace it
     return TrainResult(out, step, best, history, wall_s)

@@ -17,7 +17,7 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-def build_tiny_model(folder: Path, hidden: int = 32, seed: int = 0) -> Path:
+def build_tiny_model(folder: Path, hidden: int = 32, seed: int = 0, dropout: float = 0.1) -> Path:
     """A 2-layer BERT with a character WordPiece vocabulary, saved as a sentence-transformers directory."""
     import torch
     from sentence_transformers import SentenceTransformer
@@ -32,7 +32,8 @@ def build_tiny_model(folder: Path, hidden: int = 32, seed: int = 0) -> Path:
     BertTokenizerFast(vocab_file=str(hf / "vocab.txt")).save_pretrained(hf)
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=128)
+                        intermediate_size=2 * hidden, max_position_embeddings=128,
+                        hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     BertModel(config).save_pretrained(hf)
     transformer = st_models.Transformer(str(hf), max_seq_length=64)
     model = SentenceTransformer(modules=[transformer, st_models.Pooling(hidden, "mean"), st_models.Normalize()],

@@ -11,9 +11,15 @@ from optical.cli import main
 from optical.data.schema import Bitext
 from optical.evaluate import evaluate
 from optical.models import StudentQueryEncoder
-from optical.train import TrainConfig, train
+from optical.config import TrainConfig, config_from_dict
+from optical.train import train
 
 PAIRS = [(f"sentensi namba {i} ya mfano", f"example sentence number {i}") for i in range(24)]
+
+
+def cfg(**values) -> TrainConfig:
+    """A config from flat field names (nested ones included), as the YAML parameter files write them."""
+    return config_from_dict(values)
 
 
 def bitext():
@@ -23,7 +29,8 @@ def bitext():
 def test_cli_train_saves_a_loadable_student_and_evaluate_reads_it(tiny_model, afriqa_dir, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--languages", "hau,bem", "--loss", "ot+kd", "--teacher", str(tiny_model),
-                 "--output-dir", str(out), "--max-steps", "10", "--batch-size", "2", "--eval-every", "5"])
+                 "--output-dir", str(out), "--max-steps", "10", "--batch-size", "2", "--eval-every", "5",
+                 "--log-every", "1"])
     assert code == 0
     from sentence_transformers import SentenceTransformer
 
@@ -57,8 +64,8 @@ def assert_same_student(run_a, run_b):
 @pytest.mark.parametrize("loss", ["ot", "kd", "token-kd"])
 def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
     torch.set_num_threads(1)
-    config = TrainConfig(loss=loss, teacher=str(tiny_model), max_steps=8, batch_size=4, checkpoint_every=3,
-                         lr=1e-3)
+    config = cfg(loss=loss, teacher=str(tiny_model), max_steps=8, batch_size=4, checkpoint_every=3, lr=1e-3,
+                 log_every=1)
     full = train(config, bitext(), tmp_path / "full")
 
     def crash_after_5(step, parts):
@@ -79,8 +86,8 @@ def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriq
     from optical.models import load_sentence_transformer
 
     dev = DevEvaluator(load_sentence_transformer(str(tiny_model)), {"hau": load_task("hau", "dev")})
-    config = TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=6, batch_size=4, checkpoint_every=4,
-                         eval_every=2, lr=3e-2)
+    config = cfg(loss="kd", teacher=str(tiny_model), max_steps=6, batch_size=4, checkpoint_every=4,
+                 eval_every=2, lr=3e-2, log_every=1)
     full = train(config, bitext(), tmp_path / "full", evaluator=dev)
     # the best dev step (2) is before the checkpoint (4) and later steps are worse, so only the
     # best weights stored in the checkpoint can give the resumed run the same saved student
@@ -93,34 +100,34 @@ def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriq
     with pytest.raises(Crash):
         train(config, bitext(), tmp_path / "resumed", evaluator=dev, on_step=crash_after_5)
     assert set(load_file(tmp_path / "resumed/checkpoint/best.safetensors")) == \
-        set(load_file(tmp_path / "resumed/checkpoint/student.safetensors"))
+        set(load_file(tmp_path / "resumed/checkpoint/model.safetensors"))
     resumed = train(config, bitext(), tmp_path / "resumed", evaluator=dev)
     assert resumed.dev_history == full.dev_history and resumed.best_dev == full.best_dev
     assert_same_student(tmp_path / "full", tmp_path / "resumed")
 
 
 def test_a_finished_run_is_not_retrained_and_a_different_config_is_refused(tiny_model, tmp_path):
-    config = TrainConfig(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4)
+    config = cfg(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4)
     first = train(config, bitext(), tmp_path / "run")
     steps = []
     again = train(config, bitext(), tmp_path / "run", on_step=lambda step, parts: steps.append(step))
     assert steps == [] and again.steps == first.steps == 2 and again.wall_s == round(first.wall_s, 1)
     with pytest.raises(ValueError, match="finished run of a different config"):
-        train(TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=2, batch_size=4), bitext(), tmp_path / "run")
+        train(cfg(loss="kd", teacher=str(tiny_model), max_steps=2, batch_size=4), bitext(), tmp_path / "run")
 
 
 def test_resume_refuses_a_different_config(tiny_model, tmp_path):
-    config = TrainConfig(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4, checkpoint_every=1)
+    config = cfg(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4, checkpoint_every=1)
     train(config, bitext(), tmp_path / "run", stop_at_step=1)
     with pytest.raises(ValueError, match="different config"):
-        train(TrainConfig(loss="kd", teacher=str(tiny_model), max_steps=2, batch_size=4), bitext(), tmp_path / "run")
+        train(cfg(loss="kd", teacher=str(tiny_model), max_steps=2, batch_size=4), bitext(), tmp_path / "run")
 
 
 def test_student_with_a_different_width_gets_a_projection(tiny_model, tmp_path):
     from conftest import build_tiny_model
 
     wide = build_tiny_model(tmp_path / "wide", hidden=48)
-    config = TrainConfig(loss="ot+kd", teacher=str(tiny_model), student=str(wide), max_steps=2, batch_size=4)
+    config = cfg(loss="ot+kd", teacher=str(tiny_model), student=str(wide), max_steps=2, batch_size=4)
     train(config, bitext(), tmp_path / "run")
     from sentence_transformers import SentenceTransformer
 
@@ -152,7 +159,7 @@ def test_epoch_batches_cover_every_pair_once_and_bucket_by_length():
 
 
 def test_wall_time_accumulates_over_resumed_sessions(tiny_model, tmp_path):
-    config = TrainConfig(loss="ot", teacher=str(tiny_model), max_steps=4, batch_size=4, checkpoint_every=2)
+    config = cfg(loss="ot", teacher=str(tiny_model), max_steps=4, batch_size=4, checkpoint_every=2)
     first = train(config, bitext(), tmp_path / "run", stop_at_step=2)
     second = train(config, bitext(), tmp_path / "run")
     card = json.loads((tmp_path / "run" / "student" / "optical_card.json").read_text())
@@ -161,7 +168,7 @@ def test_wall_time_accumulates_over_resumed_sessions(tiny_model, tmp_path):
 
 def test_unknown_marginals_fail_loudly(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="marginals: 'tfidf' is not one of uniform, idf"):
-        train(TrainConfig(loss="ot", teacher=str(tiny_model), marginals="tfidf", max_steps=1), bitext(), tmp_path)
+        train(cfg(loss="ot", teacher=str(tiny_model), marginals="tfidf", max_steps=1), bitext(), tmp_path)
 
 
 def test_query_prompt_is_prepended_and_left_out_of_the_transported_tokens():
@@ -210,7 +217,7 @@ def test_least_squares_projection_maps_the_student_onto_the_targets():
 
 def test_unknown_projection_fails_loudly(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="projection: 'pca' is not one of auto, lstsq"):
-        train(TrainConfig(loss="kd", teacher=str(tiny_model), projection="pca", max_steps=1), bitext(), tmp_path)
+        train(cfg(loss="kd", teacher=str(tiny_model), projection="pca", max_steps=1), bitext(), tmp_path)
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -233,17 +240,17 @@ def test_cli_train_refuses_bad_options_before_loading_anything(flags, message, t
 def test_cli_flags_map_to_config_fields_and_config_names_the_bad_field():
     import argparse
 
-    from optical.train import add_config_arguments, config_from_arguments
+    from optical.config import add_config_arguments, config_from_arguments
 
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)
     config = config_from_arguments(parser.parse_args(
         ["--debias", "--kd-metric", "cosine", "--loss", "ot+kd", "--loss-weights", "ot=2,kd=0.5",
          "--epsilon-relative", "0.3", "--no-content-only", "--eval-every", "0"]))
-    assert config.debias and config.kd_metric == "cosine" and config.loss_weights == {"ot": 2.0, "kd": 0.5}
-    assert config.epsilon_relative == 0.3 and not config.content_only and config.eval_every == 0
+    assert config.ot.debias and config.kd_metric == "cosine" and config.loss_weights == {"ot": 2.0, "kd": 0.5}
+    assert config.ot.epsilon_relative == 0.3 and not config.ot.content_only and config.eval_every == 0
     assert config_from_arguments(parser.parse_args([])) == TrainConfig()  # one set of defaults
     with pytest.raises(ValueError, match="kd_metric: 'l1' is not one of mse, cosine"):
-        TrainConfig(kd_metric="l1")
+        cfg(kd_metric="l1")
     with pytest.raises(ValueError, match="weights given for components"):
-        TrainConfig(loss="ot", loss_weights={"kd": 1.0})
+        cfg(loss="ot", loss_weights={"kd": 1.0})

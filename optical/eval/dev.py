@@ -16,11 +16,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from optical.config import DEV_CRITERIA
 from optical.data.schema import Bitext, RetrievalTask
 from optical.eval.metrics import aggregate, per_query
 from optical.retrieval.dense import encode_with, exact_search, teacher_documents
 
-SELECT = ("afriqa", "mafand", "mean")
 
 
 def bitext_retrieval(source: np.ndarray, target: np.ndarray) -> dict[str, float]:
@@ -49,8 +49,8 @@ class DevEvaluator:
 
     def __init__(self, teacher_model, tasks: dict[str, RetrievalTask] | None = None,
                  bitexts: dict[str, Bitext] | None = None, select: str = "afriqa"):
-        if select not in SELECT:
-            raise ValueError(f"unknown dev selection {select!r}; choose one of {SELECT}")
+        if select not in DEV_CRITERIA:
+            raise ValueError(f"unknown dev selection {select!r}; choose one of {DEV_CRITERIA}")
         self.teacher, self.select = teacher_model, select
         self.tasks = dict(tasks or {})
         self.bitexts = {lang: b for lang, b in (bitexts or {}).items() if len(b)}

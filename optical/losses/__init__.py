@@ -1,10 +1,11 @@
 """Distillation losses: OT (OPTICAL), sentence-level KD-MSE, hard-aligned token KD, and their weighted mix."""
 
-from optical.losses.combined import DistillationLoss, parse_loss_name
+from optical.config import parse_loss_name
+from optical.losses.combined import LOSSES, DistillationLoss, register_loss
 from optical.losses.kd import HardAlignmentTokenLoss, MSEDistillationLoss, hard_alignment_token_loss, \
     mse_distillation_loss
 from optical.losses.ot_distill import IDFWeights, OTDistillationLoss, ot_distillation_loss, plan_row_entropy
 
-__all__ = ["DistillationLoss", "HardAlignmentTokenLoss", "IDFWeights", "MSEDistillationLoss", "OTDistillationLoss",
-           "hard_alignment_token_loss", "mse_distillation_loss", "ot_distillation_loss", "parse_loss_name",
+__all__ = ["LOSSES", "DistillationLoss", "HardAlignmentTokenLoss", "IDFWeights", "MSEDistillationLoss", "OTDistillationLoss",
+           "hard_alignment_token_loss", "mse_distillation_loss", "ot_distillation_loss", "parse_loss_name", "register_loss",
            "plan_row_entropy"]

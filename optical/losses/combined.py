@@ -1,31 +1,37 @@
-"""One distillation objective selected by name: ``kd``, ``token-kd``, ``ot``, ``ot+kd`` (any ``+`` mix).
+"""One distillation objective selected by name from a registry of losses: ``kd``, ``token-kd``, ``ot`` and any
+``+`` mix of them (``ot+kd``).
 
 The total is :math:`\\sum_c \\lambda_c \\mathcal{L}_c` with :math:`\\lambda_c = 1` unless ``weights`` says
-otherwise; every component is returned for logging.
+otherwise. Each registered loss is a module ``forward(student_l, student_en, teacher_en) -> (loss, logs)`` whose
+logs are detached 0-dim tensors, so a training step never reads the device; only the components named are built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
+from optical.config import LOSS_COMPONENTS, OTConfig, TrainConfig, parse_loss_name
 from optical.losses.kd import HardAlignmentTokenLoss, MSEDistillationLoss
-from optical.losses.ot_distill import OTDistillationLoss
+from optical.losses.ot_distill import IDFWeights, OTDistillationLoss
 
-COMPONENTS = ("kd", "token-kd", "ot")
+LossFactory = Callable[[OTConfig, str, "IDFWeights | None"], nn.Module]
+LOSSES: dict[str, LossFactory] = {}
+"""Loss name -> factory ``(ot_config, kd_metric, idf) -> module``; extend with :func:`register_loss`."""
 
 
-def parse_loss_name(name: str, weights: dict[str, float] | None = None) -> dict[str, float]:
-    """``"ot+kd"`` -> ``{"ot": 1.0, "kd": 1.0}``; raises naming the valid components."""
-    parts = [p.strip() for p in name.split("+") if p.strip()]
-    unknown = [p for p in parts if p not in COMPONENTS]
-    if not parts or unknown:
-        raise ValueError(f"unknown loss {name!r}: combine {COMPONENTS} with '+', e.g. 'ot+kd'")
-    weights = weights or {}
-    extra = [k for k in weights if k not in parts]
-    if extra:
-        raise ValueError(f"weights given for components {extra} that are not in the loss {name!r}")
-    return {p: float(weights.get(p, 1.0)) for p in parts}
+def register_loss(name: str, factory: LossFactory) -> None:
+    """Make ``name`` a loss component (usable in ``TrainConfig.loss``, e.g. ``"ot+" + name``)."""
+    LOSSES[name] = factory
+    if name not in LOSS_COMPONENTS:
+        LOSS_COMPONENTS.append(name)
+
+
+register_loss("kd", lambda ot, kd_metric, idf: MSEDistillationLoss(kd_metric))
+register_loss("token-kd", lambda ot, kd_metric, idf: HardAlignmentTokenLoss())
+register_loss("ot", lambda ot, kd_metric, idf: OTDistillationLoss(ot.content_only, idf, **ot.loss_options()))
 
 
 class DistillationLoss(nn.Module):
@@ -35,38 +41,32 @@ class DistillationLoss(nn.Module):
     ``student_en`` (the student on the English side) is needed only by ``kd`` (see :attr:`needs_student_en`).
     """
 
-    def __init__(self, name: str = "ot", weights: dict[str, float] | None = None, ot_options: dict | None = None,
-                 idf=None, kd_english_term: bool = True, kd_metric: str = "mse"):
+    def __init__(self, name: str = "ot", weights: dict[str, float] | None = None, ot: OTConfig | None = None,
+                 kd_metric: str = "mse", idf: IDFWeights | None = None):
         super().__init__()
         self.name = name
         self.weights = parse_loss_name(name, weights)
-        self.kd = MSEDistillationLoss(kd_metric)
-        self.token_kd = HardAlignmentTokenLoss()
-        self.ot = OTDistillationLoss(**(ot_options or {}), idf=idf)
-        self.kd_english_term = kd_english_term
+        self.parts = nn.ModuleDict({c: LOSSES[c](ot or OTConfig(), kd_metric, idf) for c in self.weights})
+
+    @classmethod
+    def from_config(cls, config: TrainConfig, idf: IDFWeights | None = None) -> "DistillationLoss":
+        return cls(config.loss, config.loss_weights, config.ot, config.kd_metric, idf)
 
     @property
     def needs_student_en(self) -> bool:
-        return "kd" in self.weights and self.kd_english_term
+        return any(part.needs_student_en for part in self.parts.values())
 
-    def components(self, student_l, student_en, teacher_en) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    def components(self, student_l, student_en, teacher_en
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Each named component's unweighted loss, and the logs of all."""
         values, logs = {}, {}
-        for component in self.weights:
-            if component == "kd":
-                value, parts = self.kd(student_l, student_en if self.kd_english_term else None, teacher_en)
-            elif component == "token-kd":
-                value, parts = self.token_kd(student_l, teacher_en)
-            else:
-                value, parts = self.ot(student_l, teacher_en)
-            values[component] = value
+        for name, part in self.parts.items():
+            values[name], parts = part(student_l, student_en, teacher_en)
             logs.update(parts)
         return values, logs
 
-    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         values, logs = self.components(student_l, student_en, teacher_en)
         total = sum(self.weights[c] * v for c, v in values.items())
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"loss {self.name} is NaN or inf ({logs})")
-        logs["loss"] = float(total.detach())
+        logs["loss"] = total.detach()
         return total, logs

@@ -13,10 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from optical.config import KD_METRICS
 from optical.transport import cosine_cost
-
-
-KD_METRICS = ("mse", "cosine")
 
 
 def _sentence_distance(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
@@ -26,13 +24,15 @@ def _sentence_distance(x: torch.Tensor, y: torch.Tensor, metric: str) -> torch.T
 
 
 def mse_distillation_loss(student_l: torch.Tensor, student_en: torch.Tensor | None,
-                          teacher_en: torch.Tensor, metric: str = "mse") -> tuple[torch.Tensor, dict[str, float]]:
+                          teacher_en: torch.Tensor, metric: str = "mse"
+                          ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``D(s(x_L), t(x_en)) + D(s(x_en), t(x_en))`` with D the MSE (mean over ``(B, d)`` elements, the
     original) or ``metric="cosine"``: the mean of ``1 - cos`` over the batch.
 
     The MSE of two unit vectors is ``2 (1 - cos) / d``: 384 times smaller than the cosine form, which is on
     the scale of the OT cost (``1 - cos`` averaged by the plan); mixing OT with KD-MSE at equal weights is OT.
     ``student_l``, ``student_en``, ``teacher_en``: ``(B, d)``. ``student_en=None`` drops the second term.
+    Returns the loss and its detached parts (0-dim tensors: reading them is left to the logging step).
     """
     if metric not in KD_METRICS:
         raise ValueError(f"unknown KD metric {metric!r}; choose one of {KD_METRICS}")
@@ -41,7 +41,7 @@ def mse_distillation_loss(student_l: torch.Tensor, student_en: torch.Tensor | No
     if student_en is not None:
         parts["kd_en"] = _sentence_distance(student_en, target, metric)
     loss = sum(parts.values())
-    return loss, {k: float(v.detach()) for k, v in parts.items()} | {"kd": float(loss.detach())}
+    return loss, {k: v.detach() for k, v in parts.items()} | {"kd": loss.detach()}
 
 
 @torch.no_grad()
@@ -56,12 +56,10 @@ def greedy_matching(cost: torch.Tensor, row_mask: torch.Tensor, col_mask: torch.
     c = cost.masked_fill(~(row_mask[:, :, None] & col_mask[:, None, :]), inf).clone()
     match = torch.full((B, n), -1, dtype=torch.long, device=cost.device)
     batch = torch.arange(B, device=cost.device)
-    for _ in range(min(n, m)):
+    for _ in range(min(n, m)):  # a fixed count (no early exit): the loop never reads the device
         flat = c.flatten(1).argmin(1)
         i, j = flat // m, flat % m
         valid = c[batch, i, j] < inf
-        if not bool(valid.any()):
-            break
         match[batch[valid], i[valid]] = j[valid]
         c[batch[valid], i[valid], :] = inf
         c[batch[valid], :, j[valid]] = inf
@@ -69,7 +67,7 @@ def greedy_matching(cost: torch.Tensor, row_mask: torch.Tensor, col_mask: torch.
 
 
 def hard_alignment_token_loss(student: torch.Tensor, student_mask: torch.Tensor, teacher: torch.Tensor,
-                              teacher_mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+                              teacher_mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """MSE between each matched (student token, teacher token) pair, averaged over pairs and dims.
 
     ``student`` ``(B, n, d)``, ``teacher`` ``(B, m, d)``; matching by :func:`greedy_matching` on ``1 - cos``.
@@ -79,11 +77,14 @@ def hard_alignment_token_loss(student: torch.Tensor, student_mask: torch.Tensor,
     rows = match >= 0
     b_idx, i_idx = rows.nonzero(as_tuple=True)
     loss = F.mse_loss(student[b_idx, i_idx], teacher[b_idx, match[b_idx, i_idx]])
-    return loss, {"token_kd": float(loss.detach()), "matched_tokens": int(rows.sum())}
+    return loss, {"token_kd": loss.detach(), "matched_tokens": rows.sum()}
 
 
 class MSEDistillationLoss(nn.Module):
-    """Module form of :func:`mse_distillation_loss` on pooled outputs (``TokenOutput.pooled``)."""
+    """Module form of :func:`mse_distillation_loss` on pooled outputs (``TokenOutput.pooled``); the English term
+    (the student on ``x_en``) is part of the loss, so the trainer encodes it (:attr:`needs_student_en`)."""
+
+    needs_student_en = True
 
     def __init__(self, metric: str = "mse"):
         super().__init__()
@@ -91,7 +92,7 @@ class MSEDistillationLoss(nn.Module):
             raise ValueError(f"unknown KD metric {metric!r}; choose one of {KD_METRICS}")
         self.metric = metric
 
-    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return mse_distillation_loss(student_l.pooled, None if student_en is None else student_en.pooled,
                                      teacher_en.pooled, self.metric)
 
@@ -99,6 +100,8 @@ class MSEDistillationLoss(nn.Module):
 class HardAlignmentTokenLoss(nn.Module):
     """Module form of :func:`hard_alignment_token_loss` on content tokens."""
 
-    def forward(self, student_out, teacher_out) -> tuple[torch.Tensor, dict[str, float]]:
-        return hard_alignment_token_loss(student_out.tokens, student_out.content_mask, teacher_out.tokens,
-                                         teacher_out.content_mask)
+    needs_student_en = False
+
+    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return hard_alignment_token_loss(student_l.tokens, student_l.content_mask, teacher_en.tokens,
+                                         teacher_en.content_mask)

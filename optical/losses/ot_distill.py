@@ -39,10 +39,12 @@ def ot_distillation_loss(
     debias: bool = False,
     max_iter: int = 100,
     tol: float = 1e-4,
+    check_every: int = 5,
     eps_start: float | None = None,
     unbalanced: float | None = None,
     grad: str = "envelope",
-) -> tuple[torch.Tensor, dict[str, float], SinkhornResult]:
+    validate: bool = True,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], SinkhornResult]:
     """Mean transport cost (or Sinkhorn divergence) over the batch.
 
     Args:
@@ -55,14 +57,18 @@ def ot_distillation_loss(
             double-centred cost of the batch (:func:`optical.transport.informative_cost_sd`, no gradient).
         center: subtract each side's mean masked token over the batch (teacher's and student's own) first.
         debias: the Sinkhorn divergence instead of ⟨P, C⟩ (:func:`optical.transport.sinkhorn_divergence`).
-        max_iter, tol, eps_start, unbalanced, grad: see :func:`optical.transport.sinkhorn`.
+        max_iter, tol, check_every, eps_start, unbalanced, grad: see :func:`optical.transport.sinkhorn`.
+        validate: check the inputs and that the loss is finite (host synchronisations); off in the training
+            step, where the trainer checks the loss at its logging steps.
 
     Returns:
-        ``(loss, components, result)``: scalar loss; ``{"ot", "epsilon", "cost_sd", "sinkhorn_iters",
-        "marginal_error"}`` for logging; the α-β solver result (plans for analysis).
+        ``(loss, components, result)``: scalar loss; ``{"ot", "epsilon", "cost_sd", "plan_entropy",
+        "sinkhorn_iters", "marginal_error"}`` as 0-dim tensors for logging; the α-β solver result (plans).
     """
-    a = uniform_marginal(student_mask) if student_weights is None else weighted_marginal(student_mask, student_weights)
-    b = uniform_marginal(teacher_mask) if teacher_weights is None else weighted_marginal(teacher_mask, teacher_weights)
+    a = uniform_marginal(student_mask, validate) if student_weights is None \
+        else weighted_marginal(student_mask, student_weights, validate)
+    b = uniform_marginal(teacher_mask, validate) if teacher_weights is None \
+        else weighted_marginal(teacher_mask, teacher_weights, validate)
     s, t = student.float(), teacher.detach().float()
     if center:
         s, t = s - masked_mean(s, student_mask), t - masked_mean(t, teacher_mask)
@@ -71,9 +77,9 @@ def ot_distillation_loss(
     if epsilon_relative is not None:
         if epsilon_relative <= 0:
             raise ValueError(f"epsilon_relative must be positive, got {epsilon_relative}")
-        epsilon = epsilon_relative * max(float(cost_sd), 1e-6)
-    options = dict(epsilon=epsilon, max_iter=max_iter, tol=tol, eps_start=eps_start, unbalanced=unbalanced,
-                   grad=grad)
+        epsilon = epsilon_relative * cost_sd.clamp_min(1e-6)  # stays on the device
+    options = dict(epsilon=epsilon, max_iter=max_iter, tol=tol, check_every=check_every, eps_start=eps_start,
+                   unbalanced=unbalanced, grad=grad, validate=validate)
     if debias:
         with torch.no_grad():
             cost_tt = pairwise_cost(t, t, cost)
@@ -82,11 +88,12 @@ def ot_distillation_loss(
         result = sinkhorn(c, a, b, **options)
         values = result.cost
     loss = values.mean()
-    if not torch.isfinite(loss):
+    if validate and not torch.isfinite(loss):
         raise FloatingPointError("OT distillation loss is NaN or inf: check the inputs and epsilon")
-    return loss, {"ot": float(loss.detach()), "epsilon": float(epsilon), "cost_sd": float(cost_sd),
-                  "plan_entropy": float(plan_row_entropy(result.plan.detach(), a > 0, b > 0)),
-                  "sinkhorn_iters": result.n_iter, "marginal_error": result.error}, result
+    logs = {"ot": loss.detach(), "epsilon": torch.as_tensor(epsilon, device=loss.device), "cost_sd": cost_sd,
+            "plan_entropy": plan_row_entropy(result.plan.detach(), a > 0, b > 0),
+            "sinkhorn_iters": torch.tensor(result.n_iter), "marginal_error": result.error}
+    return loss, logs, result
 
 
 def plan_row_entropy(plan: torch.Tensor, row_mask: torch.Tensor, col_mask: torch.Tensor) -> torch.Tensor:
@@ -98,34 +105,33 @@ def plan_row_entropy(plan: torch.Tensor, row_mask: torch.Tensor, col_mask: torch
     rows = plan / plan.sum(-1, keepdim=True).clamp_min(1e-30)
     entropy = -torch.xlogy(rows, rows).sum(-1)  # (B, n)
     log_m = col_mask.sum(-1, keepdim=True).clamp_min(2).float().log()  # (B, 1)
-    valid = row_mask & (col_mask.sum(-1, keepdim=True) > 1)
-    return (entropy / log_m)[valid].mean() if valid.any() else entropy.new_zeros(())
+    valid = (row_mask & (col_mask.sum(-1, keepdim=True) > 1)).float()
+    return (entropy / log_m * valid).sum() / valid.sum().clamp_min(1.0)  # 0 when no row is valid
 
 
 class OTDistillationLoss(nn.Module):
-    """Module form of :func:`ot_distillation_loss` holding its options.
+    """Module form of :func:`ot_distillation_loss` holding its options (:meth:`OTConfig.loss_options`).
 
-    ``forward(student_out, teacher_out)`` takes :class:`optical.models.TokenOutput` objects;
-    ``content_only=False`` transports every real token ([CLS]/[SEP] included).
+    ``forward(student_l, student_en, teacher_en)`` takes :class:`optical.models.TokenOutput` objects (``student_en``
+    unused); ``content_only=False`` transports every real token ([CLS]/[SEP] included). ``validate`` is off:
+    this is the training step's form, whose loss the trainer checks at its logging steps.
     """
 
-    def __init__(self, epsilon: float = 0.05, cost: str = "cosine", max_iter: int = 100, tol: float = 1e-4,
-                 eps_start: float | None = None, unbalanced: float | None = None, grad: str = "envelope",
-                 content_only: bool = True, idf: "IDFWeights | None" = None, epsilon_relative: float | None = None,
-                 center: bool = False, debias: bool = False):
+    needs_student_en = False
+
+    def __init__(self, content_only: bool = True, idf: "IDFWeights | None" = None, validate: bool = False,
+                 **options):
         super().__init__()
-        self.options = dict(epsilon=epsilon, cost=cost, max_iter=max_iter, tol=tol, eps_start=eps_start,
-                            unbalanced=unbalanced, grad=grad, epsilon_relative=epsilon_relative, center=center,
-                            debias=debias)
+        self.options = options | {"validate": validate}
         self.content_only, self.idf = content_only, idf
 
-    def forward(self, student_out, teacher_out) -> tuple[torch.Tensor, dict[str, float]]:
-        s_mask = student_out.content_mask if self.content_only else student_out.attention_mask
-        t_mask = teacher_out.content_mask if self.content_only else teacher_out.attention_mask
+    def forward(self, student_l, student_en, teacher_en) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        s_mask = student_l.content_mask if self.content_only else student_l.attention_mask
+        t_mask = teacher_en.content_mask if self.content_only else teacher_en.attention_mask
         s_w = t_w = None
         if self.idf is not None:
-            s_w, t_w = self.idf.student(student_out.input_ids), self.idf.teacher(teacher_out.input_ids)
-        loss, parts, _ = ot_distillation_loss(student_out.tokens, s_mask, teacher_out.tokens, t_mask, s_w, t_w,
+            s_w, t_w = self.idf.student(student_l.input_ids), self.idf.teacher(teacher_en.input_ids)
+        loss, parts, _ = ot_distillation_loss(student_l.tokens, s_mask, teacher_en.tokens, t_mask, s_w, t_w,
                                               **self.options)
         return loss, parts
 

@@ -46,13 +46,50 @@ def declared_parameters(notebook) -> list[str]:
     raise ValueError("notebook has no cell tagged 'parameters'")
 
 
+def merge_params(base: dict, override: dict) -> dict:
+    """``override`` merged into ``base``: mappings merge key by key (recursively), anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = merge_params(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
+
+
+def check_train_sections(params: dict, where: str = "") -> None:
+    """Validate every ``train`` mapping of ``params`` (and each of its sibling ``variants`` or ``losses`` merged
+    into it) as a :class:`optical.config.TrainConfig`, so a typo fails before anything runs, naming its place."""
+    from optical.config import config_from_dict
+    from optical.report.experiments import DATA_KEYS
+
+    for key, value in params.items():
+        if not isinstance(value, dict):
+            continue
+        if key == "train":
+            train = {k: v for k, v in value.items() if k not in DATA_KEYS}
+            specs = [s for group in ("variants", "losses") if isinstance(params.get(group), dict)
+                     for s in params[group].values()]
+            for spec in specs or [{}]:
+                try:
+                    config_from_dict({**train, **spec})
+                except ValueError as err:
+                    raise ValueError(f"{where}train: {err}") from None
+        else:
+            check_train_sections(value, f"{where}{key}.")
+
+
 def load_params(path: str | Path) -> dict:
+    """The parameters of a YAML file; ``extends: other.yaml`` (relative to the file) reads that file first and
+    merges this one into it (:func:`merge_params`), so a file can override ``train.max_steps`` alone. Every
+    training section is validated (:func:`check_train_sections`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"parameter file not found: {path}")
     params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(params, dict):
         raise ValueError(f"{path}: expected a mapping of parameters")
+    if "extends" in params:
+        params = merge_params(load_params(path.parent / params.pop("extends")), params)
+    check_train_sections(params, f"{path.name}: ")
     return params
 
 

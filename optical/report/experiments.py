@@ -9,7 +9,7 @@ book can be rebuilt without retraining; ``fresh=True`` recomputes. Trained stude
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,11 +17,12 @@ from optical.eval.significance import compare_runs
 from optical.evaluate import evaluate
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
-from optical.train import TeacherCache, TrainConfig, train
+from optical.config import LEAVES, config_from_dict
+from optical.train import train
 
 log = logging.getLogger(__name__)
 
-TRAIN_KEYS = {f.name for f in fields(TrainConfig)}
+TRAIN_KEYS = set(LEAVES) | {"ot", "sinkhorn"}
 DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
 
 
@@ -37,9 +38,10 @@ def _stored(path: Path, params: dict, fresh: bool) -> dict | None:
 @lru_cache(maxsize=2)
 def _teacher(name: str, max_length: int):
     from optical.models import Teacher
+    from optical.teacher_cache import TeacherTokenCache
 
     teacher = Teacher(name)
-    return teacher, TeacherCache(teacher, max_length)
+    return teacher, TeacherTokenCache(teacher, max_length)
 
 
 def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, results_dir: str | Path,
@@ -74,7 +76,7 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     path = Path(results_dir) / f"{name}.json"
     if (stored := _stored(path, params, fresh)) is not None:
         return stored
-    config = TrainConfig(**{k: v for k, v in train_params.items() if k in TRAIN_KEYS})
+    config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
     bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
     teacher, cache = _teacher(config.teacher, config.max_length)
     evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select,
@@ -99,12 +101,14 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
 def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[float]]:
     """Means of every logged number over ``bins`` equal spans of steps (``"step"``: each span's last step):
     what the book needs from a training log (loss components, ε, cost spread, plan entropy), small enough
-    to commit with the results."""
+    to commit with the results. A step logged twice (written after a checkpoint, then again by the resumed
+    run) counts once, with its last line."""
     import json
 
     import numpy as np
 
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = sorted({r["step"]: r for r in rows}.values(), key=lambda r: r["step"])  # a resumed step: its last line
     if not rows:
         return {}
     spans = np.array_split(np.arange(len(rows)), min(bins, len(rows)))
@@ -175,6 +179,9 @@ def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
 def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """Notebooks 02 and 07: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
 
+    ``p["losses"]`` is a list of loss names, or a mapping of student names to training options (e.g. the
+    dev-selected OT variant: ``{ot-best: {loss: ot, epsilon: 0.01, eps_start: 0.5, marginals: idf}}``).
+
     The student starts from ``p["student"]`` (default: a copy of ``p["teacher"]``); names get ``p["prefix"]``
     (default none). Per-seed results go to ``results/<dataset>/seeds/<prefix><loss>-seed<k>.json``;
     ``results/<dataset>/<prefix><loss>.json`` holds their mean (and sd), per-query RR averaged over seeds,
@@ -184,10 +191,11 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
     runs = Path(root) / "runs" / p["dataset"]
     seeds = p.get("seeds") or [p["train"].get("seed", 0)]
     prefix, init = p.get("prefix", ""), {"student": p["student"]} if p.get("student") else {}
+    specs = p["losses"] if isinstance(p["losses"], dict) else {loss: {"loss": loss} for loss in p["losses"]}
     results = {}
-    for loss in p["losses"]:
+    for loss, spec in specs.items():
         name = prefix + loss
-        per_seed = [run_student(f"{name}-seed{seed}", {**p["train"], **init, "seed": seed, "loss": loss,
+        per_seed = [run_student(f"{name}-seed{seed}", {**p["train"], **init, "seed": seed, **spec,
                                                        "teacher": p["teacher"]},
                                 p["dataset"], p["languages"], out / "seeds", runs, fresh=fresh) for seed in seeds]
         results[name] = aggregate_seeds(name, per_seed)
@@ -382,6 +390,19 @@ def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[s
     return results
 
 
+def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
+    """Best-dev macro MRR@10 by variant and seed: ``name-seed<k>`` is seed ``k`` of ``name`` (whose own run has
+    the seed of its config)."""
+    import re
+
+    table: dict[str, dict[int, float]] = {}
+    for key, r in results.items():
+        match = re.fullmatch(r"(.+)-seed(\d+)", key)
+        name = match.group(1) if match else key
+        table.setdefault(name, {})[r["training"]["config"]["seed"]] = r["training"]["best_dev_macro_mrr10"]
+    return table
+
+
 def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
     """The variant whose name starts with ``prefix`` and has the highest best-dev score (selection on dev only);
     ``ot`` does not match the ``ot+kd…`` combinations, ``ot+kd`` does."""
@@ -425,26 +446,23 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
     """Gradient norms of the OT and KD terms at initialisation, on the first batch of ``p[key]``'s bitext, with
     KD as an MSE (the original) and as ``1 - cos``: how unbalanced OT + KD is before any weighting.
     Stored as ``results/<key>/loss-scales.json``."""
-    from optical.losses import DistillationLoss
-    from optical.models import StudentQueryEncoder, load_sentence_transformer
-    from optical.train import TrainConfig, component_grad_norms
+    from dataclasses import replace
+
+    from optical.train import bitext_pairs, build_components, initial_grad_norms
 
     s = p[key]
     params = {"languages": s["languages"], "train": s["train"], "teacher": p["teacher"]}
     path = Path(root) / "results" / key / "loss-scales.json"
     if (stored := _stored(path, params, fresh)) is not None:
         return stored
-    config = TrainConfig(**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, teacher=p["teacher"])
+    config = config_from_dict({**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, "teacher": p["teacher"]})
     bitext = training_bitext(p["dataset"], s["languages"], s["train"].get("max_pairs"), config.seed)
-    pairs = [(a, b) for bt in bitext for a, b in zip(bt.source, bt.target)]
     teacher, cache = _teacher(p["teacher"], config.max_length)
     norms = {}
     for metric in ("mse", "cosine"):
-        student = StudentQueryEncoder(load_sentence_transformer(p["teacher"]), teacher.dim)
-        student.train()
-        loss_fn = DistillationLoss("ot+kd", None, config.ot_options(), kd_metric=metric)
-        norms[metric] = component_grad_norms(student, loss_fn, cache, pairs, [max(len(a), len(b)) for a, b in pairs],
-                                              config)
+        metric_config = replace(config, loss="ot+kd", loss_weights=None, kd_metric=metric)
+        components = build_components(metric_config, bitext, 1, "cpu", teacher, cache)
+        norms[metric] = initial_grad_norms(components, metric_config, *bitext_pairs(bitext))
         norms[metric]["ratio_ot_over_kd"] = norms[metric]["ot"] / norms[metric]["kd"]
     result = {"params": params, "kd_metric": norms}
     atomic_write_json(path, result)

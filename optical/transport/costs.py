@@ -39,19 +39,20 @@ def pairwise_cost(x: torch.Tensor, y: torch.Tensor, kind: CostName = "cosine") -
     return COSTS[kind](x, y)
 
 
-def uniform_marginal(mask: torch.Tensor) -> torch.Tensor:
+def uniform_marginal(mask: torch.Tensor, validate: bool = True) -> torch.Tensor:
     """Uniform probability over the ``True`` entries of ``mask`` ``(B, n)``; zero mass on padding."""
-    return weighted_marginal(mask, torch.ones_like(mask, dtype=torch.float32))
+    return weighted_marginal(mask, torch.ones_like(mask, dtype=torch.float32), validate)
 
 
-def weighted_marginal(mask: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def weighted_marginal(mask: torch.Tensor, weights: torch.Tensor, validate: bool = True) -> torch.Tensor:
     """``weights`` ``(B, n)`` restricted to ``mask`` and normalised to sum 1 per row.
 
-    Raises if a row has no positive mass (an empty token set cannot be transported).
+    Raises if a row has no positive mass (an empty token set cannot be transported); ``validate=False`` skips
+    that check (a host synchronisation) in the training step.
     """
     w = torch.where(mask, weights.float().clamp_min(0.0), torch.zeros((), device=weights.device))
     total = w.sum(-1, keepdim=True)
-    if bool((total <= 0).any()):
+    if validate and bool((total <= 0).any()):
         rows = torch.nonzero(total.squeeze(-1) <= 0).flatten().tolist()
         raise ValueError(f"empty token set (no positive mass) in batch rows {rows[:5]}: is a text empty?")
     return w / total

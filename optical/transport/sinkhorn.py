@@ -53,8 +53,9 @@ class SinkhornResult:
         value: ``(B,)`` regularised OT objective (the primal above at :math:`P^\\star`); in ``envelope``
             and ``autodiff`` modes its gradient w.r.t. ``C`` is exact at convergence.
         n_iter: iterations run at the target ε (after any ε-scaling steps).
-        error: largest L1 marginal error :math:`\\|P\\mathbf{1} - a\\|_1` over the batch (balanced),
-            or largest change of the potentials in the last check (unbalanced).
+        error: 0-dim tensor, the largest L1 marginal error :math:`\\|P\\mathbf{1} - a\\|_1` over the batch
+            (balanced), or largest change of the potentials (unbalanced), at the last check; NaN when
+            ``check_every=0`` (no check was made).
     """
 
     plan: torch.Tensor
@@ -63,7 +64,7 @@ class SinkhornResult:
     cost: torch.Tensor
     value: torch.Tensor
     n_iter: int
-    error: float
+    error: torch.Tensor
 
 
 def _half_step(log_w: torch.Tensor, h: torch.Tensor, kernel: torch.Tensor, lam: float, dim: int) -> torch.Tensor:
@@ -109,7 +110,7 @@ def sinkhorn(
     cost: torch.Tensor,
     a: torch.Tensor,
     b: torch.Tensor,
-    epsilon: float = 0.05,
+    epsilon: float | torch.Tensor = 0.05,
     max_iter: int = 100,
     tol: float = 1e-4,
     check_every: int = 5,
@@ -117,30 +118,36 @@ def sinkhorn(
     eps_factor: float = 0.5,
     unbalanced: float | None = None,
     grad: GradMode = "envelope",
+    validate: bool = True,
 ) -> SinkhornResult:
     """Solve ``B`` entropic OT problems at once in the log domain.
 
     Args:
         cost: ``(B, n, m)`` ground cost; entries at padding are ignored.
         a, b: ``(B, n)``, ``(B, m)`` marginals; zero entries mark padding. Balanced OT needs equal sums.
-        epsilon: entropic regularisation ε (in the units of the cost).
+        epsilon: entropic regularisation ε (in the units of the cost): a number, or a 0-dim tensor (e.g. set
+            from the batch's cost on the device, read on the host only when ε-scaling needs its schedule).
         max_iter: maximum iterations at the target ε.
         tol: stop when the error (see :class:`SinkhornResult`) is below ``tol`` for every pair.
-        check_every: iterations between error checks (a check costs one plan evaluation).
+        check_every: iterations between error checks (a check costs one plan evaluation and one host
+            synchronisation); ``0`` runs ``max_iter`` iterations without any check (no synchronisation).
         eps_start: if set, ε-scaling: one iteration at each of ``eps_start * eps_factor**k`` (> ε) first.
         unbalanced: ρ of the KL-relaxed marginals; ``None`` is balanced OT.
         grad: ``"envelope"`` (default), ``"autodiff"`` or ``"detach"`` — see the module docstring.
+        validate: check shapes, masses and finiteness first (each check reads the device); the training step
+            turns it off after the public entry points have been tested with it on.
 
     Computation runs in float32 (float64 when given float64), with autocast disabled.
     """
     if grad not in ("envelope", "autodiff", "detach"):
         raise ValueError(f"unknown grad mode {grad!r}; choose envelope, autodiff or detach")
-    if epsilon <= 0:
+    if not torch.is_tensor(epsilon) and epsilon <= 0:
         raise ValueError(f"epsilon must be positive, got {epsilon}")
     dtype = torch.float64 if cost.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=cost.device.type, enabled=False):
         cost, a, b = cost.to(dtype), a.to(dtype), b.to(dtype)
-        _check_inputs(cost.detach(), a, b, unbalanced)
+        if validate:
+            _check_inputs(cost.detach(), a, b, unbalanced)
         mask = (a > 0)[:, :, None] & (b > 0)[:, None, :]
         cost = torch.where(mask, cost, torch.zeros((), dtype=dtype, device=cost.device))
         log_a, log_b = a.log(), b.log()  # -inf on padding
@@ -151,24 +158,25 @@ def sinkhorn(
             # scaled potentials u = f/eps, v = g/eps against the kernel K = -C/eps (computed once per eps)
             u, v = torch.zeros_like(a), torch.zeros_like(b)
             prev_eps = None
-            for eps in _scaling_schedule(epsilon, eps_start, eps_factor) + [epsilon]:
+            schedule = _scaling_schedule(float(epsilon), eps_start, eps_factor) if eps_start is not None else []
+            for eps in schedule + [epsilon]:
                 if prev_eps is not None:
                     u, v = u * (prev_eps / eps), v * (prev_eps / eps)
                 kernel = -iter_cost / eps
                 u = _half_step(log_b, v, kernel, lam, dim=2)
                 v = _half_step(log_a, u, kernel, lam, dim=1)
                 prev_eps = eps
-            error, n_iter = float("inf"), 1
+            error, n_iter = torch.full((), float("nan"), device=cost.device), 1
             while n_iter < max_iter:
                 # the next row update also measures the row-marginal error of the current (u, v):
                 # sum_j P_ij = a_i exp(u_i - u_next_i) when balanced
                 u_next = _half_step(log_b, v, kernel, lam, dim=2)
-                if n_iter % check_every == 0:
+                if check_every and n_iter % check_every == 0:
                     with torch.no_grad():
                         if unbalanced is None:
-                            error = float((a * torch.expm1(u - u_next)).abs().sum(-1).max())
+                            error = (a * torch.expm1(u - u_next)).abs().sum(-1).max()
                         else:
-                            error = float(epsilon * torch.where(a > 0, u_next - u, 0.0).abs().max())
+                            error = (epsilon * torch.where(a > 0, u_next - u, 0.0)).abs().max()
                     if error < tol:
                         break
                 u = u_next

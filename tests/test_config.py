@@ -1,0 +1,68 @@
+"""The typed configuration: nested fields, validation naming the field, partial overrides, generated flags, and
+the parameter files checked against the same fields."""
+
+import argparse
+import re
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from optical.config import LEAVES, TrainConfig, add_config_arguments, config_from_arguments, config_from_dict
+from optical.report.book import load_params
+
+PARAMS = Path(__file__).parents[1] / "params"
+
+
+def test_flat_and_nested_overrides_are_the_same_config_and_keep_the_other_defaults():
+    flat = config_from_dict({"max_steps": 50, "epsilon": 0.01, "max_iter": 300, "check_every": 0})
+    nested = config_from_dict({"max_steps": 50, "ot": {"epsilon": 0.01, "sinkhorn": {"max_iter": 300,
+                                                                                     "check_every": 0}}})
+    assert flat == nested
+    assert flat.ot.sinkhorn.max_iter == 300 and flat.ot.sinkhorn.tol == TrainConfig().ot.sinkhorn.tol
+    assert flat.lr == TrainConfig().lr and flat.ot.cost == "cosine"  # untouched fields keep their defaults
+    assert config_from_dict(asdict(flat)) == flat
+    later = config_from_dict({"lr": 3e-4}, base=flat)  # an override of an override
+    assert later.lr == 3e-4 and later.ot.sinkhorn.max_iter == 300
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"max_iter": 0}, "ot.sinkhorn.max_iter must be at least 1, got 0"),
+    ({"ot": {"epsilon": -1.0}}, "ot.epsilon must be positive, got -1.0"),
+    ({"warmup_ratio": 1.0}, "warmup_ratio must be in [0, 1), got 1.0"),
+    ({"cost": "l1"}, "ot.cost: 'l1' is not one of cosine, sqeuclidean, sqeuclidean-raw"),
+    ({"debias": True, "unbalanced": 1.0}, "balanced OT only"),
+    ({"epsilonn": 0.1}, "unknown train parameter 'epsilonn'"),
+    ({"ot": {"max_iter": 3}}, "unknown ot parameter 'max_iter'"),
+    ({"loss": "ot+mse"}, "unknown loss 'ot+mse'"),
+])
+def test_bad_values_are_refused_naming_the_field(values, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        config_from_dict(values)
+
+
+def test_every_leaf_has_one_flag_whose_default_is_the_configs():
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser)
+    assert config_from_arguments(parser.parse_args([])) == TrainConfig()
+    config = config_from_arguments(parser.parse_args(["--max-iter", "7", "--check-every", "0", "--grad-accum", "2"]))
+    assert config.ot.sinkhorn.max_iter == 7 and config.ot.sinkhorn.check_every == 0 and config.grad_accum == 2
+    flags = {a.dest for a in parser._actions if a.dest != "help"}
+    assert flags == set(LEAVES)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in PARAMS.glob("*.yaml")))
+def test_every_parameter_file_holds_valid_training_sections(name):
+    load_params(PARAMS / name)  # raises naming the section and the field
+
+
+def test_a_parameter_file_extends_another_and_overrides_only_what_it_writes(tmp_path):
+    (tmp_path / "base.yaml").write_text("train: {max_steps: 100, lr: 1.0e-4, epsilon: 0.05}\nseeds: [0, 1]\n")
+    (tmp_path / "more.yaml").write_text("extends: base.yaml\ntrain: {max_steps: 500}\nseeds: [0, 1, 2]\n")
+    params = load_params(tmp_path / "more.yaml")
+    assert params == {"train": {"max_steps": 500, "lr": 1e-4, "epsilon": 0.05}, "seeds": [0, 1, 2]}
+    gpu = load_params(PARAMS / "gpu.yaml")
+    assert gpu["train"]["max_steps"] == 3000 and gpu["train"]["lr"] == load_params(PARAMS / "full.yaml")["train"]["lr"]
+    (tmp_path / "typo.yaml").write_text("fair:\n  train: {max_step: 3}\n  variants: {kd: {loss: kd}}\n")
+    with pytest.raises(ValueError, match="typo.yaml: fair.train: unknown train parameter 'max_step'"):
+        load_params(tmp_path / "typo.yaml")

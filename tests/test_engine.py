@@ -1,0 +1,106 @@
+"""The Accelerate engine: several processes (DDP on gloo) and gradient accumulation give the run of one process
+with the same global batch; the teacher token cache on disk gives the batches the teacher gives."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import build_tiny_model
+from optical.config import config_from_dict
+from optical.models import Teacher
+from optical.teacher_cache import TeacherTokenCache
+from optical.train import train
+from test_train import PAIRS, bitext
+
+TESTS = Path(__file__).parent
+
+
+def losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def assert_close_runs(a: Path, b: Path, tol: float) -> None:
+    np.testing.assert_allclose(losses(a), losses(b), rtol=tol, atol=tol)
+    wa, wb = load_file(a / "student" / "model.safetensors"), load_file(b / "student" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        torch.testing.assert_close(wa[key], wb[key], atol=tol, rtol=tol)
+
+
+@pytest.fixture(scope="module")
+def no_dropout_model(tmp_path_factory) -> Path:
+    """Without dropout a step is a function of the batch alone (several processes draw different masks)."""
+    return build_tiny_model(tmp_path_factory.mktemp("no-dropout"), dropout=0.0)
+
+
+def config(model: Path, **overrides) -> dict:
+    # KD and OT are means over the pairs: a batch of 8 cut into 2 x 4 has the gradient of the whole batch
+    return {"loss": "ot+kd", "teacher": str(model), "max_steps": 4, "batch_size": 8, "lr": 1e-3, "log_every": 1,
+            "eval_every": 0, "checkpoint_every": 2, **overrides}
+
+
+def test_gradient_accumulation_equals_the_whole_batch(no_dropout_model, tmp_path):
+    torch.set_num_threads(1)
+    train(config_from_dict(config(no_dropout_model)), bitext(), tmp_path / "whole")
+    train(config_from_dict(config(no_dropout_model, grad_accum=2)), bitext(), tmp_path / "accumulated")
+    assert_close_runs(tmp_path / "whole", tmp_path / "accumulated", 1e-5)
+
+
+@pytest.mark.slow
+def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(no_dropout_model, tmp_path):
+    torch.set_num_threads(1)
+    train(config_from_dict(config(no_dropout_model)), bitext(), tmp_path / "one")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    with socket.socket() as free:  # a free port for the rendezvous
+        free.bind(("127.0.0.1", 0))
+        port = str(free.getsockname()[1])
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           port, str(TESTS / "ddp_worker.py"), json.dumps(config(no_dropout_model)),
+                           str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    card = json.loads((tmp_path / "two" / "student" / "optical_card.json").read_text())
+    assert card["processes"] == 2
+    # the same sums in another order (gloo's all-reduce, smaller padded batches): float32 rounding only
+    assert_close_runs(tmp_path / "one", tmp_path / "two", 1e-5)
+
+
+def test_a_batch_too_small_for_the_processes_is_refused(tiny_model, tmp_path):
+    with pytest.raises(ValueError, match="cannot be cut into 1 processes x grad_accum 8"):
+        train(config_from_dict({"loss": "kd", "teacher": str(tiny_model), "max_steps": 1, "batch_size": 4,
+                                "grad_accum": 8}), bitext(), tmp_path)
+
+
+def test_disk_cache_gives_the_teachers_batches_and_is_reused_without_the_teacher(tiny_model, tmp_path):
+    teacher = Teacher(str(tiny_model), "cpu")
+    english = [t for _, t in PAIRS]
+    cache = TeacherTokenCache(teacher, max_length=16, root=tmp_path / "cache", shard_size=5)
+    cache.prepare(english)
+    assert len(list((tmp_path / "cache" / cache.key).iterdir())) == 5  # 24 texts in shards of 5
+    batch = [english[3], english[17], english[3], english[22]]  # across shards, with a repeat
+    got, want = cache.batch(batch), teacher.tokens(batch, 16)
+    for field in ("tokens", "content_mask", "attention_mask", "input_ids", "pooled"):
+        expected = getattr(want, field)
+        if field == "tokens":  # padding positions are zero in the cache
+            expected = expected * want.attention_mask[..., None]
+        torch.testing.assert_close(getattr(got, field), expected, atol=1e-6, rtol=0)
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher ran although every shard is on disk")
+
+    teacher.tokens = no_teacher
+    again = TeacherTokenCache(teacher, max_length=16, root=tmp_path / "cache", shard_size=5)
+    again.prepare(english)
+    torch.testing.assert_close(again.batch(batch).tokens, got.tokens, atol=0, rtol=0)
+    with pytest.raises(KeyError, match="not prepared"):
+        import pickle
+
+        pickle.loads(pickle.dumps(again)).batch(["a sentence never prepared"])
