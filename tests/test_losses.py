@@ -125,3 +125,43 @@ def test_plan_row_entropy_by_hand_with_padding():
     assert plan_row_entropy(plan[:1], rows[:1], rows[:1]).item() == pytest.approx(0.0)
     assert plan_row_entropy(plan[1:], rows[1:], rows[1:]).item() == pytest.approx(1.0)
     assert plan_row_entropy(plan, rows, rows).item() == pytest.approx(3 / 5)  # 2 rows at 0, 3 rows at 1
+
+
+def test_registry_builds_only_the_named_losses_whose_logs_stay_on_the_device():
+    from optical.config import config_from_dict
+    from optical.losses import LOSSES, register_loss
+
+    torch.manual_seed(2)
+    m = torch.ones(2, 3, dtype=torch.bool)
+    s_l, s_en, t = (_out(torch.randn(2, 3, 4), m) for _ in range(3))
+    assert set(DistillationLoss("kd").parts) == {"kd"} and set(DistillationLoss("ot+token-kd").parts) == {"ot", "token-kd"}
+    for name in ("kd", "token-kd", "ot", "ot+kd"):
+        _, logs = DistillationLoss(name)(s_l, s_en, t)
+        assert logs and all(torch.is_tensor(v) for v in logs.values()), name  # read only at logging steps
+
+    class Zero(torch.nn.Module):
+        needs_student_en = False
+
+        def forward(self, student_l, student_en, teacher_en):
+            value = student_l.tokens.sum() * 0.0
+            return value, {"zero": value.detach()}
+
+    register_loss("zero", lambda ot, kd_metric, idf: Zero())
+    try:
+        assert config_from_dict({"loss": "ot+zero"}).loss == "ot+zero"
+        both, parts = DistillationLoss("ot+zero")(s_l, s_en, t)
+        assert both.item() == pytest.approx(DistillationLoss("ot")(s_l, s_en, t)[0].item()) and "zero" in parts
+    finally:
+        from optical.config import LOSS_COMPONENTS
+
+        LOSSES.pop("zero")
+        LOSS_COMPONENTS.remove("zero")
+
+
+def test_token_kd_by_hand_with_padding():
+    student = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [9.0, 9.0]]])  # third token is padding
+    teacher = torch.tensor([[[0.0, 2.0], [2.0, 0.0]]])
+    s_mask, t_mask = torch.tensor([[True, True, False]]), torch.tensor([[True, True]])
+    loss, parts = hard_alignment_token_loss(student, s_mask, teacher, t_mask)
+    # student 0 -> teacher 1, student 1 -> teacher 0: squared errors (1, 0) and (0, 1) -> mean over 2 x 2 = 0.5
+    assert loss.item() == pytest.approx(0.5) and int(parts["matched_tokens"]) == 2

@@ -190,3 +190,14 @@ def test_marginals_from_masks_and_weights():
     torch.testing.assert_close(weighted_marginal(mask, w), torch.tensor([[0.25, 0.75, 0.0], [1.0, 0.0, 0.0]]))
     with pytest.raises(ValueError, match="empty token set"):
         uniform_marginal(torch.tensor([[False, False]]))
+
+
+def test_without_checks_the_solver_runs_max_iter_and_never_reads_the_device():
+    torch.manual_seed(0)
+    cost = torch.rand(2, 4, 5, dtype=torch.float64)
+    a, b = torch.full((2, 4), 0.25, dtype=torch.float64), torch.full((2, 5), 0.2, dtype=torch.float64)
+    checked = sinkhorn(cost, a, b, 0.1, max_iter=400, tol=1e-12)
+    fixed = sinkhorn(cost, a, b, 0.1, max_iter=400, check_every=0, validate=False)
+    assert fixed.n_iter == 400 and torch.isnan(fixed.error)  # no check was made
+    assert checked.error < 1e-10
+    torch.testing.assert_close(fixed.plan, checked.plan, atol=1e-10, rtol=0)

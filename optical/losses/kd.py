@@ -74,9 +74,10 @@ def hard_alignment_token_loss(student: torch.Tensor, student_mask: torch.Tensor,
     """
     teacher = teacher.detach()
     match = greedy_matching(cosine_cost(student.detach().float(), teacher.float()), student_mask, teacher_mask)
-    rows = match >= 0
-    b_idx, i_idx = rows.nonzero(as_tuple=True)
-    loss = F.mse_loss(student[b_idx, i_idx], teacher[b_idx, match[b_idx, i_idx]])
+    rows = match >= 0  # (B, n)
+    matched = teacher.gather(1, match.clamp_min(0)[..., None].expand(-1, -1, teacher.shape[-1]))  # (B, n, d)
+    squared = ((student - matched) ** 2).mean(-1)  # (B, n); masked sums instead of indexing: no host sync
+    loss = (squared * rows).sum() / rows.sum().clamp_min(1)
     return loss, {"token_kd": loss.detach(), "matched_tokens": rows.sum()}
 
 
