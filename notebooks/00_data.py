@@ -41,9 +41,10 @@ display(Markdown(f"**Corpus:** {summary['corpus_size']:,} distinct English gold 
 # translation in any language; *removed duplicates* counts exact repeats.
 
 # %%
-counts = pd.DataFrame(summary["languages"]).T
-counts.columns = [c.replace("bitext ", "bitext: ") for c in counts.columns]
-counts
+counts = pd.DataFrame(summary["languages"])  # languages as columns: the table fits the page
+counts.index = [c.replace("bitext removed_", "removed: ").replace("bitext ", "bitext: ").replace(
+    "test queries without gold passage", "test queries without gold") for c in counts.index]
+counts.style.format("{:,}")
 
 # %% [markdown]
 # One test query per language with its human English translation and the start of its gold passage.

@@ -104,8 +104,9 @@ def dev_table(results: dict[str, dict]) -> pd.DataFrame:
 
 def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
     """Per variant with an OT term: ε, the sd of the informative (double-centred) cost, their ratio and the plan
-    entropy, early (first tenth of training) and late (last tenth), from the training-log summary; and for a
-    combined loss the ratio of the OT to the KD gradient norm at step 0."""
+    entropy, early (first tenth of training) and late (last tenth), from the training-log summary, with the
+    solver's marginal error late in training; and for a combined loss the ratio of the OT to the KD gradient norm
+    at step 0."""
     rows = {}
     for name, result in results.items():
         log, norms = result["training"].get("log") or {}, result["training"].get("grad_norms_step0") or {}
@@ -115,6 +116,8 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
                 row[f"ε ({when})"] = log["epsilon"][i]
                 row[f"cost sd / ε ({when})"] = log["cost_sd"][i] / log["epsilon"][i]
                 row[f"plan entropy ({when})"] = log["plan_entropy"][i]
+            if "marginal_error" in log:  # is the solver converged? (balanced: ‖P1 − a‖₁ at the last check)
+                row["marginal error (late)"] = log["marginal_error"][-1]
         if {"ot", "kd"} <= set(norms):
             row["‖∇OT‖ / ‖∇KD‖ at step 0"] = norms["ot"] / norms["kd"]
         if row:
