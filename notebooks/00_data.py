@@ -50,4 +50,4 @@ counts.style.format("{:,}")
 # One test query per language with its human English translation and the start of its gold passage.
 
 # %%
-pd.DataFrame(summary["examples"]).T
+pd.DataFrame(summary["examples"]).T.style.set_properties(**{"text-align": "left"})  # text, not figures

@@ -31,7 +31,8 @@
 # 3. **ε on the scale of the informative cost.** Adding a constant to a row or column of the cost does not change
 #    the plan, so what decides the plan is the double-centred cost; ε can be set to κ times its standard
 #    deviation per batch (`epsilon_relative`), annealed from a larger value (`eps_start`), and the Sinkhorn
-#    divergence (`debias`) removes the entropic bias that pulls tokens together.
+#    divergence (`debias`) removes the entropic bias that pulls tokens together. At small ε the solver needs more
+#    iterations: its marginal error is logged, and a variant runs up to 500 Sinkhorn iterations instead of 100.
 # 4. **The readout.** Retrieval by the mean vector does not read token alignments; a late-interaction (MaxSim)
 #    readout of student query tokens against teacher passage tokens does. An OT variant with a squared Euclidean
 #    cost on raw tokens, [CLS]/[SEP] included, constrains the mean vector too.
@@ -93,7 +94,8 @@ dev_table(variants).style.format(precision=3, na_rep="–").set_caption(
 #
 # For the OT variants: ε and the spread of the informative cost, early and late in training, and the mean
 # normalised entropy of the plans' rows (0: each student token sends its mass to one teacher token; 1: spread
-# uniformly). For OT + KD: the ratio of the two terms' gradient norms at step 0, before weighting.
+# uniformly); the solver's marginal error ‖P1 − a‖₁ late in training (0 when converged). For OT + KD: the ratio of
+# the two terms' gradient norms at step 0, before weighting.
 
 # %%
 scales = loss_scales(p, "fair", root, fresh)["kd_metric"]

@@ -208,15 +208,17 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per leaf of :class:`TrainConfig` (nested ones too: ``--max-iter``), with its type, help
     and choices; each flag's default is ``None`` (not given), so that :func:`config_from_arguments` keeps the
     config's own defaults, printed in the help."""
-    defaults = asdict(TrainConfig())
+    defaults, groups = asdict(TrainConfig()), {(): parser}
     for name, (path, f) in LEAVES.items():
         default = defaults
         for key in path + (name,):
             default = default[key]
         flag, meta = "--" + name.replace("_", "-"), f.metadata
         kind = f.type.replace(" | None", "")
-        group = parser if not path else parser.add_argument_group(".".join(path))
-        helptext = f"{meta['help']} (default: {default})"
+        if path not in groups:
+            groups[path] = parser.add_argument_group(".".join(path))
+        group = groups[path]
+        helptext = meta["help"] if default is None else f"{meta['help']} (default: {default})"
         if kind == "bool":
             group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=helptext)
         elif name == "loss_weights":

@@ -19,6 +19,32 @@ def _best(results: dict[str, dict], suffix: str) -> tuple[str, dict] | None:
     return name, results[name]
 
 
+def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:
+    """One sentence per readout on the fair test's final reading (chapter 8): the students trained to the end of
+    the learning curves when they were tested, else those of the dev study; empty when neither was."""
+    root = Path(results_root)
+    for key, budget in (("curves", "trained to the end of the learning curves"), ("fair", "at the dev study's budget")):
+        tested = read_json_folder(root / key / "test")
+        if "kd-pooled" not in tested:
+            continue
+        parts = []
+        for readout in ("pooled", "maxsim"):
+            kd = tested.get(f"kd-{readout}")
+            for name, r in tested.items():
+                if kd is None or not name.endswith(f"-{readout}") or "significance" not in r:
+                    continue
+                sig = r["significance"]["languages"]
+                worse = sum(t["delta"] < 0 and t["p_holm"] < alpha for t in sig.values())
+                better = sum(t["delta"] > 0 and t["p_holm"] < alpha for t in sig.values())
+                parts.append(f"'{name.removesuffix('-' + readout)}' {r['macro']['MRR@10']:.3f} vs KD "
+                             f"{kd['macro']['MRR@10']:.3f} with the {readout} readout (significantly better on "
+                             f"{better}, worse on {worse} of {len(sig)} languages)")
+        langs = ", ".join(tested["kd-pooled"]["languages"])
+        return (f"In the fair test ({{doc}}`executed/08_fair_test`: clean dev, choices on dev, students {budget}, "
+                f"{langs}, one seed), test macro MRR@10: " + "; ".join(parts) + ".")
+    return ""
+
+
 def answer_markdown(results_root: str | Path, dataset: str = "afriqa") -> str:
     """Markdown: one paragraph answering the research question and a compact test MRR@10 table."""
     root = Path(results_root)
@@ -41,6 +67,7 @@ def answer_markdown(results_root: str | Path, dataset: str = "afriqa") -> str:
              "{doc}`the distillation chapter <executed/02_distillation>` and {doc}`executed/07_multilingual`; "
              "{doc}`executed/08_fair_test` re-examines the comparison after removing five handicaps of OT "
              "(clean dev, balanced losses, ε, readout, budget), and {doc}`executed/09_conclusions` sums up.", "",
+             fair_sentence(root), "",
              "| system | " + " | ".join(langs) + " | macro |", "|---|" + "---|" * (len(langs) + 1)]
     for label, result in rows:
         cells = [f"{result['languages'][lang]['MRR@10']:.3f}" for lang in langs]
