@@ -1,7 +1,7 @@
 """Screenshots of every page of a built book at a given width (headless Chromium), and the width of each table
 against the content column, as a reader at that width meets them.
 
-Usage: ``python tools/screenshots.py _build/html OUT_DIR [--width 1280 --height 3000]``; prints one line per page:
+Usage: ``python tools/screenshots.py _build/html OUT_DIR [--width 1280 --height 2200]``; prints one line per page:
 ``page  content=<px>  tables=<px,...>  overflow=<n>``; writes ``OUT_DIR/<page>.jpg``. Needs ``chromium``.
 """
 
@@ -43,7 +43,7 @@ def main() -> None:
     p.add_argument("html", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=3000)
+    p.add_argument("--height", type=int, default=2200)
     args = p.parse_args()
     if shutil.which("chromium") is None:
         raise SystemExit("chromium not found (apt-get install chromium)")
@@ -55,7 +55,7 @@ def main() -> None:
             name = page.stem if page.parent.name != "executed" else f"executed-{page.stem}"
             png = args.out / f"{name}.png"
             chromium(f"--window-size={args.width},{args.height}", f"--screenshot={png}", page.as_uri(), profile=profile)
-            Image.open(png).convert("RGB").save(png.with_suffix(".jpg"), quality=60, optimize=True)
+            Image.open(png).convert("RGB").save(png.with_suffix(".jpg"), quality=45, optimize=True)
             png.unlink()
             probe = page.with_name(page.stem + ".measure.html")
             probe.write_text(page.read_text(encoding="utf-8").replace("</body>", MEASURE, 1), encoding="utf-8")
