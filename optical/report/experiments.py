@@ -322,7 +322,7 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
             for i, j in enumerate(rows.tolist()):
                 if j >= 0:
                     hard[i, col_index[j]] = 1.0 / plan.shape[0]
-            example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": parts["ot"],
+            example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": float(parts["ot"]),
                                        "row_entropy": row_entropy(plan)}
         examples.append(example)
     result = {"params": params, "language": a["language"],
