@@ -62,3 +62,19 @@ def test_fair_test_answer_counts_significant_languages():
         "twi": {"delta": -0.03, "p_holm": 0.02}}}}
     text = fair_test_answer({"kd-pooled": kd, "ot-pooled": ot}, ["pooled"])
     assert "`ot` 0.320 vs KD 0.300" in text and "better on 1 (hau), worse on 1 (twi) of 3" in text
+
+
+def test_dev_selection_by_variant_and_seed():
+    from optical.report.experiments import best_variant, dev_by_seed
+
+    def run(seed, score):
+        return {"training": {"config": {"seed": seed}, "best_dev_macro_mrr10": score}}
+
+    results = {"ot+kd-cos-1-seed1": run(1, 0.30), "ot+kd-cos-1": run(0, 0.31), "ot+kd-cos-3": run(0, 0.33),
+               "ot+kd-cos-3-seed1": run(1, 0.26), "ot": run(0, 0.2), "ot-idf": run(0, 0.25)}
+    table = dev_by_seed(results)
+    assert table["ot+kd-cos-1"] == {0: 0.31, 1: 0.30} and list(table["ot+kd-cos-3"]) == [0, 1]
+    # seed means: lambda 1 (0.305) beats lambda 3 (0.295) although lambda 3 has the best single run
+    means = {name: sum(s.values()) / len(s) for name, s in table.items() if name.startswith("ot+kd")}
+    assert max(means, key=means.get) == "ot+kd-cos-1" and best_variant(results, "ot+kd") == "ot+kd-cos-3"
+    assert best_variant(results, "ot") == "ot-idf"  # "ot" never picks an ot+kd mix

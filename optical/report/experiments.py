@@ -400,7 +400,7 @@ def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
         match = re.fullmatch(r"(.+)-seed(\d+)", key)
         name = match.group(1) if match else key
         table.setdefault(name, {})[r["training"]["config"]["seed"]] = r["training"]["best_dev_macro_mrr10"]
-    return table
+    return {name: dict(sorted(by_seed.items())) for name, by_seed in table.items()}
 
 
 def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
