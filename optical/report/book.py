@@ -233,11 +233,15 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
 
     before = results_digest(root / "results")
 
-    def write_manifest(timings: dict[str, float]) -> None:
-        if path.is_file() and results_digest(root / "results") == before:
+    same_params = path.is_file() and read_json(path).get("params") == params
+
+    def write_manifest(timings: dict[str, float]) -> None:  # called after each notebook
+        changed = results_digest(root / "results") != before
+        if same_params and not changed:
             return  # every result was read back: the manifest of the run that made them stays
         timings = {**earlier, **timings}
         atomic_write_json(path, {
+            "results_computed_in_this_run": changed,  # False: every result was read back (times are reading times)
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "params_file": str(Path(params_path)),
             "params": params,
