@@ -339,7 +339,7 @@ def _log_line(logs: dict[str, torch.Tensor], accelerator, step: int, lr: float) 
     line = dict(zip(names, values.tolist())) | {"step": step, "lr": lr}
     if not math.isfinite(line["loss"]):
         raise FloatingPointError(f"the loss is NaN or inf at step {step} ({line}): lower lr or check the inputs")
-    return line
+    return {k: v if math.isfinite(v) else None for k, v in line.items()}  # strict JSON (no check made: null)
 
 
 def _accelerator(config: TrainConfig):
