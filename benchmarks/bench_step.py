@@ -15,7 +15,7 @@ import torch
 
 from optical.config import config_from_dict
 from optical.data.afriqa import build_bitext
-from optical.train import Collate, _accelerator, bitext_pairs, build_components, training_step
+from optical.train import Collate, bitext_pairs, build_components, make_accelerator, training_step
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     steps = {}
     for loss in ("ot", "kd"):
         config = config_from_dict({"loss": loss, "max_length": args.max_length, "lr": 1e-9})  # the weights barely move
-        accelerator = _accelerator(config)
+        accelerator = make_accelerator(config)
         c = build_components(config, bitext, 1000, accelerator.device)
         batch = Collate(c.student, c.cache, config.max_length, c.loss_fn.needs_student_en)(pairs)
         student, optimizer = accelerator.prepare(c.student, c.optimizer)

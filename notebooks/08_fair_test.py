@@ -63,13 +63,10 @@ root = "."
 fresh = False
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.io import read_json_folder
 from optical.report.experiments import best_variant, dev_by_seed, dev_study, final_test, loss_scales
 from optical.report.plots import learning_curves
 from optical.report.summary import fair_test_answer
@@ -123,16 +120,12 @@ display(Markdown(f"Chosen on dev: OT variant **{best_ot}** ({dev_score[best_ot]:
 # %% [markdown]
 # ## Learning curves
 #
-# More bitext (AfriQA train questions, then MAFAND news), a longer budget, dev evaluated on both criteria. A run
-# marked *partial* (if any) was stopped before its last step; its curve so far is shown, and it has no test result.
+# More bitext (AfriQA train questions, then MAFAND news), a longer budget, dev evaluated on both criteria.
 
 # %%
 curve_results = dev_study(p, "curves", root, fresh)
-partial = read_json_folder(Path(root) / "results" / "curves" / "partial")
-learning_curves({**curve_results, **{f"{name} (partial)": r for name, r in partial.items()}})
+learning_curves(curve_results)
 plt.show()
-for name, r in partial.items():
-    display(Markdown(f"*{name}*: {r['reason']}."))
 
 # %%
 dev_table(curve_results).style.format(precision=3, na_rep="–").set_caption(

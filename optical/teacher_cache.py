@@ -118,7 +118,5 @@ class TeacherTokenCache:
         missing = [t for t in texts if t not in self._where]
         if missing and self.teacher is not None:
             self.prepare(missing)
-        out = pad_token_rows(self.rows(texts))
         device = device or (next(self.teacher.model.parameters()).device if self.teacher is not None else "cpu")
-        return TokenOutput(*(getattr(out, f).to(device) for f in ("tokens", "content_mask", "attention_mask",
-                                                                   "input_ids", "pooled")))
+        return pad_token_rows(self.rows(texts)).to(device)

@@ -342,7 +342,8 @@ def _log_line(logs: dict[str, torch.Tensor], accelerator, step: int, lr: float) 
     return {k: v if math.isfinite(v) else None for k, v in line.items()}  # strict JSON (no check made: null)
 
 
-def _accelerator(config: TrainConfig):
+def make_accelerator(config: TrainConfig):
+    """The Accelerate engine of a run: bf16 autocast on a GPU when ``mixed_precision``, gloo processes on a CPU."""
     from accelerate import Accelerator
 
     cuda = torch.cuda.is_available()
@@ -376,7 +377,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                           "is a finished run of")
         log.info("%s is finished (%d steps); not retrained", out, card["steps"])
         return TrainResult(out, card["steps"], card["best_dev_macro_mrr10"], card["dev_history"], card["wall_s"])
-    acc = accelerator or _accelerator(config)
+    acc = accelerator or make_accelerator(config)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     checkpointer = Checkpointer(out / "checkpoint", acc)

@@ -96,15 +96,18 @@ def _fair_section(root: Path) -> list[str]:
         parts.append("Dev MRR@10 (AfriQA, selected checkpoint) by variant: "
                      + ", ".join(f"{k} {v:.3f}" for k, v in sorted(dev.items(), key=lambda kv: -kv[1])) + ".")
     if tested:
-        readouts = sorted({v["params"]["readout"] for v in tested.values()}, key=lambda r: r != "pooled")
         first = next(iter(tested.values()))["params"]
         parts.append(f"Test split, read once ({', '.join(first['languages'])}; one seed):")
-        parts.append(fair_test_answer(tested, readouts))
+        parts.append(fair_test_answer(tested, _readouts(tested)))
     curve_tested = read_json_folder(root / "curves" / "test")
     if curve_tested:
-        readouts = sorted({v["params"]["readout"] for v in curve_tested.values()}, key=lambda r: r != "pooled")
         train = next(v for v in curve_tested.values() if v["params"]["train"])["params"]["train"]
         parts.append(f"At the learning curves' budget ({train['max_steps']} steps of {train['batch_size']} pairs, up to "
                      f"{train['max_pairs']} pairs per language, the best dev checkpoint; one seed), test read once:")
-        parts.append(fair_test_answer(curve_tested, readouts))
+        parts.append(fair_test_answer(curve_tested, _readouts(curve_tested)))
     return parts
+
+
+def _readouts(tested: dict[str, dict]) -> list[str]:
+    """The readouts of a folder of test results, pooled first."""
+    return sorted({v["params"]["readout"] for v in tested.values()}, key=lambda r: r != "pooled")

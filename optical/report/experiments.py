@@ -17,12 +17,12 @@ from optical.eval.significance import compare_runs
 from optical.evaluate import evaluate
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
-from optical.config import LEAVES, config_from_dict
+from optical.config import LEAVES, NESTED, config_from_dict
 from optical.train import train
 
 log = logging.getLogger(__name__)
 
-TRAIN_KEYS = set(LEAVES) | {"ot", "sinkhorn"}
+TRAIN_KEYS = set(LEAVES) | set(NESTED)
 DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
 
 
@@ -467,18 +467,3 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
     result = {"params": params, "kd_metric": norms}
     atomic_write_json(path, result)
     return result
-
-
-def record_partial_run(name: str, run_dir: str | Path, out_dir: str | Path, params: dict, reason: str) -> dict:
-    """Store what an unfinished training run measured (its checkpoint's dev history, step, wall time and
-    training-log summary) as ``out_dir/<name>.json``, marked ``"partial"`` with ``reason``: the book can show
-    the curve so far without the run directory, and it is never mistaken for a finished result."""
-    state = read_json(Path(run_dir) / "checkpoint" / "state.json")
-    result = {"system": name, "partial": True, "reason": reason, "params": params,
-              "training": {"config": state["config"], "steps": state["step"], "dev_history": state["dev_history"],
-                           "best_dev_macro_mrr10": state["best_dev"], "wall_s": state["wall_s"],
-                           "grad_norms_step0": state.get("grad_norms_step0"),
-                           "log": training_log_summary(Path(run_dir) / "train_log.jsonl")}}
-    atomic_write_json(Path(out_dir) / f"{name}.json", result)
-    return result
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
+from optical.report.summary import against_kd
 
 ROWS = (("floor: MiniLM on L query", "teacher"), ("BM25 on L query", "bm25"), ("mE5-small on L query", "e5"))
 CEILING = ("ceiling: MiniLM on human EN translation", "ceiling")
@@ -27,18 +28,9 @@ def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:
         tested = read_json_folder(root / key / "test")
         if "kd-pooled" not in tested:
             continue
-        parts = []
-        for readout in ("pooled", "maxsim"):
-            kd = tested.get(f"kd-{readout}")
-            for name, r in tested.items():
-                if kd is None or not name.endswith(f"-{readout}") or "significance" not in r:
-                    continue
-                sig = r["significance"]["languages"]
-                worse = sum(t["delta"] < 0 and t["p_holm"] < alpha for t in sig.values())
-                better = sum(t["delta"] > 0 and t["p_holm"] < alpha for t in sig.values())
-                parts.append(f"'{name.removesuffix('-' + readout)}' {r['macro']['MRR@10']:.3f} vs KD "
-                             f"{kd['macro']['MRR@10']:.3f} with the {readout} readout (significantly better on "
-                             f"{better}, worse on {worse} of {len(sig)} languages)")
+        parts = [f"'{r['name']}' {r['score']:.3f} vs KD {r['kd']:.3f} with the {r['readout']} readout "
+                 f"(significantly better on {len(r['better'])}, worse on {len(r['worse'])} of {r['n']} languages)"
+                 for r in against_kd(tested, ["pooled", "maxsim"], alpha)]
         langs = ", ".join(tested["kd-pooled"]["languages"])
         return (f"In the fair test ({{doc}}`executed/08_fair_test`: clean dev, choices on dev, students {budget}, "
                 f"{langs}, one seed), test macro MRR@10: " + "; ".join(parts) + ".")

@@ -36,9 +36,10 @@ def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict
     )
 
 
-def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:
-    """Markdown sentences: each student against KD, per readout, from :func:`optical.report.experiments.final_test`."""
-    lines = []
+def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> list[dict]:
+    """Each student of :func:`optical.report.experiments.final_test` against KD, per readout: its name, the readout,
+    both macro MRR@10 and the languages where it is significantly better or worse (Holm, ``alpha``)."""
+    rows = []
     for readout in readouts:
         kd = tested.get(f"kd-{readout}")
         if kd is None:
@@ -47,11 +48,17 @@ def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float 
             if not name.endswith(f"-{readout}") or "significance" not in result:
                 continue
             sig = result["significance"]["languages"]
-            better = [lang for lang, t in sig.items() if t["delta"] > 0 and t["p_holm"] < alpha]
-            worse = [lang for lang, t in sig.items() if t["delta"] < 0 and t["p_holm"] < alpha]
-            lines.append(
-                f"* **{readout}** readout: `{name.removesuffix('-' + readout)}` {result['macro']['MRR@10']:.3f} vs KD "
-                f"{kd['macro']['MRR@10']:.3f} macro MRR@10 (Δ {result['macro']['MRR@10'] - kd['macro']['MRR@10']:+.3f}); "
-                f"significantly better on {len(better)} ({', '.join(better) or '–'}), worse on {len(worse)} "
-                f"({', '.join(worse) or '–'}) of {len(sig)} languages (Holm, α = {alpha}).")
+            rows.append({"name": name.removesuffix("-" + readout), "readout": readout,
+                         "score": result["macro"]["MRR@10"], "kd": kd["macro"]["MRR@10"], "n": len(sig),
+                         "better": [lang for lang, t in sig.items() if t["delta"] > 0 and t["p_holm"] < alpha],
+                         "worse": [lang for lang, t in sig.items() if t["delta"] < 0 and t["p_holm"] < alpha]})
+    return rows
+
+
+def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:
+    """Markdown sentences: each student against KD, per readout (:func:`against_kd`)."""
+    lines = [f"* **{r['readout']}** readout: `{r['name']}` {r['score']:.3f} vs KD {r['kd']:.3f} macro MRR@10 "
+             f"(Δ {r['score'] - r['kd']:+.3f}); significantly better on {len(r['better'])} "
+             f"({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} ({', '.join(r['worse']) or '–'}) of "
+             f"{r['n']} languages (Holm, α = {alpha})." for r in against_kd(tested, readouts, alpha)]
     return "\n".join(lines) if lines else "No student was tested against KD."
