@@ -254,3 +254,14 @@ def test_cli_flags_map_to_config_fields_and_config_names_the_bad_field():
         cfg(kd_metric="l1")
     with pytest.raises(ValueError, match="weights given for components"):
         cfg(loss="ot", loss_weights={"kd": 1.0})
+
+
+def test_training_log_is_strict_json_when_the_solver_makes_no_check(tiny_model, tmp_path):
+    def strict(constant):
+        raise ValueError(f"{constant} in the training log")
+
+    train(cfg(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4, log_every=1, check_every=0),
+          bitext(), tmp_path / "run")
+    lines = [json.loads(line, parse_constant=strict) for line in (tmp_path / "run" / "train_log.jsonl").open()]
+    assert [line["step"] for line in lines] == [1, 2] and all(line["marginal_error"] is None for line in lines)
+    assert all(line["sinkhorn_iters"] == 100 for line in lines)  # max_iter iterations, no early stop
