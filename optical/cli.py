@@ -8,6 +8,9 @@ import sys
 
 from optical.data.schema import DataError
 
+DATASET_HELP = ("afriqa (default: the benchmark, one corpus of all 8 languages' gold passages), afriqa-own (each "
+                "language against its own gold passages: small, not the benchmark), webfaq, or beir:<folder>")
+
 
 def _languages(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
@@ -18,7 +21,7 @@ def _add_evaluate(sub) -> None:
     from optical.retrieval.dense import BACKENDS
 
     p = sub.add_parser("evaluate", help="evaluate a retrieval system per language")
-    p.add_argument("--dataset", default="afriqa", help="afriqa (default) or beir:<folder>")
+    p.add_argument("--dataset", default="afriqa", help=DATASET_HELP)
     p.add_argument("--languages", help="comma-separated codes (default: the dataset's default set)")
     p.add_argument("--system", required=True,
                    help="teacher, ceiling, bm25, e5, translate-test, or a saved student directory")
@@ -59,7 +62,7 @@ def _add_train(sub) -> None:
                        description="Every training option is a field of optical.config.TrainConfig (nested: ot, ot.sinkhorn); "
                                    "the defaults are the main experiment's. Several GPUs: accelerate launch -m "
                                    "optical train ...")
-    p.add_argument("--dataset", default="afriqa")
+    p.add_argument("--dataset", default="afriqa", help=DATASET_HELP)
     p.add_argument("--languages", help="comma-separated codes (default: all of the dataset)")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--stop-at-step", type=int, default=None, help="pause here (checkpoint); rerun to resume")

@@ -17,8 +17,8 @@ def training_bitext(dataset: str, languages: list[str], max_pairs: int | None = 
     """One leakage-filtered :class:`Bitext` per language, each capped to ``max_pairs``."""
     if dataset == "webfaq":
         return [webfaq.load_split(lang).train.take(max_pairs) for lang in languages]
-    if dataset != "afriqa":
-        raise DataError(f"no training bitext builder for dataset {dataset!r} (available: afriqa, webfaq)")
+    if dataset not in afriqa.DATASETS:
+        raise DataError(f"no training bitext builder for dataset {dataset!r} (available: afriqa, afriqa-own, webfaq)")
     afriqa.check_languages(languages, afriqa.LANGUAGES)
     return [afriqa.build_bitext(lang, root, seed).take(max_pairs) for lang in languages]
 
@@ -27,7 +27,7 @@ def dev_tasks(dataset: str, languages: list[str], root: str | Path | None = None
     """Dev tasks of the languages that have a dev split with gold passages (AfriQA: not yor, swa)."""
     if dataset == "webfaq":
         return load_tasks(dataset, languages, "dev", root)
-    if dataset != "afriqa":
+    if dataset not in afriqa.DATASETS:
         raise DataError(f"no dev split known for dataset {dataset!r}")
     with_dev = [lang for lang in languages if afriqa.gold_file(lang, "dev", root).is_file()]
     skipped = sorted(set(languages) - set(with_dev))
@@ -43,6 +43,6 @@ def dev_evaluator(dataset: str, languages: list[str], teacher_model, select: str
     from optical.eval.dev import DevEvaluator
 
     bitexts = {}
-    if dataset == "afriqa" and mafand_pairs != 0:
+    if dataset in afriqa.DATASETS and mafand_pairs != 0:
         bitexts = {lang: afriqa.mafand_dev(lang, root, mafand_pairs) for lang in languages}
     return DevEvaluator(teacher_model, dev_tasks(dataset, languages, root), bitexts, select)

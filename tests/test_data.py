@@ -29,6 +29,16 @@ def test_task_keeps_queries_with_empty_gold_as_misses(afriqa_dir):
     assert list(dev.queries) == ["0"]
 
 
+def test_the_dataset_name_decides_the_corpus(afriqa_dir):
+    pooled = load_tasks("afriqa", ["hau", "bem"], "test")
+    assert pooled["hau"].corpus is pooled["bem"].corpus and pooled["hau"].corpus == afriqa.load_corpus(["hau", "bem"])
+    own = load_tasks("afriqa-own", ["hau", "bem"], "test")
+    for lang in ("hau", "bem"):
+        assert own[lang].corpus == afriqa.load_corpus([lang]) and own[lang].queries == pooled[lang].queries
+    with pytest.raises(DataError, match="unknown AfriQA dataset 'afriqa-x'"):
+        afriqa.load_tasks(["hau"], dataset="afriqa-x")
+
+
 def test_text_is_nfc_normalised(tmp_path, monkeypatch, afriqa_dir):
     path = afriqa.query_file("hau", "dev")
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -130,6 +140,8 @@ def test_real_afriqa_counts(monkeypatch):
     assert 5300 < len(corpus) < 5420  # benchmark.md: about 5,378 (our rule: NFC, stripped, non-empty)
     n = {lang: len(afriqa.load_task(lang, "test", corpus=corpus).queries) for lang in afriqa.LANGUAGES}
     assert n == {"hau": 300, "ibo": 409, "yor": 254, "swa": 295, "zul": 325, "kin": 347, "twi": 486, "bem": 309}
+    own = {lang: len(task.corpus) for lang, task in load_tasks("afriqa-own", ["hau", "bem"]).items()}
+    assert own == {"hau": 705, "bem": 724}  # the smoke book's corpora
     bem = afriqa.build_bitext("bem")
     assert bem.counts["mafand"] == 0 and 400 < len(bem) < 520  # AfriQA bem train questions only
 

@@ -26,6 +26,12 @@ PIVOT = {"bem": "en", "hau": "en", "ibo": "en", "kin": "en", "swa": "en", "twi":
 LANGUAGES = ("hau", "ibo", "yor", "swa", "zul", "kin", "twi", "bem")
 """The default: the 8 English-pivot languages (fon, wol have French passages and stay loadable)."""
 SPLITS = ("train", "dev", "test")
+DATASETS = {
+    "afriqa": "every language against one corpus, the gold passages of all 8 languages (the benchmark)",
+    "afriqa-own": "each language against its own language's gold passages only (300-1,100 passages instead of "
+                  "5,363: fast and easier, not the benchmark; the smoke book uses it)",
+}
+"""Dataset names served by this module and the corpus each one retrieves from."""
 
 
 def check_languages(languages: list[str] | tuple[str, ...], allowed: tuple[str, ...] = tuple(PIVOT)) -> list[str]:
@@ -154,6 +160,19 @@ def load_task(lang: str, split: str = "test", root: str | Path | None = None,
         log.warning("AfriQA %s %s: dropped %d queries with an empty question text (ids %s)", lang, split,
                     len(empty), empty)
     return RetrievalTask(f"afriqa-{split}", lang, corpus, queries, qrels, translations, missing).validate()
+
+
+def load_tasks(languages: list[str] | tuple[str, ...], split: str = "test", root: str | Path | None = None,
+               dataset: str = "afriqa") -> dict[str, RetrievalTask]:
+    """One task per language of ``dataset`` (a key of :data:`DATASETS`), which decides the corpus."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown AfriQA dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    check_languages(languages)
+    if dataset == "afriqa-own":
+        return {lang: load_task(lang, split, root, load_corpus([lang], root)) for lang in languages}
+    pooled = all(lang in LANGUAGES for lang in languages)  # fon, wol (French passages) keep their own corpus
+    corpus = load_corpus(LANGUAGES, root) if pooled else None
+    return {lang: load_task(lang, split, root, corpus) for lang in languages}
 
 
 def _key(text: str) -> str:

@@ -10,24 +10,21 @@ from optical.data.schema import DataError, RetrievalTask
 
 
 def default_languages(dataset: str) -> list[str]:
-    if dataset == "afriqa":
+    if dataset in afriqa.DATASETS:
         return list(afriqa.LANGUAGES)
     if dataset.startswith("beir:"):
         return ["und"]
     if dataset == "webfaq":
         return ["swa", "hau", "amh", "som", "tgl"]
-    raise DataError(f"unknown dataset {dataset!r}; use afriqa, webfaq or beir:<folder>")
+    raise DataError(f"unknown dataset {dataset!r}; use afriqa, afriqa-own, webfaq or beir:<folder>")
 
 
 def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "test",
                root: str | Path | None = None) -> dict[str, RetrievalTask]:
     """One :class:`RetrievalTask` per language of ``dataset``."""
     languages = languages or default_languages(dataset)
-    if dataset == "afriqa":
-        afriqa.check_languages(languages)
-        corpus = afriqa.load_corpus(afriqa.LANGUAGES, root) if all(
-            lang in afriqa.LANGUAGES for lang in languages) else None
-        return {lang: afriqa.load_task(lang, split, root, corpus) for lang in languages}
+    if dataset in afriqa.DATASETS:
+        return afriqa.load_tasks(languages, split, root, dataset)
     if dataset.startswith("beir:"):
         folder = dataset.split(":", 1)[1]
         return {lang: load_beir(folder, split, lang) for lang in languages}
@@ -35,4 +32,4 @@ def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "t
         if split not in ("dev", "test"):
             raise DataError(f"WebFAQ tasks exist for the dev and test splits, not {split!r}")
         return {lang: getattr(webfaq.load_split(lang), split) for lang in languages}
-    raise DataError(f"unknown dataset {dataset!r}; use afriqa, webfaq or beir:<folder>")
+    raise DataError(f"unknown dataset {dataset!r}; use afriqa, afriqa-own, webfaq or beir:<folder>")

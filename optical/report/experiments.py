@@ -15,6 +15,7 @@ from pathlib import Path
 
 from optical.eval.significance import compare_runs
 from optical.evaluate import evaluate
+from optical.data.registry import load_tasks
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
 from optical.config import LEAVES, NESTED, config_from_dict
@@ -209,18 +210,18 @@ def data_summary(p: dict, root: str | Path = ".") -> dict:
     """Notebook 00: corpus size, query and bitext counts per language, example triples."""
     from optical.data import afriqa
 
-    corpus = afriqa.load_corpus(p["languages"])
+    tests = load_tasks(p["dataset"], p["languages"], "test")
+    devs = dev_tasks(p["dataset"], p["languages"])
     rows, examples = {}, {}
-    for lang in p["languages"]:
-        test = afriqa.load_task(lang, "test", corpus=corpus)
-        has_dev = afriqa.gold_file(lang, "dev").is_file()
+    for lang, test in tests.items():
         bitext = afriqa.build_bitext(lang)
         rows[lang] = {"test queries": len(test.queries), "test queries without gold passage": len(test.missing_gold),
-                      "dev queries": len(afriqa.load_task(lang, "dev", corpus=corpus).queries) if has_dev else 0,
+                      "dev queries": len(devs[lang].queries) if lang in devs else 0,
                       **{f"bitext {k}": v for k, v in bitext.counts.items()}}
         qid = next(q for q in test.queries if q in test.qrels)
         examples[lang] = {"query": test.queries[qid], "translation": test.translations[qid],
-                          "passage": corpus[next(iter(test.qrels[qid]))][:300]}
+                          "passage": test.corpus[next(iter(test.qrels[qid]))][:300]}
+    corpus = set().union(*(test.corpus for test in tests.values()))
     summary = {"dataset": p["dataset"], "corpus_size": len(corpus), "languages": rows, "examples": examples}
     atomic_write_json(Path(root) / "results" / p["dataset"] / "data.json", summary)
     return summary
