@@ -115,6 +115,17 @@ def afriqa_dir(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test, as the processes it starts; the worker's setting is restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def real_cache(tmp_path_factory) -> Path:
     """One document-matrix cache for every test that uses the real MiniLM model and corpus."""

@@ -55,8 +55,7 @@ def test_gradient_accumulation_equals_the_whole_batch(no_dropout_model, tmp_path
 
 
 @pytest.mark.slow
-def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(no_dropout_model, tmp_path):
-    torch.set_num_threads(1)
+def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(no_dropout_model, tmp_path, one_thread):
     train(config_from_dict(config(no_dropout_model)), bitext(), tmp_path / "one")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}

@@ -44,6 +44,7 @@ def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("book")  # one worker for both books: the smoke checks the main book's folders stay untouched
 def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cache):
     env = {**os.environ, "OPTICAL_CACHE_DIR": str(real_cache), "PYTHONUNBUFFERED": "1"}
     main_book = [ROOT / "_build", ROOT / "book" / "executed"]
@@ -120,6 +121,7 @@ def test_readme_change_a_parameter_command_runs_as_written(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("book")
 def test_main_job_reuse_path_leaves_the_checkout_unchanged():
     """`optical book --params params/full.yaml` on a checkout with committed results reads every result back and
     rewrites nothing tracked (results, manifest, generated answer): `git status` is unchanged."""
@@ -131,3 +133,22 @@ def test_main_job_reuse_path_leaves_the_checkout_unchanged():
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert status() == before, status()
+
+
+def test_manifest_stays_when_results_are_read_back_and_is_rewritten_when_the_parameters_change(tmp_path):
+    from optical.io import read_json
+    from optical.report.book import run_book
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "stored.json").write_text("{}")
+    params = tmp_path / "params.yaml"
+    params.write_text(f"root: {tmp_path}\ndataset: afriqa\n")
+    manifest = run_book(params, ["10"], build=False)
+    first = manifest.read_bytes()
+    assert read_json(manifest)["results_computed_in_this_run"] is False  # 10 only reads
+    run_book(params, ["10"], build=False)
+    assert manifest.read_bytes() == first, "same parameters, nothing computed: the manifest must stay as it was"
+    params.write_text(f"root: {tmp_path}\ndataset: afriqa-own\n")
+    run_book(params, ["10"], build=False)
+    rewritten = read_json(manifest)
+    assert rewritten["params"]["dataset"] == "afriqa-own" and rewritten["results_computed_in_this_run"] is False
