@@ -30,10 +30,12 @@ root = "."
 import pandas as pd
 from IPython.display import Markdown, display
 
+from optical.data.afriqa import DATASETS
 from optical.report.experiments import data_summary
 
 summary = data_summary({"dataset": dataset, "languages": languages}, root)
-display(Markdown(f"**Corpus:** {summary['corpus_size']:,} distinct English gold passages (all splits, all languages)."))
+display(Markdown(f"**Corpus:** {summary['corpus_size']:,} distinct English gold passages of all splits; "
+                 f"`{dataset}`: {DATASETS[dataset]}."))
 
 # %% [markdown]
 # Queries per language (test: scored once per reported system; dev: model selection) and bitext pairs by
