@@ -62,10 +62,13 @@ def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(no_dropo
     with socket.socket() as free:  # a free port for the rendezvous
         free.bind(("127.0.0.1", 0))
         port = str(free.getsockname()[1])
+    logs = tmp_path / "logs"  # each process's own stdout and stderr, shown if the run fails
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           port, str(TESTS / "ddp_worker.py"), json.dumps(config(no_dropout_model)),
-                           str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+                           port, "--log-dir", str(logs), "--redirects", "3", str(TESTS / "ddp_worker.py"),
+                           json.dumps(config(no_dropout_model)), str(tmp_path / "two")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, "\n".join(f"--- {f.relative_to(logs)}\n{f.read_text()[-2000:]}"
+                                            for f in sorted(logs.rglob("std*.log"))) + done.stderr[-1500:]
     card = json.loads((tmp_path / "two" / "student" / "optical_card.json").read_text())
     assert card["processes"] == 2
     # the same sums in another order (gloo's all-reduce, smaller padded batches): float32 rounding only
