@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import string
 from pathlib import Path
 
 import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def pytest_configure(config):
-    """Under pytest-xdist each worker gets its share of the cores, for torch here and for the processes it starts
-    (the smoke book's kernels, DDP): two workers of two threads each on two cores run slower than one."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
-    if workers > 1:
-        import torch
-
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = max(1, cores // workers)
-        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -141,7 +141,7 @@ def test_real_afriqa_counts(monkeypatch):
     n = {lang: len(afriqa.load_task(lang, "test", corpus=corpus).queries) for lang in afriqa.LANGUAGES}
     assert n == {"hau": 300, "ibo": 409, "yor": 254, "swa": 295, "zul": 325, "kin": 347, "twi": 486, "bem": 309}
     own = {lang: len(task.corpus) for lang, task in load_tasks("afriqa-own", ["hau", "bem"]).items()}
-    assert own == {"hau": 705, "bem": 724}  # the smoke book's corpora
+    assert own == {"hau": 705, "bem": 724}
     bem = afriqa.build_bitext("bem")
     assert bem.counts["mafand"] == 0 and 400 < len(bem) < 520  # AfriQA bem train questions only
 

@@ -29,7 +29,7 @@ SPLITS = ("train", "dev", "test")
 DATASETS = {
     "afriqa": "every language against one corpus, the gold passages of all 8 languages (the benchmark)",
     "afriqa-own": "each language against its own language's gold passages only (300-1,100 passages instead of "
-                  "5,363: fast and easier, not the benchmark; the smoke book uses it)",
+                  "5,363: a quick look, easier, not the benchmark)",
 }
 """Dataset names served by this module and the corpus each one retrieves from."""
 
