@@ -225,15 +225,11 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
                              f"{', '.join(s.stem for s in sources)}")
         sources = [s for s in sources if s.stem in notebooks or s.stem.split("_", 1)[0] in notebooks]
     path = root / "results" / "manifest.json"
-    earlier: dict[str, float] = {}
-    if notebooks and path.is_file():  # a partial run adds to the manifest of the same parameters
-        previous = read_json(path)
-        if previous.get("params") == params:
-            earlier = previous.get("notebook_wall_s", {})
-
+    previous = read_json(path) if path.is_file() else {}
+    same_params = previous.get("params") == params
+    # a partial run adds its times to the manifest of the same parameters
+    earlier: dict[str, float] = previous.get("notebook_wall_s", {}) if notebooks and same_params else {}
     before = results_digest(root / "results")
-
-    same_params = path.is_file() and read_json(path).get("params") == params
 
     def write_manifest(timings: dict[str, float]) -> None:  # called after each notebook
         changed = results_digest(root / "results") != before
