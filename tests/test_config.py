@@ -66,3 +66,22 @@ def test_a_parameter_file_extends_another_and_overrides_only_what_it_writes(tmp_
     (tmp_path / "typo.yaml").write_text("fair:\n  train: {max_step: 3}\n  variants: {kd: {loss: kd}}\n")
     with pytest.raises(ValueError, match="typo.yaml: fair.train: unknown train parameter 'max_step'"):
         load_params(tmp_path / "typo.yaml")
+
+
+def test_the_cost_names_of_the_config_are_the_costs_the_transport_core_implements():
+    from optical.config import COST_NAMES
+    from optical.transport import COSTS
+
+    assert COST_NAMES == tuple(COSTS)
+
+
+def test_reading_results_imports_neither_torch_nor_scipy():
+    """A notebook that reads its results back (the main job's reuse path) starts without the heavy imports."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import optical.report.experiments, optical.report.tables, optical.report.summary, "
+            "optical.report.conclusions, optical.report.book; "
+            "print(sorted(m for m in ('torch', 'scipy.stats', 'sentence_transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

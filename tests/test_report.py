@@ -78,3 +78,23 @@ def test_dev_selection_by_variant_and_seed():
     means = {name: sum(s.values()) / len(s) for name, s in table.items() if name.startswith("ot+kd")}
     assert max(means, key=means.get) == "ot+kd-cos-1" and best_variant(results, "ot+kd") == "ot+kd-cos-3"
     assert best_variant(results, "ot") == "ot-idf"  # "ot" never picks an ot+kd mix
+
+
+def test_significance_read_back_is_kept_and_a_changed_input_is_tested_again(tmp_path, monkeypatch):
+    import optical.eval.significance as significance
+    from optical.io import read_json
+    from optical.report.experiments import add_significance
+
+    calls = []
+    real = significance.compare_runs
+    monkeypatch.setattr(significance, "compare_runs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    kd = {"per_query": {"MRR@10": {"hau": {str(i): 0.0 for i in range(30)}}}}
+    ot = {"per_query": {"MRR@10": {"hau": {str(i): 1.0 for i in range(30)}}}}
+    first = add_significance({"kd": kd, "ot": ot}, "kd", tmp_path, n_resamples=200)
+    assert calls == [1] and first["ot"]["hau"]["p_value"] < 0.05
+    stored = read_json(tmp_path / "ot.json")
+    again = add_significance({"kd": kd, "ot": stored}, "kd", tmp_path, n_resamples=200)
+    assert calls == [1] and again == first  # same inputs: the stored test, not a new one
+    stored["per_query"]["MRR@10"]["hau"]["0"] = 0.0
+    changed = add_significance({"kd": kd, "ot": stored}, "kd", tmp_path, n_resamples=200)
+    assert calls == [1, 1] and changed["ot"]["hau"]["delta"] == pytest.approx(29 / 30)

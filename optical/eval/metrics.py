@@ -13,11 +13,14 @@ id, so one run could be two rankings.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ir_measures
 import numpy as np
 from ir_measures import R, RR, nDCG
 
-from optical.retrieval.dense import Run
+if TYPE_CHECKING:  # a type alias only: reading results needs no torch
+    from optical.retrieval.dense import Run
 
 MEASURES = {"MRR@10": RR @ 10, "nDCG@10": nDCG @ 10, "R@100": R @ 100}
 

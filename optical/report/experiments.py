@@ -8,18 +8,20 @@ book can be rebuilt without retraining; ``fresh=True`` recomputes. Trained stude
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from optical.eval.significance import compare_runs
-from optical.evaluate import evaluate
+from optical.config import LEAVES, NESTED, config_from_dict
 from optical.data.registry import load_tasks
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
-from optical.config import LEAVES, NESTED, config_from_dict
-from optical.train import train
+
+# torch, the models and scipy are imported where they are used: a notebook that reads its results back
+# (the main job on committed results) starts in a second instead of five
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ def _teacher(name: str, max_length: int):
 def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, results_dir: str | Path,
                  split: str = "test", fresh: bool = False, name: str | None = None) -> dict:
     """Evaluate a built-in system and store ``results_dir/<name or system>.json``."""
+    from optical.evaluate import evaluate
+
     params = {"system": system, "dataset": dataset, "languages": languages, "teacher": teacher, "split": split}
     path = Path(results_dir) / f"{name or system}.json"
     if (stored := _stored(path, params, fresh)) is not None:
@@ -77,6 +81,9 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     path = Path(results_dir) / f"{name}.json"
     if (stored := _stored(path, params, fresh)) is not None:
         return stored
+    from optical.evaluate import evaluate
+    from optical.train import train
+
     config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
     bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
     teacher, cache = _teacher(config.teacher, config.max_length)
@@ -121,21 +128,35 @@ def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[flo
     return summary
 
 
+def significance_inputs(system_rr: dict, reference_rr: dict, n_resamples: int) -> str:
+    """Digest of what a significance test reads (both per-query RR tables and the number of resamples)."""
+    text = json.dumps([system_rr, reference_rr, n_resamples], sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 def add_significance(results: dict[str, dict], reference: str, results_dir: str | Path,
                      n_resamples: int = 10000) -> dict[str, dict]:
     """Paired randomisation test of every system against ``reference`` per language (Holm-corrected).
 
-    Writes the tests into each system's JSON under ``"significance"`` and returns them by system.
+    Writes the tests into each system's JSON under ``"significance"`` and returns them by system. A system whose
+    stored test read the same inputs (:func:`significance_inputs`) keeps it: results read back are not re-tested.
     """
     ref = results[reference]["per_query"]["MRR@10"]
     out = {}
     for system, result in results.items():
         if system == reference:
             continue
+        inputs = significance_inputs(result["per_query"]["MRR@10"], ref, n_resamples)
+        stored = result.get("significance", {})
+        if stored.get("reference") == reference and stored.get("inputs") == inputs:
+            out[system] = stored["languages"]
+            continue
+        from optical.eval.significance import compare_runs
+
         tests = compare_runs(result["per_query"]["MRR@10"], ref, n_resamples)
         result["significance"] = {"reference": reference, "measure": "MRR@10",
                                   "test": "paired randomisation (sign flip), two-sided", "correction": "Holm",
-                                  "languages": tests}
+                                  "inputs": inputs, "languages": tests}
         atomic_write_json(Path(results_dir) / f"{system}.json", result)
         out[system] = tests
     return out
@@ -200,6 +221,8 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
                                                        "teacher": p["teacher"]},
                                 p["dataset"], p["languages"], out / "seeds", runs, fresh=fresh) for seed in seeds]
         results[name] = aggregate_seeds(name, per_seed)
+        if (out / f"{name}.json").is_file() and "significance" in (stored := read_json(out / f"{name}.json")):
+            results[name]["significance"] = stored["significance"]  # kept only if it read these inputs
         atomic_write_json(out / f"{name}.json", results[name])
     if prefix + "kd" in results and len(results) > 1:
         add_significance(results, prefix + "kd", out)
@@ -431,6 +454,8 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
                       "train": {**s["train"], **s["variants"][system]} if is_student else None}
             path = out / f"{name}.json"
             if (stored := _stored(path, params, fresh)) is None:
+                from optical.evaluate import evaluate
+
                 target = str(runs / system / "student") if is_student else system
                 stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
                 stored.update(system=name, params=params)
