@@ -141,6 +141,20 @@ def test_maxsim_search_equals_a_brute_force_loop():
         assert list(run[qid]) == [doc_ids[j] for j in best]
 
 
+def test_token_vectors_in_length_batches_equal_each_text_alone_in_the_given_order(tiny_model):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from optical.retrieval.late_interaction import token_vectors
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    texts = ["a much longer text than the others, with many tokens", "short", "mid length text", "xy"]
+    batched = token_vectors(model, texts, batch_size=2)
+    for text, vectors in zip(texts, batched):
+        alone = token_vectors(model, [text], batch_size=1)[0]
+        assert vectors.shape == alone.shape and np.allclose(vectors, alone, atol=1e-5)
+
+
 def test_maxsim_readout_of_the_teacher_and_bad_readouts(tiny_model, afriqa_dir, tmp_path):
     from optical.evaluate import evaluate
 

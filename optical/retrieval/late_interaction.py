@@ -36,17 +36,21 @@ def _projection(model):
 @torch.no_grad()
 def token_vectors(model, texts: list[str], kind: str = "query", batch_size: int = 32,
                   max_length: int | None = None) -> list[np.ndarray]:
-    """Unit-normalised content-token vectors of each text, ``(n_i, d)`` float32, by a ``SentenceTransformer``."""
+    """Unit-normalised content-token vectors of each text, ``(n_i, d)`` float32, by a ``SentenceTransformer``,
+    in the order of ``texts`` (encoded in batches of similar length, so little of a batch is padding)."""
     from optical.models import forward_tokens
 
     project = _projection(model)
-    out = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: list[np.ndarray | None] = [None] * len(texts)
     model.eval()
     for start in range(0, len(texts), batch_size):
-        batch = forward_tokens(model, texts[start:start + batch_size], max_length, kind)
+        rows = order[start:start + batch_size]
+        batch = forward_tokens(model, [texts[i] for i in rows], max_length, kind)
         tokens = batch.tokens if project is None else project(batch.tokens)
         tokens = torch.nn.functional.normalize(tokens.float(), dim=-1).cpu()
-        out += [tokens[i][batch.content_mask[i].cpu()].numpy() for i in range(len(tokens))]
+        for k, i in enumerate(rows):
+            out[i] = tokens[k][batch.content_mask[k].cpu()].numpy()
     return out
 
 
