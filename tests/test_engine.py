@@ -3,7 +3,6 @@ with the same global batch; the teacher token cache on disk gives the batches th
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -59,12 +58,11 @@ def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(no_dropo
     train(config_from_dict(config(no_dropout_model)), bitext(), tmp_path / "one")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
-    with socket.socket() as free:  # a free port for the rendezvous
-        free.bind(("127.0.0.1", 0))
-        port = str(free.getsockname()[1])
     logs = tmp_path / "logs"  # each process's own stdout and stderr, shown if the run fails
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           port, "--log-dir", str(logs), "--redirects", "3", str(TESTS / "ddp_worker.py"),
+    # --standalone: the rendezvous store binds a port of its own choosing (no free-port probe that another process
+    # could take first)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "--log-dir", str(logs), "--redirects", "3", str(TESTS / "ddp_worker.py"),
                            json.dumps(config(no_dropout_model)), str(tmp_path / "two")],
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, "\n".join(f"--- {f.relative_to(logs)}\n{f.read_text()[-2000:]}"

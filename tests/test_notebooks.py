@@ -119,18 +119,38 @@ def test_readme_change_a_parameter_command_runs_as_written(tmp_path):
     assert "## The research question" in text and "it/s]" not in text  # generated, and no progress bar
 
 
-@pytest.mark.slow
-def test_main_job_reuse_path_leaves_the_checkout_unchanged():
-    """`optical book --params params/full.yaml` on a checkout with committed results reads every result back and
-    rewrites nothing tracked (results, manifest, generated answer): `git status` is unchanged."""
-    def status():
-        return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
+def checkout_of_the_working_tree(target: Path) -> Path:
+    """A fresh git checkout at ``target`` of this working tree as it is (tracked files and untracked ones that git
+    does not ignore, uncommitted edits included), committed there, so that ``git status`` there starts clean."""
+    import shutil
 
-    before = status()
-    done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/full.yaml"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=1800)
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if (ROOT / name).is_file():  # a tracked file deleted in the working tree is not copied
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target / name)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "checkout"]):
+        subprocess.run(git + command, cwd=target, check=True, capture_output=True)
+    return target
+
+
+@pytest.mark.slow
+def test_main_job_reuse_path_leaves_a_fresh_checkout_unchanged(tmp_path):
+    """`optical book --params params/full.yaml` on a fresh checkout with committed results reads every result back
+    and rewrites nothing tracked (results, manifest, generated answer): `git status` stays clean. The checkout is a
+    copy: the book builds there, never in this working tree."""
+    from optical.data.paths import data_dir
+
+    checkout = checkout_of_the_working_tree(tmp_path / "optical")
+    env = {**os.environ, "PYTHONPATH": str(checkout), "OPTICAL_DATA_DIR": str(data_dir())}  # its own package
+    done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/full.yaml"], cwd=checkout,
+                          env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert status() == before, status()
+    assert f"HTML: {checkout}" in done.stdout, "the book must be built in the checkout"
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True).stdout
+    assert status == "", status
 
 
 def test_manifest_stays_when_results_are_read_back_and_is_rewritten_when_the_parameters_change(tmp_path):
