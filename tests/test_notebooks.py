@@ -45,6 +45,9 @@ def test_a_notebook_without_parameters_cell_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cache):
+    import shutil
+
+    shutil.rmtree(ROOT / "build" / "smoke", ignore_errors=True)  # its scratch root: every result is computed anew
     env = {**os.environ, "OPTICAL_CACHE_DIR": str(real_cache), "PYTHONUNBUFFERED": "1"}
     main_book = [ROOT / "_build", ROOT / "book" / "executed"]
     before = {p: sorted((f.relative_to(p), f.stat().st_mtime_ns) for f in p.rglob("*")) if p.exists() else None

@@ -300,14 +300,6 @@ def row_entropy(plan) -> float:
 
 def alignment_examples(p: dict, root: str | Path = ".") -> dict:
     """Notebook 05: OT plans (before and after training) and the hard alignment for real bitext pairs."""
-    import torch
-
-    from optical.data import afriqa
-    from optical.losses import ot_distillation_loss
-    from optical.losses.kd import greedy_matching
-    from optical.models import StudentQueryEncoder, load_sentence_transformer
-    from optical.transport import cosine_cost
-
     a = p["alignment"]
     params = {"alignment": a, "teacher": p["teacher"], "max_length": p["train"]["max_length"],
               "epsilon": p["train"].get("epsilon", 0.05)}
@@ -316,6 +308,14 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
     if not trained.is_dir() and path.is_file() and read_json(path).get("params") == params:
         log.info("no trained student %s here: reusing the plans stored in %s", trained, path)
         return read_json(path)  # the "after" plans were stored when the student was trained
+    import torch
+
+    from optical.data import afriqa
+    from optical.losses import ot_distillation_loss
+    from optical.losses.kd import greedy_matching
+    from optical.models import StudentQueryEncoder, load_sentence_transformer
+    from optical.transport import cosine_cost
+
     teacher, _ = _teacher(p["teacher"], p["train"]["max_length"])
     bitext = afriqa.build_bitext(a["language"])
     pairs = list(zip(bitext.source, bitext.target))[: a["n_pairs"]]
