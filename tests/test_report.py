@@ -98,3 +98,23 @@ def test_significance_read_back_is_kept_and_a_changed_input_is_tested_again(tmp_
     stored["per_query"]["MRR@10"]["hau"]["0"] = 0.0
     changed = add_significance({"kd": kd, "ot": stored}, "kd", tmp_path, n_resamples=200)
     assert calls == [1, 1] and changed["ot"]["hau"]["delta"] == pytest.approx(29 / 30)
+
+
+def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significance(tmp_path):
+    from optical.io import atomic_write_json, read_json
+    from optical.report.experiments import students
+
+    p = {"dataset": "afriqa", "languages": ["hau"], "teacher": "t", "losses": ["ot"], "seeds": [0],
+         "train": {"max_steps": 1}}
+    train = {**p["train"], "seed": 0, "loss": "ot", "teacher": "t"}
+    seed = {"system": "ot-seed0", "dataset": "afriqa", "split": "test", "model": "t",
+            "macro": {"MRR@10": 0.5}, "languages": {"hau": {"n_queries": 2, "MRR@10": 0.5}},
+            "per_query": {"MRR@10": {"hau": {"a": 1.0, "b": 0.0}}},
+            "training": {"config": {"seed": 0}, "wall_s": 1.0, "steps": 1},
+            "params": {"name": "ot-seed0", "dataset": "afriqa", "languages": ["hau"], "train": train,
+                       "eval_split": "test", "eval_languages": ["hau"]}}
+    out = tmp_path / "results" / "afriqa"
+    atomic_write_json(out / "seeds" / "ot-seed0.json", seed)  # read back: nothing is trained
+    atomic_write_json(out / "ot.json", {"significance": {"reference": "kd", "inputs": "old", "languages": {}}})
+    students(p, tmp_path)
+    assert "significance" not in read_json(out / "ot.json"), "no KD in this run: nothing to test against"

@@ -214,6 +214,7 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
     seeds = p.get("seeds") or [p["train"].get("seed", 0)]
     prefix, init = p.get("prefix", ""), {"student": p["student"]} if p.get("student") else {}
     specs = p["losses"] if isinstance(p["losses"], dict) else {loss: {"loss": loss} for loss in p["losses"]}
+    against_kd = "kd" in specs and len(specs) > 1
     results = {}
     for loss, spec in specs.items():
         name = prefix + loss
@@ -221,10 +222,11 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
                                                        "teacher": p["teacher"]},
                                 p["dataset"], p["languages"], out / "seeds", runs, fresh=fresh) for seed in seeds]
         results[name] = aggregate_seeds(name, per_seed)
-        if (out / f"{name}.json").is_file() and "significance" in (stored := read_json(out / f"{name}.json")):
-            results[name]["significance"] = stored["significance"]  # kept only if it read these inputs
-        atomic_write_json(out / f"{name}.json", results[name])
-    if prefix + "kd" in results and len(results) > 1:
+        previous = out / f"{name}.json"
+        if against_kd and loss != "kd" and previous.is_file() and "significance" in (stored := read_json(previous)):
+            results[name]["significance"] = stored["significance"]  # add_significance keeps it only for these inputs
+        atomic_write_json(previous, results[name])
+    if against_kd:
         add_significance(results, prefix + "kd", out)
     return results
 
