@@ -118,3 +118,28 @@ def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significa
     atomic_write_json(out / "ot.json", {"significance": {"reference": "kd", "inputs": "old", "languages": {}}})
     students(p, tmp_path)
     assert "significance" not in read_json(out / "ot.json"), "no KD in this run: nothing to test against"
+
+
+def test_fair_sentence_reads_every_final_reading_and_the_dev_study_only_without_one(tmp_path):
+    import json
+
+    from optical.report.intro import fair_sentence
+
+    def write(key, languages, score):
+        folder = tmp_path / key / "test"
+        folder.mkdir(parents=True)
+        kd = {"macro": {"MRR@10": 0.30}, "languages": {lang: {} for lang in languages}}
+        ot = {"macro": {"MRR@10": score}, "languages": kd["languages"], "significance": {"languages": {
+            lang: {"delta": -0.02, "p_holm": 0.01 if i == 0 else 0.5} for i, lang in enumerate(languages)}}}
+        (folder / "kd-pooled.json").write_text(json.dumps(kd))
+        (folder / "ot-pooled.json").write_text(json.dumps(ot))
+
+    assert fair_sentence(tmp_path) == ""
+    write("fair", ["hau"], 0.25)
+    assert "at the dev study's budget, hau" in fair_sentence(tmp_path)
+    write("curves", ["hau", "zul"], 0.29)
+    write("rerun", ["hau", "zul", "twi"], 0.28)
+    text = fair_sentence(tmp_path)
+    assert "dev study" not in text
+    assert text.index("on every language, hau, zul, twi") < text.index("learning curves, hau, zul")
+    assert "'ot' 0.280 vs KD 0.300 with the pooled readout (significantly better on 0, worse on 1 of 3" in text

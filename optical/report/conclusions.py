@@ -99,12 +99,15 @@ def _fair_section(root: Path) -> list[str]:
         first = next(iter(tested.values()))["params"]
         parts.append(f"Test split, read once ({', '.join(first['languages'])}; one seed):")
         parts.append(fair_test_answer(tested, _readouts(tested)))
-    curve_tested = read_json_folder(root / "curves" / "test")
-    if curve_tested:
-        train = next(v for v in curve_tested.values() if v["params"]["train"])["params"]["train"]
-        parts.append(f"At the learning curves' budget ({train['max_steps']} steps of {train['batch_size']} pairs, up to "
-                     f"{train['max_pairs']} pairs per language, the best dev checkpoint; one seed), test read once:")
-        parts.append(fair_test_answer(curve_tested, _readouts(curve_tested)))
+    for key, reading in (("curves", "At the learning curves' budget"), ("rerun", "Trained jointly on every language")):
+        final = read_json_folder(root / key / "test")
+        if final:
+            first = next(v for v in final.values() if v["params"]["train"])["params"]
+            train = first["train"]
+            parts.append(f"{reading} ({', '.join(first['languages'])}; {train['max_steps']} steps of "
+                         f"{train['batch_size']} pairs, up to {train['max_pairs']} pairs per language, the best dev "
+                         "checkpoint; one seed), test read once:")
+            parts.append(fair_test_answer(final, _readouts(final)))
     return parts
 
 
