@@ -123,3 +123,17 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
         if row:
             rows[name] = row
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) -> None:
+    """Display one reading of :func:`optical.report.experiments.final_test`: test MRR@10 per language, the
+    paired tests against KD, and the answer in words (:func:`optical.report.summary.fair_test_answer`)."""
+    from IPython.display import Markdown, display
+
+    from optical.report.summary import fair_test_answer
+
+    display(metric_table(tested, "MRR@10", labels=False).style.format(precision=3).set_caption(caption))
+    sig = significance_table(tested)
+    if len(sig):
+        display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index"))
+    display(Markdown(fair_test_answer(tested, readouts)))
