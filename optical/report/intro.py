@@ -20,8 +20,21 @@ def _best(results: dict[str, dict], suffix: str) -> tuple[str, dict] | None:
     return name, results[name]
 
 
-READINGS = (("rerun", "trained jointly on every language"), ("curves", "trained to the end of the learning curves"),
-            ("fair", "at the dev study's budget"))
+FINAL_READINGS = (("rerun", "trained jointly on every language"),
+                  ("curves", "trained to the end of the learning curves"))
+
+
+def _reading(folder: Path, budget: str, alpha: float) -> str:
+    """The sentence of one folder of :func:`optical.report.experiments.final_test` results; empty if untested."""
+    tested = read_json_folder(folder)
+    if "kd-pooled" not in tested:
+        return ""
+    parts = [f"'{r['name']}' {r['score']:.3f} vs KD {r['kd']:.3f} with the {r['readout']} readout "
+             f"(significantly better on {len(r['better'])}, worse on {len(r['worse'])} of {r['n']} languages)"
+             for r in against_kd(tested, ["pooled", "maxsim"], alpha)]
+    langs = ", ".join(tested["kd-pooled"]["languages"])
+    return (f"In the fair test ({{doc}}`executed/08_fair_test`: clean dev, choices on dev, students {budget}, "
+            f"{langs}, one seed), test macro MRR@10: " + "; ".join(parts) + ".")
 
 
 def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:
@@ -29,18 +42,8 @@ def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:
     and the students trained to the end of the learning curves, each when it was tested; else those of the dev
     study; empty when none was."""
     root = Path(results_root)
-    sentences = []
-    for key, budget in READINGS:
-        tested = read_json_folder(root / key / "test")
-        if "kd-pooled" not in tested or (key == "fair" and sentences):
-            continue
-        parts = [f"'{r['name']}' {r['score']:.3f} vs KD {r['kd']:.3f} with the {r['readout']} readout "
-                 f"(significantly better on {len(r['better'])}, worse on {len(r['worse'])} of {r['n']} languages)"
-                 for r in against_kd(tested, ["pooled", "maxsim"], alpha)]
-        langs = ", ".join(tested["kd-pooled"]["languages"])
-        sentences.append(f"In the fair test ({{doc}}`executed/08_fair_test`: clean dev, choices on dev, students "
-                         f"{budget}, {langs}, one seed), test macro MRR@10: " + "; ".join(parts) + ".")
-    return " ".join(sentences)
+    final = [s for key, budget in FINAL_READINGS if (s := _reading(root / key / "test", budget, alpha))]
+    return " ".join(final) or _reading(root / "fair" / "test", "at the dev study's budget", alpha)
 
 
 def answer_markdown(results_root: str | Path, dataset: str = "afriqa") -> str:
