@@ -100,7 +100,7 @@ def test_seed_aggregation_means_sds_and_per_query_average():
     from optical.report.experiments import aggregate_seeds
 
     def seed_result(seed, rr):
-        return {"dataset": "afriqa", "split": "test", "model": "m", "params": {"seed": seed},
+        return {"dataset": "afriqa", "split": "test", "model": "m", "params": {"train": {"seed": seed}},
                 "languages": {"hau": {"MRR@10": float(np.mean(rr)), "n_queries": 2}},
                 "macro": {"MRR@10": float(np.mean(rr))}, "per_query": {"MRR@10": {"hau": {"a": rr[0], "b": rr[1]}}},
                 "training": {"config": {"seed": seed}, "wall_s": 10.0, "steps": 5}}

@@ -142,4 +142,45 @@ def test_fair_sentence_reads_every_final_reading_and_the_dev_study_only_without_
     text = fair_sentence(tmp_path)
     assert "dev study" not in text
     assert text.index("on every language, hau, zul, twi") < text.index("learning curves, hau, zul")
-    assert "'ot' 0.280 vs KD 0.300 with the pooled readout (significantly better on 0, worse on 1 of 3" in text
+    assert "'ot' 0.280 vs KD 0.300 with the pooled readout (one seed each; significantly better on 0, worse on 1 of 3" \
+        in text
+
+
+def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
+    from optical.io import atomic_write_json, read_json
+    from optical.report.experiments import final_test
+    from optical.report.summary import fair_test_answer
+
+    study = {"languages": ["hau"], "train": {"max_steps": 1, "seed": 0},
+             "variants": {"kd": {"loss": "kd"}, "kd-seed1": {"loss": "kd", "seed": 1}, "ot": {"loss": "ot"}}}
+    p = {"dataset": "afriqa", "teacher": "t", "rerun": study}
+    out = tmp_path / "results" / "rerun" / "test"
+    queries = [str(i) for i in range(40)]
+
+    def stored(system, rr, folder):  # a read already on disk: final_test reuses it, nothing is evaluated
+        train = {**study["train"], **study["variants"][system]} if system in study["variants"] else None
+        atomic_write_json(folder / f"{system}-pooled.json", {
+            "system": f"{system}-pooled", "dataset": "afriqa", "split": "test", "model": "m",
+            "languages": {"hau": {"n_queries": 40, "MRR@10": sum(rr) / 40}}, "macro": {"MRR@10": sum(rr) / 40},
+            "per_query": {"MRR@10": {"hau": dict(zip(queries, rr))}},
+            "params": {"system": system, "dataset": "afriqa", "languages": ["hau"], "readout": "pooled",
+                       "train": train}})
+
+    stored("teacher", [0.0] * 40, out)
+    stored("ceiling", [1.0] * 40, out)
+    stored("kd", [1.0] * 20 + [0.0] * 20, out / "seeds")
+    stored("kd-seed1", [0.5] * 40, out / "seeds")
+    stored("ot", [0.0] * 40, out / "seeds")
+    tested = final_test(p, "rerun", ["kd", "kd-seed1", "ot"], ("pooled",), tmp_path)
+    assert sorted(tested) == ["ceiling-pooled", "kd-pooled", "ot-pooled", "teacher-pooled"]
+    kd = read_json(out / "kd-pooled.json")
+    assert kd["seeds"] == [0, 1] and kd["params"]["variants"] == ["kd", "kd-seed1"]
+    assert kd["macro"]["MRR@10"] == pytest.approx(0.5) and kd["macro"]["MRR@10 sd"] == pytest.approx(0.0)
+    assert kd["per_query"]["MRR@10"]["hau"]["0"] == pytest.approx(0.75)  # each query: its mean over seeds
+    sig = read_json(out / "ot-pooled.json")["significance"]
+    assert sig["reference"] == "kd-pooled" and sig["languages"]["hau"]["delta"] == pytest.approx(-0.5)
+    assert sig["languages"]["hau"]["p_holm"] < 0.01
+    assert "significance" not in read_json(out / "seeds" / "ot-pooled.json")  # the reads carry no test
+    assert "(Δ -0.500; 1 seed vs KD's 2)" in fair_test_answer(tested, ["pooled"])
+    with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):
+        final_test(p, "rerun", ["kd-seed2"], ("pooled",), tmp_path)

@@ -97,7 +97,7 @@ def _fair_section(root: Path) -> list[str]:
                      + ", ".join(f"{k} {v:.3f}" for k, v in sorted(dev.items(), key=lambda kv: -kv[1])) + ".")
     if tested:
         first = next(iter(tested.values()))["params"]
-        parts.append(f"Test split, read once ({', '.join(first['languages'])}; one seed):")
+        parts.append(f"Test split, read once ({', '.join(first['languages'])}):")
         parts.append(fair_test_answer(tested, _readouts(tested)))
     for key, reading in (("curves", "At the learning curves' budget"), ("rerun", "Trained jointly on every language")):
         final = read_json_folder(root / key / "test")
@@ -106,7 +106,7 @@ def _fair_section(root: Path) -> list[str]:
             train = first["train"]
             parts.append(f"{reading} ({', '.join(first['languages'])}; {train['max_steps']} steps of "
                          f"{train['batch_size']} pairs, up to {train['max_pairs']} pairs per language, the best dev "
-                         "checkpoint; one seed), test read once:")
+                         "checkpoint), test read once:")
             parts.append(fair_test_answer(final, _readouts(final)))
     return parts
 

@@ -169,11 +169,13 @@ def baselines(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str,
 
 
 def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
-    """One system from its per-seed results: mean and sd of every measure, per-query RR averaged over seeds."""
+    """One system from its per-seed results (each with its seed in ``params["train"]``): mean and sd of every
+    measure, per-query RR averaged over seeds; the training cards' wall time and steps summed when present."""
     import numpy as np
 
     first = per_seed[0]
     measures = [m for m in first["macro"]]
+    seeds = [r["params"]["train"]["seed"] for r in per_seed]
 
     def mean_sd(values: list[float]) -> tuple[float, float]:
         return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
@@ -188,14 +190,22 @@ def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
         macro[m], macro[f"{m} sd"] = mean_sd([r["macro"][m] for r in per_seed])
     rr = {lang: {qid: float(np.mean([r["per_query"]["MRR@10"][lang][qid] for r in per_seed])) for qid in queries}
           for lang, queries in first["per_query"]["MRR@10"].items()}
+    training = {"training": {**first["training"], "wall_s": sum(r["training"]["wall_s"] for r in per_seed),
+                             "steps": sum(r["training"]["steps"] for r in per_seed)}} if "training" in first else {}
     return {"system": name, "dataset": first["dataset"], "split": first["split"], "model": first["model"],
-            "languages": languages, "macro": macro, "per_query": {"MRR@10": rr},
-            "seeds": [r["training"]["config"]["seed"] for r in per_seed],
-            "per_seed": [{"seed": r["training"]["config"]["seed"], "macro": r["macro"],
-                          "MRR@10": {lang: v["MRR@10"] for lang, v in r["languages"].items()}} for r in per_seed],
-            "training": {**first["training"], "wall_s": sum(r["training"]["wall_s"] for r in per_seed),
-                         "steps": sum(r["training"]["steps"] for r in per_seed)},
-            "params": {"seeds": [r["params"] for r in per_seed]}}
+            "languages": languages, "macro": macro, "per_query": {"MRR@10": rr}, "seeds": seeds,
+            "per_seed": [{"seed": seed, "macro": r["macro"],
+                          "MRR@10": {lang: v["MRR@10"] for lang, v in r["languages"].items()}}
+                         for seed, r in zip(seeds, per_seed)],
+            **training, "params": {"seeds": [r["params"] for r in per_seed]}}
+
+
+def _keep_significance(result: dict, previous: Path) -> dict:
+    """``result`` with the significance test stored in ``previous`` (:func:`add_significance` keeps it only when
+    it read the same inputs)."""
+    if previous.is_file() and "significance" in (stored := read_json(previous)):
+        result["significance"] = stored["significance"]
+    return result
 
 
 def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
@@ -222,10 +232,9 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
                                                        "teacher": p["teacher"]},
                                 p["dataset"], p["languages"], out / "seeds", runs, fresh=fresh) for seed in seeds]
         results[name] = aggregate_seeds(name, per_seed)
-        previous = out / f"{name}.json"
-        if against_kd and loss != "kd" and previous.is_file() and "significance" in (stored := read_json(previous)):
-            results[name]["significance"] = stored["significance"]  # add_significance keeps it only for these inputs
-        atomic_write_json(previous, results[name])
+        if against_kd and loss != "kd":
+            _keep_significance(results[name], out / f"{name}.json")
+        atomic_write_json(out / f"{name}.json", results[name])
     if against_kd:
         add_significance(results, prefix + "kd", out)
     return results
@@ -416,17 +425,23 @@ def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[s
     return results
 
 
-def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
-    """Best-dev macro MRR@10 by variant and seed: ``name-seed<k>`` is seed ``k`` of ``name`` (whose own run has
-    the seed of its config)."""
+def seed_groups(variants: list[str]) -> dict[str, list[str]]:
+    """Variants by the system they are seeds of: ``name-seed<k>`` is a seed of ``name`` (whose own run has the
+    seed of its config), in the order given."""
     import re
 
-    table: dict[str, dict[int, float]] = {}
-    for key, r in results.items():
-        match = re.fullmatch(r"(.+)-seed(\d+)", key)
-        name = match.group(1) if match else key
-        table.setdefault(name, {})[r["training"]["config"]["seed"]] = r["training"]["best_dev_macro_mrr10"]
-    return {name: dict(sorted(by_seed.items())) for name, by_seed in table.items()}
+    groups: dict[str, list[str]] = {}
+    for variant in variants:
+        match = re.fullmatch(r"(.+)-seed\d+", variant)
+        groups.setdefault(match.group(1) if match else variant, []).append(variant)
+    return groups
+
+
+def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
+    """Best-dev macro MRR@10 by variant and seed (:func:`seed_groups`)."""
+    return {name: dict(sorted((results[v]["training"]["config"]["seed"], results[v]["training"]["best_dev_macro_mrr10"])
+                              for v in members))
+            for name, members in seed_groups(list(results)).items()}
 
 
 def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
@@ -442,31 +457,46 @@ def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
 def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...] = ("pooled", "maxsim"),
                root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """Test once the students ``variants`` of ``p[key]`` (trained by :func:`dev_study`, chosen on dev) and the
-    teacher's floor and ceiling on ``p[key]["languages"]``, with every readout; each student is tested against
-    the ``kd`` student of the same readout (paired randomisation, Holm over languages).
-    Stored as ``results/<key>/test/<system>-<readout>.json``."""
-    s = {**p[key], "variants": {v: p[key]["variants"][v] for v in variants}}
+    teacher's floor and ceiling on ``p[key]["languages"]``, with every readout.
+
+    A variant ``name-seed<k>`` is a seed of ``name`` (:func:`seed_groups`). Each student's read is stored as
+    ``results/<key>/test/seeds/<variant>-<readout>.json``; ``results/<key>/test/<name>-<readout>.json`` holds the
+    mean over its seeds (:func:`aggregate_seeds`: per-query RR averaged over seeds) with its paired test against
+    ``kd`` of the same readout (randomisation over queries, Holm over languages); floors and ceilings are
+    ``results/<key>/test/<teacher|ceiling>-<readout>.json``. Returns the floors, ceilings and seed means."""
+    s = p[key]
+    unknown = sorted(set(variants) - set(s["variants"]))
+    if unknown:
+        raise ValueError(f"unknown variants {unknown} of {key}; valid: {sorted(s['variants'])}")
     out, runs = Path(root) / "results" / key / "test", Path(root) / "runs" / key
+
+    def read(system: str, readout: str, path: Path) -> dict:
+        train = {**s["train"], **s["variants"][system]} if system in s["variants"] else None
+        params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
+                  "train": train}
+        if (stored := _stored(path, params, fresh)) is None:
+            from optical.evaluate import evaluate
+
+            target = str(runs / system / "student") if train else system
+            stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
+            stored.update(system=path.stem, params=params)
+            atomic_write_json(path, stored)
+        return stored
+
     results = {}
     for readout in readouts:
-        for system in ("teacher", "ceiling", *s["variants"]):
-            name = f"{system}-{readout}"
-            is_student = system in s["variants"]
-            params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
-                      "train": {**s["train"], **s["variants"][system]} if is_student else None}
-            path = out / f"{name}.json"
-            if (stored := _stored(path, params, fresh)) is None:
-                from optical.evaluate import evaluate
-
-                target = str(runs / system / "student") if is_student else system
-                stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
-                stored.update(system=name, params=params)
-                atomic_write_json(path, stored)
-            results[name] = stored
-        students = [v for v in s["variants"] if v != "kd"]
-        if "kd" in s["variants"]:
-            add_significance({f"{v}-{readout}": results[f"{v}-{readout}"] for v in ["kd", *students]},
-                             f"kd-{readout}", out)
+        for system in ("teacher", "ceiling"):
+            results[f"{system}-{readout}"] = read(system, readout, out / f"{system}-{readout}.json")
+        means = {}
+        for name, members in seed_groups(variants).items():
+            system = f"{name}-{readout}"
+            reads = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]
+            means[system] = _keep_significance(aggregate_seeds(system, reads), out / f"{system}.json")
+            means[system]["params"] = {**reads[0]["params"], "system": name, "variants": members}
+            atomic_write_json(out / f"{system}.json", means[system])
+        if f"kd-{readout}" in means:
+            add_significance(means, f"kd-{readout}", out)
+        results.update(means)
     return results
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
-from optical.report.summary import against_kd
+from optical.report.summary import against_kd, seeds_phrase
 
 ROWS = (("floor: MiniLM on L query", "teacher"), ("BM25 on L query", "bm25"), ("mE5-small on L query", "e5"))
 CEILING = ("ceiling: MiniLM on human EN translation", "ceiling")
@@ -30,11 +30,11 @@ def _reading(folder: Path, budget: str, alpha: float) -> str:
     if "kd-pooled" not in tested:
         return ""
     parts = [f"'{r['name']}' {r['score']:.3f} vs KD {r['kd']:.3f} with the {r['readout']} readout "
-             f"(significantly better on {len(r['better'])}, worse on {len(r['worse'])} of {r['n']} languages)"
-             for r in against_kd(tested, ["pooled", "maxsim"], alpha)]
+             f"({seeds_phrase(r['seeds'], r['kd_seeds'])}; significantly better on {len(r['better'])}, worse on "
+             f"{len(r['worse'])} of {r['n']} languages)" for r in against_kd(tested, ["pooled", "maxsim"], alpha)]
     langs = ", ".join(tested["kd-pooled"]["languages"])
     return (f"In the fair test ({{doc}}`executed/08_fair_test`: clean dev, choices on dev, students {budget}, "
-            f"{langs}, one seed), test macro MRR@10: " + "; ".join(parts) + ".")
+            f"{langs}), test macro MRR@10: " + "; ".join(parts) + ".")
 
 
 def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:

@@ -38,7 +38,8 @@ def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict
 
 def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> list[dict]:
     """Each student of :func:`optical.report.experiments.final_test` against KD, per readout: its name, the readout,
-    both macro MRR@10 and the languages where it is significantly better or worse (Holm, ``alpha``)."""
+    both macro MRR@10 (seed means), both numbers of seeds and the languages where it is significantly better or
+    worse (Holm, ``alpha``)."""
     rows = []
     for readout in readouts:
         kd = tested.get(f"kd-{readout}")
@@ -50,15 +51,23 @@ def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05
             sig = result["significance"]["languages"]
             rows.append({"name": name.removesuffix("-" + readout), "readout": readout,
                          "score": result["macro"]["MRR@10"], "kd": kd["macro"]["MRR@10"], "n": len(sig),
+                         "seeds": len(result.get("seeds", [0])), "kd_seeds": len(kd.get("seeds", [0])),
                          "better": [lang for lang, t in sig.items() if t["delta"] > 0 and t["p_holm"] < alpha],
                          "worse": [lang for lang, t in sig.items() if t["delta"] < 0 and t["p_holm"] < alpha]})
     return rows
 
 
+def seeds_phrase(seeds: int, kd_seeds: int) -> str:
+    """How many seeds a comparison with KD averages: "one seed each", "mean of 3 seeds each", "1 seed vs KD's 3"."""
+    if seeds == kd_seeds:
+        return "one seed each" if seeds == 1 else f"mean of {seeds} seeds each"
+    return f"{seeds} seed{'s' * (seeds > 1)} vs KD's {kd_seeds}"
+
+
 def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:
     """Markdown sentences: each student against KD, per readout (:func:`against_kd`)."""
     lines = [f"* **{r['readout']}** readout: `{r['name']}` {r['score']:.3f} vs KD {r['kd']:.3f} macro MRR@10 "
-             f"(Δ {r['score'] - r['kd']:+.3f}); significantly better on {len(r['better'])} "
+             f"(Δ {r['score'] - r['kd']:+.3f}; {seeds_phrase(r['seeds'], r['kd_seeds'])}); significantly better on {len(r['better'])} "
              f"({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} ({', '.join(r['worse']) or '–'}) of "
              f"{r['n']} languages (Holm, α = {alpha})." for r in against_kd(tested, readouts, alpha)]
     return "\n".join(lines) if lines else "No student was tested against KD."

@@ -126,13 +126,17 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) -> None:
-    """Display one reading of :func:`optical.report.experiments.final_test`: test MRR@10 per language, the
-    paired tests against KD, and the answer in words (:func:`optical.report.summary.fair_test_answer`)."""
+    """Display one reading of :func:`optical.report.experiments.final_test`: test MRR@10 per language (students:
+    seed means; with several seeds, each seed's macro), the paired tests against KD, and the answer in words
+    (:func:`optical.report.summary.fair_test_answer`)."""
     from IPython.display import Markdown, display
 
     from optical.report.summary import fair_test_answer
 
     display(metric_table(tested, "MRR@10", labels=False).style.format(precision=3).set_caption(caption))
+    if any(len(r.get("seeds", [])) > 1 for r in tested.values()):
+        seeded = {name: r for name, r in tested.items() if "seeds" in r}
+        display(seed_table(seeded).style.format(precision=3, na_rep="–").set_caption("macro MRR@10 by seed"))
     sig = significance_table(tested)
     if len(sig):
         display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index"))
