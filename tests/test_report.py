@@ -184,3 +184,18 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     assert "(Δ -0.500; 1 seed vs KD's 2)" in fair_test_answer(tested, ["pooled"])
     with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):
         final_test(p, "rerun", ["kd-seed2"], ("pooled",), tmp_path)
+
+
+def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
+    from optical.report.summary import budget_sentence
+
+    def run(scores, mafand):
+        history = [{"step": 100 * (i + 1), "macro": m, "mafand": f} for i, (m, f) in enumerate(zip(scores, mafand))]
+        return {"training": {"steps": 100 * len(scores), "dev_history": history}}
+
+    rising = budget_sentence({"kd": run([0.2, 0.3], [0.1, 0.15]), "ot": run([0.2, 0.25, 0.24], [0.1, 0.1, 0.2])})
+    assert "`kd`: selected step 200 of 200; over the last 100 steps the selection criterion moved +0.100, " \
+           "MAFAND dev +0.050." in rising
+    assert "`ot`: selected step 200 of 300;" in rising and "moved -0.010, MAFAND dev +0.100." in rising
+    assert rising.endswith("1 of 2 students select their last step: the budget, not dev, ended their training.")
+    assert budget_sentence({"ot": run([0.3, 0.2], [0.1, 0.1])}).endswith("peaked before its last step.")

@@ -71,3 +71,25 @@ def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float 
              f"({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} ({', '.join(r['worse']) or '–'}) of "
              f"{r['n']} languages (Holm, α = {alpha})." for r in against_kd(tested, readouts, alpha)]
     return "\n".join(lines) if lines else "No student was tested against KD."
+
+
+def budget_sentence(results: dict[str, dict]) -> str:
+    """Markdown: for each student of a dev study, the step its selection criterion (AfriQA dev MRR@10) chose out of
+    the steps it ran, and the change of both dev criteria over the last evaluation interval: did dev or the budget
+    end training?"""
+    lines = []
+    for name, result in results.items():
+        history, steps = result["training"]["dev_history"], result["training"]["steps"]
+        best = max(history, key=lambda h: h["macro"])
+        change = ""
+        if len(history) > 1:
+            last, before = history[-1], history[-2]
+            second = f", MAFAND dev {last['mafand'] - before['mafand']:+.3f}" if "mafand" in last else ""
+            change = (f"; over the last {steps - before['step']} steps the selection criterion moved "
+                      f"{last['macro'] - before['macro']:+.3f}{second}")
+        lines.append(f"* `{name}`: selected step {best['step']} of {steps}{change}.")
+    last = sum(max(r["training"]["dev_history"], key=lambda h: h["macro"])["step"] == r["training"]["steps"]
+               for r in results.values())
+    verdict = (f"{last} of {len(results)} students select their last step: the budget, not dev, ended their training."
+               if last else "Every student's selection criterion peaked before its last step.")
+    return "\n".join(lines + ["", verdict])
