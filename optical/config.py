@@ -130,6 +130,8 @@ class TrainConfig:
                               check="non_negative")
     dev_select: str = _option("afriqa", "dev criterion for checkpoint selection: AfriQA dev MRR@10, MAFAND dev "
                                         "bitext MRR, or their mean", DEV_CRITERIA)
+    patience: int | None = _option(None, "early stopping: end training after this many dev evaluations without a "
+                                         "new best (default: every step of the budget)", check="at_least_one")
     checkpoint_every: int = _option(100, "steps between resumable checkpoints", check="at_least_one")
     log_every: int = _option(10, "steps between training-log lines (the only host synchronisation of a step)",
                              check="at_least_one")

@@ -342,6 +342,12 @@ def _log_line(logs: dict[str, torch.Tensor], accelerator, step: int, lr: float) 
     return {k: v if math.isfinite(v) else None for k, v in line.items()}  # strict JSON (no check made: null)
 
 
+def evaluations_since_best(history: list[dict]) -> int:
+    """Dev evaluations after the first one with the best ``"macro"`` score (0 when the last one is the best)."""
+    scores = [h["macro"] for h in history]
+    return len(scores) - 1 - scores.index(max(scores))
+
+
 def make_accelerator(config: TrainConfig):
     """The Accelerate engine of a run: bf16 autocast on a GPU when ``mixed_precision``, gloo processes on a CPU."""
     from accelerate import Accelerator
@@ -362,7 +368,8 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     checkpoint is written; the schedule is unchanged) so that a long run can be split. ``evaluator`` (e.g.
     :class:`optical.eval.dev.DevEvaluator`) maps the student, as a ``SentenceTransformer``, to dev scores whose
     ``"macro"`` entry selects the checkpoint (main process only); the saved student is the best dev checkpoint
-    when it is given (model selection on dev only), else the last one. ``on_step(step, logs)`` is called at
+    when it is given (model selection on dev only), else the last one; with ``config.patience`` training ends
+    once that many evaluations in a row bring no new best (early stopping). ``on_step(step, logs)`` is called at
     logging steps. Run under ``accelerate launch`` for several processes.
     """
     start = time.time()
@@ -421,6 +428,9 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
             log.info("step %d dev MRR@10 %.4f", step, scores["macro"])
             if best is None or scores["macro"] > best:
                 best, best_weights = scores["macro"], _weights(model)
+            if config.patience and evaluations_since_best(history) >= config.patience:
+                log.info("no new best dev score in %d evaluations: stopping at step %d", config.patience, step)
+                acc.set_trigger()
         acc.wait_for_everyone()
 
     sampler = PairBatches(lengths, config, step, total, acc.process_index, acc.num_processes)
@@ -446,6 +456,8 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                     on_step(step, line)
             if evaluator is not None and config.eval_every and (step % config.eval_every == 0 or step == total):
                 evaluate_dev()
+                if acc.check_trigger():  # early stopping, decided on the main process, seen by all
+                    break
             if step < total and (step % config.checkpoint_every == 0 or step == stop_at_step):
                 checkpointer.save(state_dict(), best_weights)
             if stop_at_step is not None and step >= stop_at_step and step < total:

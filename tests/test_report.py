@@ -198,4 +198,7 @@ def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
            "MAFAND dev +0.050." in rising
     assert "`ot`: selected step 200 of 300;" in rising and "moved -0.010, MAFAND dev +0.100." in rising
     assert rising.endswith("1 of 2 students select their last step: the budget, not dev, ended their training.")
-    assert budget_sentence({"ot": run([0.3, 0.2], [0.1, 0.1])}).endswith("peaked before its last step.")
+    stopped = {"training": {**run([0.3, 0.2], [0.1, 0.1])["training"], "config": {"max_steps": 1000}}}
+    text = budget_sentence({"ot": stopped})
+    assert "`ot`: selected step 100 of 200 (stopped early by patience; budget 1000);" in text
+    assert text.endswith("peaked before its last step.")

@@ -106,6 +106,21 @@ def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriq
     assert_same_student(tmp_path / "full", tmp_path / "resumed")
 
 
+def test_patience_stops_training_after_evaluations_without_a_new_best(tiny_model, tmp_path):
+    scores = iter([0.3, 0.5, 0.4, 0.5, 0.6])  # best at the 2nd evaluation; the 4th only ties it
+
+    def dev(model):
+        return {"macro": next(scores)}
+
+    config = cfg(loss="kd", teacher=str(tiny_model), max_steps=10, batch_size=4, eval_every=2, patience=2)
+    run = train(config, bitext(), tmp_path / "run", evaluator=dev)
+    assert [h["step"] for h in run.dev_history] == [2, 4, 6, 8] and run.steps == 8 and run.best_dev == 0.5
+    card = json.loads((tmp_path / "run" / "student" / "optical_card.json").read_text())
+    assert card["steps"] == 8 and card["config"]["max_steps"] == 10
+    with pytest.raises(ValueError, match="patience must be at least 1"):
+        cfg(patience=0)
+
+
 def test_a_finished_run_is_not_retrained_and_a_different_config_is_refused(tiny_model, tmp_path):
     config = cfg(loss="ot", teacher=str(tiny_model), max_steps=2, batch_size=4)
     first = train(config, bitext(), tmp_path / "run")

@@ -87,7 +87,9 @@ def budget_sentence(results: dict[str, dict]) -> str:
             second = f", MAFAND dev {last['mafand'] - before['mafand']:+.3f}" if "mafand" in last else ""
             change = (f"; over the last {steps - before['step']} steps the selection criterion moved "
                       f"{last['macro'] - before['macro']:+.3f}{second}")
-        lines.append(f"* `{name}`: selected step {best['step']} of {steps}{change}.")
+        budget = result["training"].get("config", {}).get("max_steps")
+        early = f" (stopped early by patience; budget {budget})" if budget and steps < budget else ""
+        lines.append(f"* `{name}`: selected step {best['step']} of {steps}{early}{change}.")
     last = sum(max(r["training"]["dev_history"], key=lambda h: h["macro"])["step"] == r["training"]["steps"]
                for r in results.values())
     verdict = (f"{last} of {len(results)} students select their last step: the budget, not dev, ended their training."
