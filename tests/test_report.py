@@ -182,6 +182,8 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     assert sig["languages"]["hau"]["p_holm"] < 0.01
     assert "significance" not in read_json(out / "seeds" / "ot-pooled.json")  # the reads carry no test
     assert "(Δ -0.500; 1 seed vs KD's 2)" in fair_test_answer(tested, ["pooled"])
+    final_test(p, "rerun", ["ot"], ("pooled",), tmp_path)  # without KD: no test, and none kept from before
+    assert "significance" not in read_json(out / "ot-pooled.json")
     with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):
         final_test(p, "rerun", ["kd-seed2"], ("pooled",), tmp_path)
 

@@ -487,14 +487,16 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     for readout in readouts:
         for system in ("teacher", "ceiling"):
             results[f"{system}-{readout}"] = read(system, readout, out / f"{system}-{readout}.json")
-        means = {}
-        for name, members in seed_groups(variants).items():
+        means, groups = {}, seed_groups(variants)
+        for name, members in groups.items():
             system = f"{name}-{readout}"
             reads = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]
-            means[system] = _keep_significance(aggregate_seeds(system, reads), out / f"{system}.json")
+            means[system] = aggregate_seeds(system, reads)
+            if "kd" in groups and name != "kd":  # without KD here nothing is tested: no stale test is kept
+                _keep_significance(means[system], out / f"{system}.json")
             means[system]["params"] = {**reads[0]["params"], "system": name, "variants": members}
             atomic_write_json(out / f"{system}.json", means[system])
-        if f"kd-{readout}" in means:
+        if "kd" in groups:
             add_significance(means, f"kd-{readout}", out)
         results.update(means)
     return results
