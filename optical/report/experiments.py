@@ -439,8 +439,10 @@ def seed_groups(variants: list[str]) -> dict[str, list[str]]:
 
 def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
     """Best-dev macro MRR@10 by variant and seed (:func:`seed_groups`)."""
-    return {name: dict(sorted((results[v]["training"]["config"]["seed"], results[v]["training"]["best_dev_macro_mrr10"])
-                              for v in members))
+    def seed_and_score(training: dict) -> tuple[int, float]:
+        return training["config"]["seed"], training["best_dev_macro_mrr10"]
+
+    return {name: dict(sorted(seed_and_score(results[v]["training"]) for v in members))
             for name, members in seed_groups(list(results)).items()}
 
 

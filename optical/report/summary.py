@@ -67,8 +67,8 @@ def seeds_phrase(seeds: int, kd_seeds: int) -> str:
 def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:
     """Markdown sentences: each student against KD, per readout (:func:`against_kd`)."""
     lines = [f"* **{r['readout']}** readout: `{r['name']}` {r['score']:.3f} vs KD {r['kd']:.3f} macro MRR@10 "
-             f"(Δ {r['score'] - r['kd']:+.3f}; {seeds_phrase(r['seeds'], r['kd_seeds'])}); significantly better on {len(r['better'])} "
-             f"({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} ({', '.join(r['worse']) or '–'}) of "
+             f"(Δ {r['score'] - r['kd']:+.3f}; {seeds_phrase(r['seeds'], r['kd_seeds'])}); significantly better on "
+             f"{len(r['better'])} ({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} ({', '.join(r['worse']) or '–'}) of "
              f"{r['n']} languages (Holm, α = {alpha})." for r in against_kd(tested, readouts, alpha)]
     return "\n".join(lines) if lines else "No student was tested against KD."
 
