@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -57,7 +59,7 @@ table.style.format("{:.3f}").set_caption(f"MRR@10 on the test split (students: m
 # Spread over seeds: macro MRR@10 of each seed, their mean and standard deviation.
 
 # %%
-seed_table(results).style.format("{:.3f}")
+seed_table(results).style.format("{:.3f}", na_rep="–")
 
 # %%
 grouped_bars(table, "MRR@10", "Distilled students vs floor and ceiling (test)")

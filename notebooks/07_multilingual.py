@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -115,7 +117,7 @@ sig = significance_table(results)
 sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index") if len(sig) else sig
 
 # %%
-seed_table(results).style.format("{:.3f}")
+seed_table(results).style.format("{:.3f}", na_rep="–")
 
 # %%
 pd.DataFrame({s: {"teacher": r["training"]["config"]["teacher"], "student init": r["training"]["config"]["student"],

@@ -204,3 +204,18 @@ def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
     text = budget_sentence({"ot": stopped})
     assert "`ot`: selected step 100 of 200 (stopped early by patience; budget 1000);" in text
     assert text.endswith("peaked before its last step.")
+
+
+def test_seed_table_gives_no_spread_for_a_single_seed():
+    import math
+
+    from optical.report.tables import seed_table
+
+    two = {"macro": {"MRR@10": 0.3, "MRR@10 sd": 0.02},
+           "per_seed": [{"seed": 0, "macro": {"MRR@10": 0.29}}, {"seed": 1, "macro": {"MRR@10": 0.31}}]}
+    one = {"macro": {"MRR@10": 0.4, "MRR@10 sd": 0.0}, "per_seed": [{"seed": 0, "macro": {"MRR@10": 0.4}}]}
+    table = seed_table({"kd": two, "token-kd": one})
+    assert table.loc["KD-MSE student", "sd"] == pytest.approx(0.02)
+    assert table.loc["KD-MSE student", "seed 1"] == pytest.approx(0.31)
+    assert math.isnan(table.loc["hard-aligned token-KD student", "sd"])
+    assert math.isnan(table.loc["hard-aligned token-KD student", "seed 1"])

@@ -34,11 +34,14 @@ def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool
 
 
 def seed_table(results: dict[str, dict], measure: str = "MRR@10") -> pd.DataFrame:
-    """Per system: the macro ``measure`` of each seed, their mean and sample standard deviation."""
+    """Per system: the macro ``measure`` of each seed, their mean and sample standard deviation (NaN, not 0, for a
+    single seed)."""
     rows = {}
     for system, result in results.items():
-        row = {f"seed {s['seed']}": s["macro"][measure] for s in result.get("per_seed", [])}
-        row.update(mean=result["macro"][measure], sd=result["macro"].get(f"{measure} sd", 0.0))
+        seeds = result.get("per_seed", [])
+        row = {f"seed {s['seed']}": s["macro"][measure] for s in seeds}
+        row.update(mean=result["macro"][measure],
+                   sd=result["macro"][f"{measure} sd"] if len(seeds) > 1 else float("nan"))
         rows[SYSTEM_LABELS.get(system, system)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
