@@ -70,14 +70,11 @@ root = "."
 fresh = False
 
 # %%
-import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.report.experiments import best_variant, dev_by_seed, dev_study, final_test, loss_scales
-from optical.report.plots import learning_curves
-from optical.report.summary import budget_sentence
-from optical.report.tables import dev_table, ot_diagnostics, show_final_test
+from optical.report.tables import dev_table, ot_diagnostics, show_dev_study, show_final_test
 
 p = {"dataset": dataset, "teacher": teacher, "fair": fair, "curves": curves, "rerun": rerun}
 variants = dev_study(p, "fair", root, fresh)
@@ -131,13 +128,7 @@ display(Markdown(f"Chosen on dev: OT variant **{best_ot}** ({dev_score[best_ot]:
 
 # %%
 curve_results = dev_study(p, "curves", root, fresh)
-learning_curves(curve_results)
-plt.show()
-
-# %%
-display(dev_table(curve_results).style.format(precision=3, na_rep="–").set_caption(
-    "AfriQA dev MRR@10 per language and macro; MAFAND dev bitext retrieval"))
-display(Markdown(budget_sentence(curve_results)))
+show_dev_study(curve_results)
 
 # %% [markdown]
 # ## The test split, read once
@@ -176,13 +167,7 @@ show_final_test(curve_tested, readouts, "test MRR@10 at the learning curves' bud
 
 # %%
 rerun_results = dev_study(p, "rerun", root, fresh)
-learning_curves(rerun_results)
-plt.show()
-
-# %%
-display(dev_table(rerun_results).style.format(precision=3, na_rep="–").set_caption(
-    "AfriQA dev MRR@10 per language and macro; MAFAND dev bitext retrieval"))
-display(Markdown(budget_sentence(rerun_results)))
+show_dev_study(rerun_results)
 
 # %%
 rerun_tested = final_test(p, "rerun", list(rerun["variants"]), tuple(readouts), root, fresh)

@@ -144,3 +144,20 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) 
     if len(sig):
         display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index"))
     display(Markdown(fair_test_answer(tested, readouts)))
+
+
+def show_dev_study(results: dict[str, dict]) -> None:
+    """Display one dev study of :func:`optical.report.experiments.dev_study`: its learning curves on both dev
+    criteria, the dev table at each selected checkpoint, and whether dev or the budget ended training
+    (:func:`optical.report.summary.budget_sentence`)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    from optical.report.plots import learning_curves
+    from optical.report.summary import budget_sentence
+
+    learning_curves(results)
+    plt.show()
+    display(dev_table(results).style.format(precision=3, na_rep="–").set_caption(
+        "AfriQA dev MRR@10 per language and macro; MAFAND dev bitext retrieval"))
+    display(Markdown(budget_sentence(results)))
