@@ -213,7 +213,7 @@ def test_seed_table_gives_no_spread_for_a_single_seed():
 
     two = {"macro": {"MRR@10": 0.3, "MRR@10 sd": 0.02},
            "per_seed": [{"seed": 0, "macro": {"MRR@10": 0.29}}, {"seed": 1, "macro": {"MRR@10": 0.31}}]}
-    one = {"macro": {"MRR@10": 0.4, "MRR@10 sd": 0.0}, "per_seed": [{"seed": 0, "macro": {"MRR@10": 0.4}}]}
+    one = {"macro": {"MRR@10": 0.4, "MRR@10 sd": None}, "per_seed": [{"seed": 0, "macro": {"MRR@10": 0.4}}]}
     table = seed_table({"kd": two, "token-kd": one})
     assert table.loc["KD-MSE student", "sd"] == pytest.approx(0.02)
     assert table.loc["KD-MSE student", "seed 1"] == pytest.approx(0.31)

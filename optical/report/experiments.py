@@ -170,15 +170,16 @@ def baselines(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str,
 
 def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
     """One system from its per-seed results (each with its seed in ``params["train"]``): mean and sd of every
-    measure, per-query RR averaged over seeds; the training cards' wall time and steps summed when present."""
+    measure (sd ``None`` for a single seed: undefined, not zero), per-query RR averaged over seeds; the training
+    cards' wall time and steps summed when present."""
     import numpy as np
 
     first = per_seed[0]
     measures = [m for m in first["macro"]]
     seeds = [r["params"]["train"]["seed"] for r in per_seed]
 
-    def mean_sd(values: list[float]) -> tuple[float, float]:
-        return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    def mean_sd(values: list[float]) -> tuple[float, float | None]:
+        return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
 
     languages = {}
     for lang, metrics in first["languages"].items():

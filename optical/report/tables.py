@@ -40,8 +40,8 @@ def seed_table(results: dict[str, dict], measure: str = "MRR@10") -> pd.DataFram
     for system, result in results.items():
         seeds = result.get("per_seed", [])
         row = {f"seed {s['seed']}": s["macro"][measure] for s in seeds}
-        row.update(mean=result["macro"][measure],
-                   sd=result["macro"][f"{measure} sd"] if len(seeds) > 1 else float("nan"))
+        sd = result["macro"].get(f"{measure} sd")  # None for a single seed (aggregate_seeds)
+        row.update(mean=result["macro"][measure], sd=float("nan") if sd is None else sd)
         rows[SYSTEM_LABELS.get(system, system)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
