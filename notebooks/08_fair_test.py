@@ -178,4 +178,5 @@ show_final_test(rerun_tested, readouts, "test MRR@10, every language (students: 
 #
 # On our 2-core CPU these parts of the protocol did not fit and are not in the tables above: learning curves past
 # 1,000 steps (where a student above still selects its last step, the budget ended its training, not dev) and
-# chapter 7's multilingual students (mE5-small initialisation) under this chapter's protocol. `params/gpu.yaml` runs all of them at scale (the README's GPU section).
+# chapter 7's multilingual students (mE5-small initialisation) under this chapter's protocol. `params/gpu.yaml`
+# runs all of them at scale (the README's GPU section).

@@ -110,7 +110,8 @@ def test_seed_aggregation_means_sds_and_per_query_average():
     assert agg["per_query"]["MRR@10"]["hau"] == {"a": 0.75, "b": 0.25}
     assert agg["seeds"] == [0, 1] and agg["training"]["wall_s"] == 20.0
     one = aggregate_seeds("kd", [seed_result(0, [1.0, 0.5])])
-    assert one["macro"]["MRR@10 sd"] is None and one["languages"]["hau"]["MRR@10 sd"] is None and one["languages"]["hau"]["MRR@10"] == pytest.approx(0.75)
+    assert one["macro"]["MRR@10 sd"] is None and one["languages"]["hau"]["MRR@10 sd"] is None
+    assert one["languages"]["hau"]["MRR@10"] == pytest.approx(0.75)
 
 
 def test_maxsim_search_equals_a_brute_force_loop():
