@@ -206,6 +206,21 @@ def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
     assert text.endswith("peaked before its last step.")
 
 
+def test_longer_budget_sentence_compares_each_variant_with_its_shorter_run():
+    from optical.report.summary import longer_budget_sentence
+
+    def run(scores, mafand, every):
+        history = [{"step": every * (i + 1), "macro": m, "mafand": f} for i, (m, f) in enumerate(zip(scores, mafand))]
+        return {"training": {"steps": every * len(scores), "dev_history": history}}
+
+    short = {"ot": run([0.2, 0.3], [0.1, 0.2], 500), "kd": run([0.3], [0.3], 1000)}
+    long = {"ot": run([0.25, 0.28, 0.33, 0.32], [0.1, 0.2, 0.3, 0.4], 500), "token-kd": run([0.1], [0.1], 2000)}
+    text = longer_budget_sentence(short, long)
+    assert text == ("* `ot`: best AfriQA dev MRR@10 0.300 at step 1000 of 1000 → 0.330 at step 1500 of 2000 "
+                    "(Δ +0.030); MAFAND dev there 0.200 → 0.300; at step 1000 the longer run had 0.280.")
+    assert longer_budget_sentence(short, {"token-kd": long["token-kd"]}).startswith("No student")
+
+
 def test_seed_table_gives_no_spread_for_a_single_seed():
     import math
 

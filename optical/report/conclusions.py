@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import read_json_folder
-from optical.report.summary import answer_paragraph, fair_test_answer
+from optical.report.summary import answer_paragraph, fair_test_answer, longer_budget_sentence
 
 
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
@@ -99,6 +99,9 @@ def _fair_section(root: Path) -> list[str]:
         first = next(iter(tested.values()))["params"]
         parts.append(f"Test split, read once ({', '.join(first['languages'])}):")
         parts.append(fair_test_answer(tested, _readouts(tested)))
+    if longer := read_json_folder(root / "long_curves"):
+        parts.append("Past the learning curves' budget, on dev only (a longer run of the same options):")
+        parts.append(longer_budget_sentence(read_json_folder(root / "curves"), longer))
     for key, reading in (("curves", "At the learning curves' budget"), ("rerun", "Trained jointly on every language")):
         final = read_json_folder(root / key / "test")
         if final:

@@ -95,3 +95,27 @@ def budget_sentence(results: dict[str, dict]) -> str:
     verdict = (f"{last} of {len(results)} students select their last step: the budget, not dev, ended their training."
                if last else "Every student's selection criterion peaked before its last step.")
     return "\n".join(lines + ["", verdict])
+
+
+def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str:
+    """Markdown: each student of a longer dev study (``long``) against the same variant at the shorter budget
+    (``short``): the best AfriQA dev MRR@10 and its step in each run, MAFAND dev at that step, and the longer run's
+    AfriQA dev at the shorter run's last step (where its learning rate is still higher: the linear schedule ends at
+    each run's own ``max_steps``). Did the longer budget pay, on dev?"""
+    def best(result: dict) -> dict:
+        return max(result["training"]["dev_history"], key=lambda h: h["macro"])
+
+    lines = []
+    for name, result in long.items():
+        if name not in short:
+            continue
+        a, b = best(short[name]), best(result)
+        steps_a, steps_b = short[name]["training"]["steps"], result["training"]["steps"]
+        mafand = f"; MAFAND dev there {a['mafand']:.3f} → {b['mafand']:.3f}" if "mafand" in a and "mafand" in b \
+            else ""
+        same = next((h for h in result["training"]["dev_history"] if h["step"] == steps_a), None)
+        at_short = f"; at step {steps_a} the longer run had {same['macro']:.3f}" if same else ""
+        lines.append(f"* `{name}`: best AfriQA dev MRR@10 {a['macro']:.3f} at step {a['step']} of {steps_a} → "
+                     f"{b['macro']:.3f} at step {b['step']} of {steps_b} (Δ {b['macro'] - a['macro']:+.3f})"
+                     f"{mafand}{at_short}.")
+    return "\n".join(lines) if lines else "No student of the longer study has a shorter run to compare with."
