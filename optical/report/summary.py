@@ -80,7 +80,7 @@ def budget_sentence(results: dict[str, dict]) -> str:
     lines = []
     for name, result in results.items():
         history, steps = result["training"]["dev_history"], result["training"]["steps"]
-        best = max(history, key=lambda h: h["macro"])
+        best = best_evaluation(result)
         change = ""
         if len(history) > 1:
             last, before = history[-1], history[-2]
@@ -90,11 +90,15 @@ def budget_sentence(results: dict[str, dict]) -> str:
         budget = result["training"].get("config", {}).get("max_steps")
         early = f" (stopped early by patience; budget {budget})" if budget and steps < budget else ""
         lines.append(f"* `{name}`: selected step {best['step']} of {steps}{early}{change}.")
-    last = sum(max(r["training"]["dev_history"], key=lambda h: h["macro"])["step"] == r["training"]["steps"]
-               for r in results.values())
+    last = sum(best_evaluation(r)["step"] == r["training"]["steps"] for r in results.values())
     verdict = (f"{last} of {len(results)} students select their last step: the budget, not dev, ended their training."
                if last else "Every student's selection criterion peaked before its last step.")
     return "\n".join(lines + ["", verdict])
+
+
+def best_evaluation(result: dict) -> dict:
+    """The dev evaluation of a trained student with the best selection criterion (``"macro"``), the first on ties."""
+    return max(result["training"]["dev_history"], key=lambda h: h["macro"])
 
 
 def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str:
@@ -102,14 +106,11 @@ def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str
     (``short``): the best AfriQA dev MRR@10 and its step in each run, MAFAND dev at that step, and the longer run's
     AfriQA dev at the shorter run's last step (where its learning rate is still higher: the linear schedule ends at
     each run's own ``max_steps``). Did the longer budget pay, on dev?"""
-    def best(result: dict) -> dict:
-        return max(result["training"]["dev_history"], key=lambda h: h["macro"])
-
     lines = []
     for name, result in long.items():
         if name not in short:
             continue
-        a, b = best(short[name]), best(result)
+        a, b = best_evaluation(short[name]), best_evaluation(result)
         steps_a, steps_b = short[name]["training"]["steps"], result["training"]["steps"]
         mafand = f"; MAFAND dev there {a['mafand']:.3f} → {b['mafand']:.3f}" if "mafand" in a and "mafand" in b \
             else ""
