@@ -142,6 +142,12 @@ def test_fair_sentence_reads_every_final_reading_and_the_dev_study_only_without_
     text = fair_sentence(tmp_path)
     assert "dev study" not in text
     assert text.index("on every language, hau, zul, twi") < text.index("learning curves, hau, zul")
+    assert "long learning curves" not in text  # no long_rerun folder yet
+    write("long_rerun", ["hau", "zul", "twi", "yor"], 0.31)
+    text = fair_sentence(tmp_path)
+    assert text.index("long learning curves' budget, hau, zul, twi, yor") < text.index("on every language, hau, zul,")
+    assert "'ot' 0.310 vs KD 0.300 with the pooled readout (one seed each; significantly better on 0, worse on 1 of 4" \
+        in text
     assert "'ot' 0.280 vs KD 0.300 with the pooled readout (one seed each; significantly better on 0, worse on 1 of 3" \
         in text
 

@@ -102,7 +102,8 @@ def _fair_section(root: Path) -> list[str]:
     if longer := read_json_folder(root / "long_curves"):
         parts.append("Past the learning curves' budget, on dev only (a longer run of the same options):")
         parts.append(longer_budget_sentence(read_json_folder(root / "curves"), longer))
-    for key, reading in (("curves", "At the learning curves' budget"), ("rerun", "Trained jointly on every language")):
+    for key, reading in (("curves", "At the learning curves' budget"), ("rerun", "Trained jointly on every language"),
+                         ("long_rerun", "Trained jointly on every language at the long curves' budget, one seed")):
         final = read_json_folder(root / key / "test")
         if final:
             first = next(v for v in final.values() if v["params"]["train"])["params"]

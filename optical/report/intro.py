@@ -20,7 +20,8 @@ def _best(results: dict[str, dict], suffix: str) -> tuple[str, dict] | None:
     return name, results[name]
 
 
-FINAL_READINGS = (("rerun", "trained jointly on every language"),
+FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
+                  ("rerun", "trained jointly on every language"),
                   ("curves", "trained to the end of the learning curves"))
 
 
@@ -38,9 +39,9 @@ def _reading(folder: Path, budget: str, alpha: float) -> str:
 
 
 def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:
-    """One sentence per final reading of the fair test (chapter 8) and readout: the re-answer on every language
-    and the students trained to the end of the learning curves, each when it was tested; else those of the dev
-    study; empty when none was."""
+    """One sentence per final reading of the fair test (chapter 8) and readout: the re-answer on every language at
+    the longer budget and at the curves' budget, and the students trained to the end of the learning curves, each
+    when it was tested; else those of the dev study; empty when none was."""
     root = Path(results_root)
     final = [s for key, budget in FINAL_READINGS if (s := _reading(root / key / "test", budget, alpha))]
     return " ".join(final) or _reading(root / "fair" / "test", "at the dev study's budget", alpha)
