@@ -152,6 +152,34 @@ def test_fair_sentence_reads_every_final_reading_and_the_dev_study_only_without_
         in text
 
 
+def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_the_results(tmp_path):
+    import json
+
+    from optical.report.conclusions import _fair_section
+    from optical.report.summary import FINAL_READINGS
+
+    def write(key, steps, seeds):
+        folder = tmp_path / key / "test"
+        folder.mkdir(parents=True)
+        params = {"languages": ["hau"], "readout": "pooled",
+                  "train": {"max_steps": steps, "batch_size": 32, "max_pairs": 4000}}
+        kd = {"macro": {"MRR@10": 0.30}, "languages": {"hau": {}}, "seeds": list(range(seeds)), "params": params}
+        ot = {**kd, "macro": {"MRR@10": 0.31}, "significance": {"languages": {"hau": {"delta": 0.01, "p_holm": 0.5}}}}
+        (folder / "kd-pooled.json").write_text(json.dumps(kd))
+        (folder / "ot-pooled.json").write_text(json.dumps(ot))
+
+    assert [key for key, _ in FINAL_READINGS] == ["long_rerun", "rerun", "curves"]  # the answer reads latest first
+    for key, steps, seeds in (("fair", 150, 1), ("curves", 500, 1), ("rerun", 1000, 3), ("long_rerun", 2000, 2)):
+        write(key, steps, seeds)
+    text = "\n".join(_fair_section(tmp_path))
+    starts = [text.index(f"Students {budget} (hau; {steps} steps")
+              for (_, budget), steps in zip(reversed(FINAL_READINGS), (500, 1000, 2000))]
+    assert starts == sorted(starts), "the conclusions tell the readings in the order they were run"
+    long_reading = text[starts[-1]:]
+    assert "(Δ +0.010; mean of 2 seeds each)" in long_reading and "one seed" not in long_reading
+    assert "(Δ +0.010; mean of 3 seeds each)" in text[starts[1]:starts[2]]
+
+
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
     from optical.io import atomic_write_json, read_json
     from optical.report.experiments import final_test

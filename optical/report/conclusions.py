@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import read_json_folder
-from optical.report.summary import answer_paragraph, fair_test_answer, longer_budget_sentence
+from optical.report.summary import FINAL_READINGS, answer_paragraph, fair_test_answer, longer_budget_sentence
 
 
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
@@ -102,13 +102,12 @@ def _fair_section(root: Path) -> list[str]:
     if longer := read_json_folder(root / "long_curves"):
         parts.append("Past the learning curves' budget, on dev only (a longer run of the same options):")
         parts.append(longer_budget_sentence(read_json_folder(root / "curves"), longer))
-    for key, reading in (("curves", "At the learning curves' budget"), ("rerun", "Trained jointly on every language"),
-                         ("long_rerun", "Trained jointly on every language at the long curves' budget, one seed")):
+    for key, budget in reversed(FINAL_READINGS):  # in the order they were run
         final = read_json_folder(root / key / "test")
         if final:
             first = next(v for v in final.values() if v["params"]["train"])["params"]
             train = first["train"]
-            parts.append(f"{reading} ({', '.join(first['languages'])}; {train['max_steps']} steps of "
+            parts.append(f"Students {budget} ({', '.join(first['languages'])}; {train['max_steps']} steps of "
                          f"{train['batch_size']} pairs, up to {train['max_pairs']} pairs per language, the best dev "
                          "checkpoint), test read once:")
             parts.append(fair_test_answer(final, _readouts(final)))

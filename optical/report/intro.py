@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
-from optical.report.summary import against_kd, seeds_phrase
+from optical.report.summary import FINAL_READINGS, against_kd, seeds_phrase
 
 ROWS = (("floor: MiniLM on L query", "teacher"), ("BM25 on L query", "bm25"), ("mE5-small on L query", "e5"))
 CEILING = ("ceiling: MiniLM on human EN translation", "ceiling")
@@ -18,11 +18,6 @@ def _best(results: dict[str, dict], suffix: str) -> tuple[str, dict] | None:
         return None
     name = max(names, key=lambda k: results[k]["macro"]["MRR@10"])
     return name, results[name]
-
-
-FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
-                  ("rerun", "trained jointly on every language"),
-                  ("curves", "trained to the end of the learning curves"))
 
 
 def _reading(folder: Path, budget: str, alpha: float) -> str:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from optical.eval.metrics import gap_closure
 
+FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
+                  ("rerun", "trained jointly on every language"),
+                  ("curves", "trained to the end of the learning curves"))
+"""The final readings of the fair test (chapter 8), latest first: the study key of each and how its students were
+trained. The answer (:mod:`optical.report.intro`) and the conclusions both read this table."""
+
 
 def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict | None, alpha: float = 0.05,
                      ot_name: str = "ot", kd_name: str = "kd") -> str:
