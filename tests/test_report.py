@@ -222,6 +222,36 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
         final_test(p, "rerun", ["kd-seed2"], ("pooled",), tmp_path)
 
 
+def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_languages(tmp_path, monkeypatch):
+    import optical.evaluate
+    from optical.io import atomic_write_json, read_json
+    from optical.report.experiments import final_test
+
+    evaluated = []
+
+    def evaluate(target, dataset, languages, teacher, split, readout):
+        evaluated.append((target, tuple(languages)))
+        return {"macro": {"MRR@10": 0.9}, "languages": {lang: {"MRR@10": 0.9} for lang in languages}}
+
+    monkeypatch.setattr(optical.evaluate, "evaluate", evaluate)
+    study = {"languages": ["hau"], "train": {"max_steps": 1}, "variants": {"ot": {"loss": "ot"}}}
+    p = {"dataset": "afriqa", "teacher": "t", "rerun": study, "long_rerun": study,
+         "fair": {**study, "languages": ["zul"]}}
+    final_test(p, "rerun", [], ("pooled",), tmp_path)
+    assert evaluated == [("teacher", ("hau",)), ("ceiling", ("hau",))]
+    tested = final_test(p, "long_rerun", [], ("pooled",), tmp_path)
+    assert len(evaluated) == 2, "the floors of rerun are the same: nothing is evaluated again"
+    assert tested["teacher-pooled"]["macro"]["MRR@10"] == 0.9
+    assert read_json(tmp_path / "results" / "long_rerun" / "test" / "ceiling-pooled.json")["system"] == "ceiling-pooled"
+    final_test(p, "fair", [], ("pooled",), tmp_path)  # other languages: read anew
+    assert evaluated[2:] == [("teacher", ("zul",)), ("ceiling", ("zul",))]
+    final_test(p, "long_rerun", [], ("pooled",), tmp_path, fresh=True)  # fresh: read anew
+    assert evaluated[4:] == [("teacher", ("hau",)), ("ceiling", ("hau",))]
+    atomic_write_json(tmp_path / "results" / "rerun" / "test" / "teacher-maxsim.json", {"params": {"readout": "x"}})
+    final_test(p, "long_rerun", [], ("maxsim",), tmp_path)  # a stored floor with other parameters is not reused
+    assert evaluated[6:] == [("teacher", ("hau",)), ("ceiling", ("hau",))]
+
+
 def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
     from optical.report.summary import budget_sentence
 
