@@ -287,6 +287,7 @@ class Checkpointer:
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
         acc.save_state(str(tmp))
+        acc.wait_for_everyone()  # every process has written its random states into tmp before it is renamed
         if acc.is_main_process:
             if best is not None:
                 save_file(best, tmp / "best.safetensors")

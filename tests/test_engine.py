@@ -53,6 +53,31 @@ def test_gradient_accumulation_equals_the_whole_batch(no_dropout_model, tmp_path
     assert_close_runs(tmp_path / "whole", tmp_path / "accumulated", 1e-5)
 
 
+def test_a_checkpoint_is_renamed_only_after_every_process_has_written_into_it(tmp_path):
+    from optical.train import Checkpointer
+
+    class TwoProcesses:  # the main process; the other one writes its random states when it reaches a barrier
+        is_main_process = True
+
+        def __init__(self):
+            self.pending = []
+
+        def save_state(self, folder):
+            Path(folder, "random_states_0.pkl").write_bytes(b"0")
+            self.pending.append(Path(folder, "random_states_1.pkl"))
+
+        def wait_for_everyone(self):
+            for path in self.pending:
+                path.write_bytes(b"1")  # FileNotFoundError if the folder was renamed before the other process wrote
+            self.pending.clear()
+
+    checkpointer = Checkpointer(tmp_path / "checkpoint", TwoProcesses())
+    checkpointer.save({"step": 1}, None)
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == \
+        ["random_states_0.pkl", "random_states_1.pkl", "state.json"]
+    assert not (tmp_path / "checkpoint.tmp").exists()
+
+
 @pytest.mark.slow
 def test_two_ddp_processes_equal_one_process_with_the_same_global_batch(no_dropout_model, tmp_path, one_thread):
     train(config_from_dict(config(no_dropout_model)), bitext(), tmp_path / "one")
