@@ -198,7 +198,7 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
             "languages": {"hau": {"n_queries": 40, "MRR@10": sum(rr) / 40}}, "macro": {"MRR@10": sum(rr) / 40},
             "per_query": {"MRR@10": {"hau": dict(zip(queries, rr))}},
             "params": {"system": system, "dataset": "afriqa", "languages": ["hau"], "readout": "pooled",
-                       "train": train}})
+                       "teacher": "t", "train": train}})
 
     stored("teacher", [0.0] * 40, out)
     stored("ceiling", [1.0] * 40, out)
@@ -250,6 +250,30 @@ def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_
     atomic_write_json(tmp_path / "results" / "rerun" / "test" / "teacher-maxsim.json", {"params": {"readout": "x"}})
     final_test(p, "long_rerun", [], ("maxsim",), tmp_path)  # a stored floor with other parameters is not reused
     assert evaluated[6:] == [("teacher", ("hau",)), ("ceiling", ("hau",))]
+
+
+def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher(tmp_path, monkeypatch):
+    import optical.evaluate
+    from optical.report.experiments import final_test
+
+    evaluated = []
+
+    def evaluate(target, dataset, languages, teacher, split, readout):
+        evaluated.append((Path(target).parent.name or target, teacher))
+        return {"dataset": dataset, "split": split, "model": target, "macro": {"MRR@10": 0.5},
+                "languages": {lang: {"n_queries": 1, "MRR@10": 0.5} for lang in languages},
+                "per_query": {"MRR@10": {lang: {"0": 0.5} for lang in languages}}}
+
+    monkeypatch.setattr(optical.evaluate, "evaluate", evaluate)
+    study = {"languages": ["hau"], "train": {"max_steps": 1, "seed": 0}, "variants": {"ot": {"loss": "ot"}}}
+    final_test({"dataset": "afriqa", "teacher": "t1", "rerun": study}, "rerun", ["ot"], ("pooled",), tmp_path)
+    final_test({"dataset": "afriqa", "teacher": "t1", "rerun": study}, "rerun", ["ot"], ("pooled",), tmp_path)
+    assert evaluated == [("teacher", "t1"), ("ceiling", "t1"), ("ot", "t1")], "same teacher: read once"
+    p2 = {"dataset": "afriqa", "teacher": "t2", "rerun": study, "long_rerun": study}
+    final_test(p2, "rerun", ["ot"], ("pooled",), tmp_path)
+    assert evaluated[3:] == [("teacher", "t2"), ("ceiling", "t2"), ("ot", "t2")], "a new teacher: every read anew"
+    final_test(p2, "long_rerun", [], ("pooled",), tmp_path)
+    assert len(evaluated) == 6, "long_rerun takes the floors rerun read with the same teacher"
 
 
 def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
