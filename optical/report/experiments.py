@@ -479,7 +479,7 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
         params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
                   "teacher": p["teacher"], "train": train}
         if (stored := _stored(path, params, fresh)) is None:
-            stored = None if train or fresh else _floor_of_another_study(root, key, path.name, params)
+            stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
             if stored is None:
                 from optical.evaluate import evaluate
 
@@ -508,12 +508,11 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     return results
 
 
-def _floor_of_another_study(root: str | Path, key: str, name: str, params: dict) -> dict | None:
-    """The teacher's floor or ceiling ``name`` as a study other than ``key`` of :func:`final_test` stored it with
-    the same ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes
-    minutes."""
+def _floor_of_another_study(root: str | Path, name: str, params: dict) -> dict | None:
+    """The teacher's floor or ceiling ``name`` as another study of :func:`final_test` stored it with the same
+    ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes minutes."""
     for path in sorted((Path(root) / "results").glob(f"*/test/{name}")):
-        if path.parents[1].name != key and (stored := _stored(path, params, False)) is not None:
+        if (stored := _stored(path, params, False)) is not None:
             return stored
     return None
 
