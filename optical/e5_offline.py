@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import struct
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -235,23 +235,21 @@ def export_sentence_transformer(model_file: str | Path, out_dir: str | Path) -> 
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Normalize, Pooling, Transformer
 
+    from optical.io import atomic_folder
     from optical.models import E5_PROMPTS, save_sentence_transformer
 
     file = read_e5_file(model_file)
     out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    hf = tmp / "_hf"
-    bert_model(file).save_pretrained(hf, safe_serialization=True)
-    build_tokenizer(file).save_pretrained(hf)
-    transformer = Transformer(str(hf), max_seq_length=int(file.header["max_positions"]),
-                              model_kwargs={"add_pooling_layer": False})
-    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
-    model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu", prompts=dict(E5_PROMPTS))
-    save_sentence_transformer(model, tmp / "model")
-    shutil.rmtree(out, ignore_errors=True)
-    (tmp / "model").rename(out)
-    shutil.rmtree(tmp, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as work, atomic_folder(out) as tmp:
+        hf = Path(work) / "hf"
+        bert_model(file).save_pretrained(hf, safe_serialization=True)
+        build_tokenizer(file).save_pretrained(hf)
+        transformer = Transformer(str(hf), max_seq_length=int(file.header["max_positions"]),
+                                  model_kwargs={"add_pooling_layer": False})
+        pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+        model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu",
+                                    prompts=dict(E5_PROMPTS))
+        save_sentence_transformer(model, tmp)
     return out
 
 

@@ -1,10 +1,13 @@
-"""Atomic file writes: a crash leaves the previous file intact."""
+"""Atomic writes of files and folders: a crash leaves the previous version intact."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,35 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     """Serialise ``obj`` as indented JSON and write it atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+@contextmanager
+def atomic_folder(folder: str | Path) -> Iterator[Path]:
+    """A fresh private folder to fill, put in place of ``folder`` when the block ends without error.
+
+    A crash never leaves a folder at ``folder`` that looks complete (the private one is removed), and writers of
+    the same folder in several processes (two runs filling one cache) never touch each other's files: an existing
+    ``folder`` is replaced, and if another writer puts its own there in between, that one is kept.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
+            try:
+                folder.rename(old / "replaced")
+            except FileNotFoundError:  # another writer moved it away first
+                pass
+            shutil.rmtree(old)
+        try:
+            tmp.rename(folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def read_json(path: str | Path) -> Any:

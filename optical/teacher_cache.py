@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from optical.env import cache_dir
+from optical.io import atomic_folder
 from optical.models import Teacher, TokenOutput, fingerprint
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,11 @@ class TeacherTokenCache:
         return {**self.__dict__, "teacher": None, "_open": {}}
 
     def prepare(self, texts: list[str]) -> None:
-        """Make every text of ``texts`` readable: compute and write the shards that are not on disk yet."""
-        todo = [t for t in dict.fromkeys(texts) if t not in self._where]
+        """Make every text of ``texts`` readable: compute and write the shards that are not on disk yet.
+
+        Shards hold the new texts in sorted order, so any order of the same English side (another seed's
+        shuffle) finds the same shards."""
+        todo = sorted({t for t in texts if t not in self._where})
         for start in range(0, len(todo), self.shard_size):
             part = todo[start:start + self.shard_size]
             digest = hashlib.sha1("\n".join([self.key, *part]).encode()).hexdigest()[:20]
@@ -84,16 +87,12 @@ class TeacherTokenCache:
                 ids.append(out.input_ids[i, :n].cpu().numpy().astype(np.int32))
                 pooled.append(out.pooled[i].float().cpu().numpy())
                 offsets.append(offsets[-1] + n)
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
         arrays = dict(tokens=np.concatenate(tokens), content=np.concatenate(content), ids=np.concatenate(ids),
                       pooled=np.stack(pooled), offsets=np.asarray(offsets, dtype=np.int64))
-        for name, array in arrays.items():
-            np.save(tmp / f"{name}.npy", array)
-        (tmp / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)  # a crashed write never leaves a shard that looks complete
+        with atomic_folder(folder) as tmp:  # never a shard that looks complete but is not, even with two writers
+            for name, array in arrays.items():
+                np.save(tmp / f"{name}.npy", array)
+            (tmp / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
 
     def _arrays(self, folder: Path) -> dict[str, np.ndarray]:
         if folder not in self._open:

@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from optical.config import TrainConfig
 from optical.data.schema import Bitext
-from optical.io import atomic_write_json, read_json
+from optical.io import atomic_folder, atomic_write_json, atomic_write_text, read_json
 from optical.losses import DistillationLoss, IDFWeights
 from optical.models import (STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
                             save_sentence_transformer)
@@ -316,21 +316,16 @@ def _refuse_other_run(path: Path, saved_config: dict, saved_pairs: int, config: 
 
 def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
     """Save as a sentence-transformers directory (safetensors), with the projection as a Dense layer."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_sentence_transformer(student.as_sentence_transformer(), tmp)
-    atomic_write_json(tmp / STUDENT_CARD, card)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with atomic_folder(out) as tmp:
+        save_sentence_transformer(student.as_sentence_transformer(), tmp)
+        atomic_write_json(tmp / STUDENT_CARD, card)
 
 
 def _truncate_log(path: Path, step: int) -> None:
     """Drop the lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
     if path.is_file():
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, "".join(line + "\n" for line in lines))
 
 
 def _log_line(logs: dict[str, torch.Tensor], accelerator, step: int, lr: float) -> dict[str, float]:

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from conftest import build_tiny_model
 from optical.config import config_from_dict
 from optical.models import Teacher
+from optical import teacher_cache
 from optical.teacher_cache import TeacherTokenCache
 from optical.train import train
 from test_train import PAIRS, bitext
@@ -123,9 +124,31 @@ def test_disk_cache_gives_the_teachers_batches_and_is_reused_without_the_teacher
 
     teacher.tokens = no_teacher
     again = TeacherTokenCache(teacher, max_length=16, root=tmp_path / "cache", shard_size=5)
-    again.prepare(english)
+    again.prepare(english[::-1])  # another seed's order of the same English side finds the same shards
     torch.testing.assert_close(again.batch(batch).tokens, got.tokens, atol=0, rtol=0)
     with pytest.raises(KeyError, match="not prepared"):
         import pickle
 
         pickle.loads(pickle.dumps(again)).batch(["a sentence never prepared"])
+
+
+def test_two_runs_filling_one_cache_at_once_both_read_the_teachers_tokens(tiny_model, tmp_path, monkeypatch):
+    """Two runs started together prepare the same shard: the second writes it whole while the first is writing
+    (the first once lost its half-written files to the second and crashed)."""
+    teacher = Teacher(str(tiny_model), "cpu")
+    english = [t for _, t in PAIRS][:5]
+    first, second = (TeacherTokenCache(teacher, max_length=16, root=tmp_path, shard_size=5) for _ in range(2))
+    save = np.save
+
+    def the_other_run_writes_meanwhile(path, array):
+        monkeypatch.setattr(teacher_cache.np, "save", save)
+        second.prepare(english)
+        save(path, array)
+
+    monkeypatch.setattr(teacher_cache.np, "save", the_other_run_writes_meanwhile)
+    first.prepare(english)
+    want = teacher.tokens(english, 16)
+    for cache in (first, second):
+        torch.testing.assert_close(cache.batch(english).tokens, want.tokens * want.attention_mask[..., None],
+                                   atol=1e-6, rtol=0)
+    assert [p.name for p in (tmp_path / first.key).iterdir()] == [first._where[english[0]][0].name]  # no leftovers

@@ -12,7 +12,6 @@ read back memory-mapped.
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ import torch
 
 from optical.data.schema import corpus_fingerprint
 from optical.env import cache_dir
+from optical.io import atomic_folder
 from optical.retrieval.dense import Run, document_encoder_key
 
 log = logging.getLogger(__name__)
@@ -71,13 +71,9 @@ def cached_passage_tokens(model, corpus: dict[str, str], cache: bool = True,
     vectors = np.concatenate(per_doc).astype(np.float16)
     if not cache:
         return vectors, offsets
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    np.save(tmp / "vectors.npy", vectors)
-    np.save(tmp / "offsets.npy", offsets)  # written last: its presence marks a complete cache
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with atomic_folder(folder) as tmp:
+        np.save(tmp / "vectors.npy", vectors)
+        np.save(tmp / "offsets.npy", offsets)  # written last: its presence marks a complete cache
     return np.load(folder / "vectors.npy", mmap_mode="r"), offsets
 
 
