@@ -222,7 +222,8 @@ display(Markdown(longer_budget_sentence(rerun_results, long_rerun_results)))
 
 # %%
 long_readouts = long_rerun.get("readouts", readouts)
-long_rerun_tested = final_test(p, "long_rerun", list(long_rerun["variants"]), tuple(long_readouts), root, fresh)
+long_rerun_tested = final_test(p, "long_rerun", list(long_rerun["variants"]), tuple(long_readouts), root, fresh,
+                               readout_variants=long_rerun.get("readout_variants"))
 show_final_test(long_rerun_tested, long_readouts, "test MRR@10, every language, at the longer budget")
 
 # %% [markdown]

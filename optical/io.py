@@ -35,18 +35,22 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 
 @contextmanager
-def atomic_folder(folder: str | Path) -> Iterator[Path]:
+def atomic_folder(folder: str | Path, complete: str | None = None) -> Iterator[Path]:
     """A fresh private folder to fill, put in place of ``folder`` when the block ends without error.
 
     A crash never leaves a folder at ``folder`` that looks complete (the private one is removed), and writers of
     the same folder in several processes (two runs filling one cache) never touch each other's files: an existing
-    ``folder`` is replaced, and if another writer puts its own there in between, that one is kept.
+    ``folder`` is replaced, and if another writer puts its own there in between, that one is kept. For a cache
+    whose content is fixed by its name, ``complete`` names the file that marks a finished folder: an existing
+    folder holding it is kept and the private one dropped, so a process already reading it is never disturbed.
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
     try:
         yield tmp
+        if complete is not None and (folder / complete).exists():
+            return
         if folder.exists():
             old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".old"))
             try:

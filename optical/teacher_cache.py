@@ -89,7 +89,7 @@ class TeacherTokenCache:
                 offsets.append(offsets[-1] + n)
         arrays = dict(tokens=np.concatenate(tokens), content=np.concatenate(content), ids=np.concatenate(ids),
                       pooled=np.stack(pooled), offsets=np.asarray(offsets, dtype=np.int64))
-        with atomic_folder(folder) as tmp:  # never a shard that looks complete but is not, even with two writers
+        with atomic_folder(folder, complete="texts.json") as tmp:  # never a half shard, even with two writers
             for name, array in arrays.items():
                 np.save(tmp / f"{name}.npy", array)
             (tmp / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")

@@ -191,13 +191,13 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     out = tmp_path / "results" / "rerun" / "test"
     queries = [str(i) for i in range(40)]
 
-    def stored(system, rr, folder):  # a read already on disk: final_test reuses it, nothing is evaluated
+    def stored(system, rr, folder, readout="pooled"):  # a read already on disk: reused, nothing is evaluated
         train = {**study["train"], **study["variants"][system]} if system in study["variants"] else None
-        atomic_write_json(folder / f"{system}-pooled.json", {
-            "system": f"{system}-pooled", "dataset": "afriqa", "split": "test", "model": "m",
+        atomic_write_json(folder / f"{system}-{readout}.json", {
+            "system": f"{system}-{readout}", "dataset": "afriqa", "split": "test", "model": "m",
             "languages": {"hau": {"n_queries": 40, "MRR@10": sum(rr) / 40}}, "macro": {"MRR@10": sum(rr) / 40},
             "per_query": {"MRR@10": {"hau": dict(zip(queries, rr))}},
-            "params": {"system": system, "dataset": "afriqa", "languages": ["hau"], "readout": "pooled",
+            "params": {"system": system, "dataset": "afriqa", "languages": ["hau"], "readout": readout,
                        "teacher": "t", "train": train}})
 
     stored("teacher", [0.0] * 40, out)
@@ -220,6 +220,21 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     assert "significance" not in read_json(out / "ot-pooled.json")
     with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):
         final_test(p, "rerun", ["kd-seed2"], ("pooled",), tmp_path)
+
+    # a readout for some of the variants only (the checkpoints a budget kept): the others are never read with it
+    for system, rr in (("teacher", [0.0] * 40), ("ceiling", [1.0] * 40)):
+        stored(system, rr, out, "maxsim")
+    stored("kd", [1.0] * 40, out / "seeds", "maxsim")
+    stored("ot", [0.25] * 40, out / "seeds", "maxsim")
+    tested = final_test(p, "rerun", ["kd", "kd-seed1", "ot"], ("pooled", "maxsim"), tmp_path,
+                        readout_variants={"maxsim": ["kd", "ot"]})
+    assert tested["kd-pooled"]["seeds"] == [0, 1] and tested["kd-maxsim"]["seeds"] == [0]
+    assert read_json(out / "ot-maxsim.json")["significance"]["languages"]["hau"]["delta"] == pytest.approx(-0.75)
+    assert not (out / "seeds" / "kd-seed1-maxsim.json").exists()
+    with pytest.raises(ValueError, match="readouts \\['maxsim'\\] that are not read"):
+        final_test(p, "rerun", ["kd"], ("pooled",), tmp_path, readout_variants={"maxsim": ["kd"]})
+    with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):
+        final_test(p, "rerun", ["kd"], ("maxsim",), tmp_path, readout_variants={"maxsim": ["kd-seed2"]})
 
 
 def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_languages(tmp_path, monkeypatch):

@@ -458,9 +458,11 @@ def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
 
 
 def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...] = ("pooled", "maxsim"),
-               root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+               root: str | Path = ".", fresh: bool = False,
+               readout_variants: dict[str, list[str]] | None = None) -> dict[str, dict]:
     """Test once the students ``variants`` of ``p[key]`` (trained by :func:`dev_study`, chosen on dev) and the
-    teacher's floor and ceiling on ``p[key]["languages"]``, with every readout.
+    teacher's floor and ceiling on ``p[key]["languages"]``, with every readout; ``readout_variants`` restricts a
+    readout to some of the variants (those a budget covered: a MaxSim read needs the student's checkpoint).
 
     A variant ``name-seed<k>`` is a seed of ``name`` (:func:`seed_groups`). Each student's read is stored as
     ``results/<key>/test/seeds/<variant>-<readout>.json``; ``results/<key>/test/<name>-<readout>.json`` holds the
@@ -469,9 +471,12 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
     parameters where there is one. Returns the floors, ceilings and seed means."""
     s = p[key]
-    unknown = sorted(set(variants) - set(s["variants"]))
+    readout_variants = readout_variants or {}
+    unknown = sorted(set(variants).union(*readout_variants.values()) - set(s["variants"]))
     if unknown:
         raise ValueError(f"unknown variants {unknown} of {key}; valid: {sorted(s['variants'])}")
+    if extra := sorted(set(readout_variants) - set(readouts)):
+        raise ValueError(f"readout_variants names readouts {extra} that are not read; readouts: {list(readouts)}")
     out, runs = Path(root) / "results" / key / "test", Path(root) / "runs" / key
 
     def read(system: str, readout: str, path: Path) -> dict:
@@ -493,7 +498,7 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     for readout in readouts:
         for system in ("teacher", "ceiling"):
             results[f"{system}-{readout}"] = read(system, readout, out / f"{system}-{readout}.json")
-        means, groups = {}, seed_groups(variants)
+        means, groups = {}, seed_groups(readout_variants.get(readout, variants))
         for name, members in groups.items():
             system = f"{name}-{readout}"
             reads = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]

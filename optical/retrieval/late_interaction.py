@@ -71,7 +71,7 @@ def cached_passage_tokens(model, corpus: dict[str, str], cache: bool = True,
     vectors = np.concatenate(per_doc).astype(np.float16)
     if not cache:
         return vectors, offsets
-    with atomic_folder(folder) as tmp:
+    with atomic_folder(folder, complete="offsets.npy") as tmp:
         np.save(tmp / "vectors.npy", vectors)
         np.save(tmp / "offsets.npy", offsets)  # written last: its presence marks a complete cache
     return np.load(folder / "vectors.npy", mmap_mode="r"), offsets
