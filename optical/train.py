@@ -314,6 +314,56 @@ def _refuse_other_run(path: Path, saved_config: dict, saved_pairs: int, config: 
         raise ValueError(f"{path} {what} a different config or bitext; use another output dir or delete it")
 
 
+def _student_card(config: TrainConfig, bitext: list[Bitext], state: dict, device: str, processes: int) -> dict:
+    """What a saved student's ``optical_card.json`` records, from a run's ``state`` (step, dev history, best)."""
+    return {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
+            "config": asdict(config), "languages": [b.language for b in bitext],
+            "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
+            "steps": state["step"], "dev_history": state["dev_history"], "best_dev_macro_mrr10": state["best_dev"],
+            "grad_norms_step0": state.get("grad_norms_step0"), "git_commit": _git_commit(),
+            "machine": platform.platform(), "device": device, "processes": processes, "wall_s": state["wall_s"]}
+
+
+def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: list[Bitext], history: list[dict],
+                        atol: float = 1e-3, teacher: Teacher | None = None,
+                        teacher_cache: TeacherTokenCache | None = None) -> Path:
+    """Save, as ``output_dir/student``, the student a finished run with dev ``history`` kept (its best dev step),
+    from the checkpoint of a replay of that run stopped at or after that step (``train(..., stop_at_step=...)``):
+    for reading a run with another readout once its checkpoint is gone. The replay's dev history must be the
+    run's up to its step (the selection criterion ``"macro"`` exactly, every other number within ``atol``) and
+    reach the run's best step, else ``ValueError``; the card records the run's ``history``."""
+    out = Path(output_dir)
+    folder = out / "checkpoint"
+    if not (folder / "state.json").is_file() or not (folder / "best.safetensors").is_file():
+        raise ValueError(f"{folder} holds no checkpoint with best dev weights: replay the run with an evaluator first")
+    state = read_json(folder / "state.json")
+    _refuse_other_run(folder, state["config"], state["n_pairs"], config, len(bitext_pairs(bitext)[0]),
+                      "was written by")
+    check_replay(state["dev_history"], history, atol)
+    best = max(history, key=lambda h: h["macro"])
+    if best["step"] > state["step"]:
+        raise ValueError(f"the replay in {folder} is at step {state['step']}: the run's best step {best['step']} "
+                         "is not reached")
+    c = build_components(config, bitext, config.max_steps or 1, "cpu", teacher, teacher_cache, fit_projection=False)
+    c.student.load_state_dict(load_file(folder / "best.safetensors"))
+    card = _student_card(config, bitext, {**state, "step": history[-1]["step"], "dev_history": history,
+                                          "best_dev": best["macro"]}, "cpu", 1)
+    _save_student(c.student, out / "student", {**card, "replayed_to_step": state["step"]})
+    return out / "student"
+
+
+def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3) -> None:
+    """``ValueError`` unless the dev history of a replay is the run's up to where it got: the selection criterion
+    ``"macro"`` exactly, every other number within ``atol``."""
+    if len(replayed) > len(history):
+        raise ValueError(f"the replay has {len(replayed)} dev evaluations, the run {len(history)}")
+    for mine, theirs in zip(replayed, history):
+        if mine.keys() != theirs.keys() or mine["macro"] != theirs["macro"] or \
+                max(abs(mine[k] - theirs[k]) for k in mine) > atol:
+            raise ValueError(f"the replay's dev evaluation at step {mine['step']} differs from the run's: "
+                             "not the same run, its student is not the run's")
+
+
 def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
     """Save as a sentence-transformers directory (safetensors), with the projection as a Dense layer."""
     with atomic_folder(out) as tmp:
@@ -466,12 +516,9 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         model = acc.unwrap_model(student)
         if best_weights is not None:
             model.load_state_dict(best_weights)
-        card = {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
-                "config": asdict(config), "languages": [b.language for b in bitext],
-                "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
-                "steps": step, "dev_history": history, "best_dev_macro_mrr10": best, "grad_norms_step0": grad_norms,
-                "git_commit": _git_commit(), "machine": platform.platform(), "device": str(acc.device),
-                "processes": acc.num_processes, "wall_s": wall_s}
+        card = _student_card(config, bitext, {"step": step, "dev_history": history, "best_dev": best,
+                                              "grad_norms_step0": grad_norms, "wall_s": wall_s},
+                             str(acc.device), acc.num_processes)
         _save_student(model, out / "student", card)
     acc.wait_for_everyone()
     checkpointer.remove()  # finished: the student and its card replace it

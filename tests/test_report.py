@@ -337,3 +337,27 @@ def test_seed_table_gives_no_spread_for_a_single_seed():
     assert table.loc["KD-MSE student", "seed 1"] == pytest.approx(0.31)
     assert math.isnan(table.loc["hard-aligned token-KD student", "sd"])
     assert math.isnan(table.loc["hard-aligned token-KD student", "seed 1"])
+
+
+def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_folder_is_gone(tiny_model, afriqa_dir,
+                                                                                           tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from optical.io import read_json
+    from optical.report.experiments import dev_study, replay_to_best
+
+    study = {"languages": ["hau"], "train": {"max_steps": 4, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1,
+                                             "dev_bitext_pairs": 2},
+             "variants": {"ot": {"loss": "ot"}}}
+    p = {"dataset": "afriqa", "teacher": str(tiny_model), "study": study}
+    dev_study(p, "study", tmp_path)
+    kept = load_file(tmp_path / "runs" / "study" / "ot" / "student" / "model.safetensors")
+    shutil.rmtree(tmp_path / "runs")  # a later session: results committed, checkpoints gone
+    student = replay_to_best(p, "study", "ot", tmp_path)
+    again = load_file(student / "model.safetensors")
+    assert kept.keys() == again.keys() and all(torch.equal(kept[k], again[k]) for k in kept)
+    card = read_json(student / "optical_card.json")
+    assert card["dev_history"] == read_json(tmp_path / "results" / "study" / "ot.json")["training"]["dev_history"]

@@ -280,3 +280,32 @@ def test_training_log_is_strict_json_when_the_solver_makes_no_check(tiny_model, 
     lines = [json.loads(line, parse_constant=strict) for line in (tmp_path / "run" / "train_log.jsonl").open()]
     assert [line["step"] for line in lines] == [1, 2] and all(line["marginal_error"] is None for line in lines)
     assert all(line["sinkhorn_iters"] == 100 for line in lines)  # max_iter iterations, no early stop
+
+
+def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(tiny_model, tmp_path):
+    from optical.train import check_replay, save_best_of_replay
+
+    def evaluator():  # dev scores by evaluation: the best is the second (step 2 of 4)
+        scores = iter([0.5, 0.9, 0.7, 0.6])
+        return lambda model: {"macro": next(scores), "mafand": 0.1}
+
+    config = cfg(loss="ot", teacher=str(tiny_model), max_steps=4, batch_size=4, eval_every=1, checkpoint_every=1)
+    run = train(config, bitext(), tmp_path / "run", evaluator())
+    assert [h["step"] for h in run.dev_history] == [1, 2, 3, 4]
+    train(config, bitext(), tmp_path / "replay", evaluator(), stop_at_step=2)
+    saved = save_best_of_replay(tmp_path / "replay", config, bitext(), run.dev_history)
+    assert_same_student(tmp_path / "run", tmp_path / "replay")  # bit for bit: the weights of step 2
+    card = json.loads((saved / "optical_card.json").read_text())
+    assert card["dev_history"] == run.dev_history and card["replayed_to_step"] == 2 and card["steps"] == 4
+
+    other = [dict(h, mafand=0.2) if h["step"] == 1 else h for h in run.dev_history]
+    with pytest.raises(ValueError, match="at step 1 differs from the run's"):
+        save_best_of_replay(tmp_path / "replay", config, bitext(), other)
+    later = [dict(h, macro=1.0) if h["step"] == 4 else h for h in run.dev_history]
+    with pytest.raises(ValueError, match="at step 2: the run's best step 4 is not reached"):
+        save_best_of_replay(tmp_path / "replay", config, bitext(), later)
+    with pytest.raises(ValueError, match="holds no checkpoint"):
+        save_best_of_replay(tmp_path / "run", config, bitext(), run.dev_history)  # finished: no checkpoint left
+    check_replay(run.dev_history[:2], run.dev_history)
+    with pytest.raises(ValueError, match="replay has 4 dev evaluations, the run 2"):
+        check_replay(run.dev_history, run.dev_history[:2])

@@ -280,6 +280,32 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
             for name, variant in s["variants"].items() if not only or name in only}
 
 
+def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".") -> Path:
+    """The student that the committed run ``variant`` of ``p[key]`` (:func:`dev_study`) kept, re-trained only as
+    far as its best dev step and saved as ``runs/<key>/<variant>/student``, so that :func:`final_test` can read it
+    with another readout once its checkpoint is gone (checkpoints are not committed). The replay must reproduce the
+    run's dev history (:func:`optical.train.check_replay`), else ``ValueError``; a final test of the replay with a
+    readout already read (pooled) should then equal the committed read."""
+    from optical.report.summary import best_evaluation
+    from optical.train import check_replay, save_best_of_replay, train
+
+    s = p[key]
+    committed = read_json(Path(root) / "results" / key / f"{variant}.json")["training"]
+    train_params = {**s["train"], **s["variants"][variant], "teacher": p["teacher"]}
+    config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
+    bitext = training_bitext(p["dataset"], s["languages"], train_params.get("max_pairs"), config.seed)
+    teacher, cache = _teacher(config.teacher, config.max_length)
+    evaluator = dev_evaluator(p["dataset"], s["languages"], teacher.model, config.dev_select,
+                              train_params.get("dev_bitext_pairs", 1000))
+    out = Path(root) / "runs" / key / variant
+    outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache,
+                    stop_at_step=best_evaluation({"training": committed})["step"])
+    if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
+        check_replay(outcome.dev_history, committed["dev_history"])
+        return out / "student"
+    return save_best_of_replay(out, config, bitext, committed["dev_history"], teacher=teacher, teacher_cache=cache)
+
+
 def ablations(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """Notebook 03: variants of the OT loss (and KD for reference), trained jointly, scored on dev."""
     return dev_study(p, "ablations", root, fresh)
