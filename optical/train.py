@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from optical.config import TrainConfig
 from optical.data.schema import Bitext
+from optical.eval.dev import best_evaluation
 from optical.io import atomic_folder, atomic_write_json, atomic_write_text, read_json
 from optical.losses import DistillationLoss, IDFWeights
 from optical.models import (STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
@@ -340,7 +341,7 @@ def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: lis
     _refuse_other_run(folder, state["config"], state["n_pairs"], config, len(bitext_pairs(bitext)[0]),
                       "was written by")
     check_replay(state["dev_history"], history, atol)
-    best = max(history, key=lambda h: h["macro"])
+    best = best_evaluation(history)
     if best["step"] > state["step"]:
         raise ValueError(f"the replay in {folder} is at step {state['step']}: the run's best step {best['step']} "
                          "is not reached")

@@ -188,3 +188,13 @@ def test_faiss_backends_return_the_exact_top_k(backend):
         np.testing.assert_allclose(list(run[qid].values()), list(reference[qid].values()), rtol=1e-5)
     with pytest.raises(ValueError, match="unknown search backend"):
         exact_search(queries, docs, qids, doc_ids, backend="annoy")
+
+
+def test_best_evaluation_keeps_the_first_of_equal_best_scores_and_refuses_an_empty_history():
+    from optical.eval.dev import best_evaluation
+
+    history = [{"step": 1, "macro": 0.2}, {"step": 2, "macro": 0.3}, {"step": 3, "macro": 0.3},
+               {"step": 4, "macro": 0.1}]
+    assert best_evaluation(history)["step"] == 2
+    with pytest.raises(ValueError, match="dev history is empty"):
+        best_evaluation([])

@@ -361,3 +361,21 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
     assert kept.keys() == again.keys() and all(torch.equal(kept[k], again[k]) for k in kept)
     card = read_json(student / "optical_card.json")
     assert card["dev_history"] == read_json(tmp_path / "results" / "study" / "ot.json")["training"]["dev_history"]
+
+
+def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_committed(tmp_path):
+    from optical.io import atomic_write_json
+    from optical.report.experiments import replay_to_best
+
+    train = {"max_steps": 4, "batch_size": 2, "eval_every": 1}
+    atomic_write_json(tmp_path / "results" / "study" / "ot.json", {
+        "params": {"dataset": "afriqa", "languages": ["hau"], "train": {**train, "loss": "ot", "teacher": "t"}},
+        "training": {"dev_history": [{"step": 1, "macro": 0.1}]}})
+    p = {"dataset": "afriqa", "teacher": "t",
+         "study": {"languages": ["hau"], "train": {**train, "max_steps": 8}, "variants": {"ot": {"loss": "ot"}}}}
+    with pytest.raises(ValueError, match=r"other parameters than study.ot has now \(\['max_steps'\]\)"):
+        replay_to_best(p, "study", "ot", tmp_path)
+    p["study"].update(train=train, languages=["hau", "yor"])
+    with pytest.raises(ValueError, match=r"\(\['languages'\]\)"):
+        replay_to_best(p, "study", "ot", tmp_path)
+    assert not (tmp_path / "runs").exists()

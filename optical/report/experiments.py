@@ -17,6 +17,7 @@ from pathlib import Path
 
 from optical.config import LEAVES, NESTED, config_from_dict
 from optical.data.registry import load_tasks
+from optical.eval.dev import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
 
@@ -62,6 +63,17 @@ def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, 
     return result
 
 
+def _training_inputs(train_params: dict, dataset: str, languages: list[str]) -> tuple:
+    """What :func:`optical.train.train` takes for ``train_params``: the config, the bitext, the teacher and its token
+    cache, and the dev evaluator (``None`` without ``eval_every``)."""
+    config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
+    bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
+    teacher, cache = _teacher(config.teacher, config.max_length)
+    evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select,
+                              train_params.get("dev_bitext_pairs", 1000)) if config.eval_every else None
+    return config, bitext, teacher, cache, evaluator
+
+
 def run_student(name: str, train_params: dict, dataset: str, languages: list[str], results_dir: str | Path,
                 runs_dir: str | Path, eval_split: str = "test", eval_languages: list[str] | None = None,
                 fresh: bool = False) -> dict:
@@ -84,11 +96,7 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     from optical.evaluate import evaluate
     from optical.train import train
 
-    config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
-    bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
-    teacher, cache = _teacher(config.teacher, config.max_length)
-    evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select,
-                              train_params.get("dev_bitext_pairs", 1000)) if config.eval_every else None
+    config, bitext, teacher, cache, evaluator = _training_inputs(train_params, dataset, languages)
     run_dir = Path(runs_dir) / name
     if fresh and run_dir.exists():
         import shutil
@@ -286,20 +294,25 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".") -> P
     with another readout once its checkpoint is gone (checkpoints are not committed). The replay must reproduce the
     run's dev history (:func:`optical.train.check_replay`), else ``ValueError``; a final test of the replay with a
     readout already read (pooled) should then equal the committed read."""
-    from optical.report.summary import best_evaluation
     from optical.train import check_replay, save_best_of_replay, train
 
     s = p[key]
-    committed = read_json(Path(root) / "results" / key / f"{variant}.json")["training"]
+    path = Path(root) / "results" / key / f"{variant}.json"
+    result = read_json(path)
+    committed = result["training"]
     train_params = {**s["train"], **s["variants"][variant], "teacher": p["teacher"]}
-    config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
-    bitext = training_bitext(p["dataset"], s["languages"], train_params.get("max_pairs"), config.seed)
-    teacher, cache = _teacher(config.teacher, config.max_length)
-    evaluator = dev_evaluator(p["dataset"], s["languages"], teacher.model, config.dev_select,
-                              train_params.get("dev_bitext_pairs", 1000))
+    wanted = {"dataset": p["dataset"], "languages": s["languages"], **train_params}
+    ran = {k: result["params"][k] for k in ("dataset", "languages")} | result["params"]["train"]
+    differ = sorted(k for k in wanted.keys() | ran.keys() if wanted.get(k) != ran.get(k))
+    if differ:
+        raise ValueError(f"{path} was trained with other parameters than {key}.{variant} has now ({differ}): "
+                         "a replay would not be that run")
+    config, bitext, teacher, cache, evaluator = _training_inputs(train_params, p["dataset"], s["languages"])
+    if evaluator is None:
+        raise ValueError(f"{key}.{variant} has no eval_every: a run without dev selection has nothing to replay to")
     out = Path(root) / "runs" / key / variant
     outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache,
-                    stop_at_step=best_evaluation({"training": committed})["step"])
+                    stop_at_step=best_evaluation(committed["dev_history"])["step"])
     if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
         check_replay(outcome.dev_history, committed["dev_history"])
         return out / "student"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optical.eval.dev import best_evaluation
 from optical.eval.metrics import gap_closure
 
 FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
@@ -86,7 +87,7 @@ def budget_sentence(results: dict[str, dict]) -> str:
     lines = []
     for name, result in results.items():
         history, steps = result["training"]["dev_history"], result["training"]["steps"]
-        best = best_evaluation(result)
+        best = best_evaluation(history)
         change = ""
         if len(history) > 1:
             last, before = history[-1], history[-2]
@@ -96,15 +97,11 @@ def budget_sentence(results: dict[str, dict]) -> str:
         budget = result["training"].get("config", {}).get("max_steps")
         early = f" (stopped early by patience; budget {budget})" if budget and steps < budget else ""
         lines.append(f"* `{name}`: selected step {best['step']} of {steps}{early}{change}.")
-    last = sum(best_evaluation(r)["step"] == r["training"]["steps"] for r in results.values())
+    last = sum(best_evaluation(r["training"]["dev_history"])["step"] == r["training"]["steps"]
+               for r in results.values())
     verdict = (f"{last} of {len(results)} students select their last step: the budget, not dev, ended their training."
                if last else "Every student's selection criterion peaked before its last step.")
     return "\n".join(lines + ["", verdict])
-
-
-def best_evaluation(result: dict) -> dict:
-    """The dev evaluation of a trained student with the best selection criterion (``"macro"``), the first on ties."""
-    return max(result["training"]["dev_history"], key=lambda h: h["macro"])
 
 
 def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str:
@@ -116,7 +113,7 @@ def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str
     for name, result in long.items():
         if name not in short:
             continue
-        a, b = best_evaluation(short[name]), best_evaluation(result)
+        a, b = (best_evaluation(r["training"]["dev_history"]) for r in (short[name], result))
         steps_a, steps_b = short[name]["training"]["steps"], result["training"]["steps"]
         mafand = f"; MAFAND dev there {a['mafand']:.3f} → {b['mafand']:.3f}" if "mafand" in a and "mafand" in b \
             else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from optical.eval.dev import best_evaluation
 from optical.eval.metrics import gap_closure
 
 SYSTEM_LABELS = {
@@ -86,17 +87,12 @@ def training_times(results_root) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def _best_entry(training: dict) -> dict:
-    """The dev-history entry of the selected checkpoint (the best selection score)."""
-    return max(training["dev_history"], key=lambda h: h["macro"])
-
-
 def dev_table(results: dict[str, dict]) -> pd.DataFrame:
     """Per variant, at its selected checkpoint: AfriQA dev MRR@10 per language and their macro mean, MAFAND dev
     bitext retrieval MRR and top-1 (macro over languages), and the step (short column names: it fits the page)."""
     rows = {}
     for name, result in results.items():
-        best = _best_entry(result["training"])
+        best = best_evaluation(result["training"]["dev_history"])
         langs = [k for k in result["languages"]]
         row = {lang: best[lang] for lang in langs if lang in best}
         row.update({"macro": best.get("afriqa", best["macro"]), "MAFAND MRR": best.get("mafand"),
