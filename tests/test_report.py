@@ -364,7 +364,7 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
 
 
 def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_committed(tmp_path):
-    from optical.io import atomic_write_json
+    from optical.io import atomic_write_json, read_json
     from optical.report.experiments import replay_to_best
 
     train = {"max_steps": 4, "batch_size": 2, "eval_every": 1}
@@ -377,5 +377,10 @@ def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_comm
         replay_to_best(p, "study", "ot", tmp_path)
     p["study"].update(train=train, languages=["hau", "yor"])
     with pytest.raises(ValueError, match=r"\(\['languages'\]\)"):
+        replay_to_best(p, "study", "ot", tmp_path)
+    p["study"]["languages"] = ["hau"]
+    stored = tmp_path / "results" / "study" / "ot.json"
+    atomic_write_json(stored, {**read_json(stored), "training": {"dev_history": []}})
+    with pytest.raises(ValueError, match="dev history is empty"):
         replay_to_best(p, "study", "ot", tmp_path)
     assert not (tmp_path / "runs").exists()

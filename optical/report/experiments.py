@@ -307,12 +307,10 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".") -> P
     if differ:
         raise ValueError(f"{path} was trained with other parameters than {key}.{variant} has now ({differ}): "
                          "a replay would not be that run")
+    best_step = best_evaluation(committed["dev_history"])["step"]  # a run never evaluated on dev fails here
     config, bitext, teacher, cache, evaluator = _training_inputs(train_params, p["dataset"], s["languages"])
-    if evaluator is None:
-        raise ValueError(f"{key}.{variant} has no eval_every: a run without dev selection has nothing to replay to")
     out = Path(root) / "runs" / key / variant
-    outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache,
-                    stop_at_step=best_evaluation(committed["dev_history"])["step"])
+    outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache, stop_at_step=best_step)
     if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
         check_replay(outcome.dev_history, committed["dev_history"])
         return out / "student"
