@@ -49,7 +49,7 @@ from tqdm.auto import tqdm
 
 from optical.config import TrainConfig
 from optical.data.schema import Bitext
-from optical.eval.dev import best_evaluation
+from optical.eval.selection import best_evaluation
 from optical.io import atomic_folder, atomic_write_json, atomic_write_text, read_json
 from optical.losses import DistillationLoss, IDFWeights
 from optical.models import (STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,

@@ -191,7 +191,7 @@ def test_faiss_backends_return_the_exact_top_k(backend):
 
 
 def test_best_evaluation_keeps_the_first_of_equal_best_scores_and_refuses_an_empty_history():
-    from optical.eval.dev import best_evaluation
+    from optical.eval.selection import best_evaluation
 
     history = [{"step": 1, "macro": 0.2}, {"step": 2, "macro": 0.3}, {"step": 3, "macro": 0.3},
                {"step": 4, "macro": 0.1}]

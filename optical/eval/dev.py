@@ -22,14 +22,6 @@ from optical.eval.metrics import aggregate, per_query
 from optical.retrieval.dense import encode_with, exact_search, teacher_documents
 
 
-def best_evaluation(history: list[dict]) -> dict:
-    """The evaluation of a dev ``history`` that checkpoint selection keeps: the best selection score
-    (``"macro"``), the first on ties (the trainer replaces its best only on a strictly higher score)."""
-    if not history:
-        raise ValueError("the dev history is empty: the run was not evaluated on dev")
-    return max(history, key=lambda h: h["macro"])
-
-
 def bitext_retrieval(source: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """Top-1 accuracy and MRR of retrieving ``target[i]`` for ``source[i]`` among all rows of ``target``.
 

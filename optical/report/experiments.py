@@ -17,7 +17,7 @@ from pathlib import Path
 
 from optical.config import LEAVES, NESTED, config_from_dict
 from optical.data.registry import load_tasks
-from optical.eval.dev import best_evaluation
+from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json
 

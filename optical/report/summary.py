@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from optical.eval.dev import best_evaluation
+from optical.eval.selection import best_evaluation
 from optical.eval.metrics import gap_closure
 
 FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),

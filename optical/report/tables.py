@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from optical.eval.dev import best_evaluation
+from optical.eval.selection import best_evaluation
 from optical.eval.metrics import gap_closure
 
 SYSTEM_LABELS = {
