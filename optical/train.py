@@ -327,12 +327,12 @@ def _student_card(config: TrainConfig, bitext: list[Bitext], state: dict, device
 
 def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: list[Bitext], history: list[dict],
                         atol: float = 1e-3, teacher: Teacher | None = None,
-                        teacher_cache: TeacherTokenCache | None = None) -> Path:
+                        teacher_cache: TeacherTokenCache | None = None, exact: bool = True) -> Path:
     """Save, as ``output_dir/student``, the student a finished run with dev ``history`` kept (its best dev step),
     from the checkpoint of a replay of that run stopped at or after that step (``train(..., stop_at_step=...)``):
     for reading a run with another readout once its checkpoint is gone. The replay's dev history must be the
-    run's up to its step (the selection criterion ``"macro"`` exactly, every other number within ``atol``) and
-    reach the run's best step, else ``ValueError``; the card records the run's ``history``."""
+    run's up to its step (:func:`check_replay` with ``atol`` and ``exact``) and reach the run's best step, else
+    ``ValueError``; the card records the run's ``history`` and, as ``replay``, how close the replay came."""
     out = Path(output_dir)
     folder = out / "checkpoint"
     if not (folder / "state.json").is_file() or not (folder / "best.safetensors").is_file():
@@ -340,7 +340,7 @@ def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: lis
     state = read_json(folder / "state.json")
     _refuse_other_run(folder, state["config"], state["n_pairs"], config, len(bitext_pairs(bitext)[0]),
                       "was written by")
-    check_replay(state["dev_history"], history, atol)
+    difference = check_replay(state["dev_history"], history, atol, exact)
     best = best_evaluation(history)
     if best["step"] > state["step"]:
         raise ValueError(f"the replay in {folder} is at step {state['step']}: the run's best step {best['step']} "
@@ -349,20 +349,31 @@ def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: lis
     c.student.load_state_dict(load_file(folder / "best.safetensors"))
     card = _student_card(config, bitext, {**state, "step": history[-1]["step"], "dev_history": history,
                                           "best_dev": best["macro"]}, "cpu", 1)
-    _save_student(c.student, out / "student", {**card, "replayed_to_step": state["step"]})
+    _save_student(c.student, out / "student", {**card, "replayed_to_step": state["step"],
+                                               "replay": {"exact": exact, "tolerance": atol,
+                                                          "max_dev_difference": difference}})
     return out / "student"
 
 
-def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3) -> None:
-    """``ValueError`` unless the dev history of a replay is the run's up to where it got: the selection criterion
-    ``"macro"`` exactly, every other number within ``atol``."""
+def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3, exact: bool = True) -> float:
+    """``ValueError`` unless the dev history of a replay is the run's up to where it got: every number within
+    ``atol`` and the selection criterion ``"macro"`` bit for bit (``exact``: the same run), or, with
+    ``exact=False`` (a replay whose floating-point path differs, e.g. on another machine), the macro within
+    ``atol`` too and the same evaluation the best of those made. Returns the largest difference."""
     if len(replayed) > len(history):
         raise ValueError(f"the replay has {len(replayed)} dev evaluations, the run {len(history)}")
+    largest = 0.0
     for mine, theirs in zip(replayed, history):
-        if mine.keys() != theirs.keys() or mine["macro"] != theirs["macro"] or \
-                max(abs(mine[k] - theirs[k]) for k in mine) > atol:
-            raise ValueError(f"the replay's dev evaluation at step {mine['step']} differs from the run's: "
-                             "not the same run, its student is not the run's")
+        difference = max(abs(mine[k] - theirs[k]) for k in mine) if mine.keys() == theirs.keys() else float("inf")
+        if difference > atol or (exact and mine["macro"] != theirs["macro"]):
+            raise ValueError(f"the replay's dev evaluation at step {mine['step']} differs from the run's "
+                             f"(largest difference {difference:.2g}, tolerance {atol:g}"
+                             f"{', macro bit for bit' if exact else ''}): its student is not the run's")
+        largest = max(largest, difference)
+    if replayed and best_evaluation(replayed)["step"] != best_evaluation(history[:len(replayed)])["step"]:
+        raise ValueError(f"the replay's best dev evaluation is at step {best_evaluation(replayed)['step']}, the "
+                         f"run's (over the same steps) at {best_evaluation(history[:len(replayed)])['step']}")
+    return largest
 
 
 def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:

@@ -182,7 +182,7 @@ def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_t
 
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.report.experiments import final_test
+    from optical.report.experiments import final_test, replayed_reads
     from optical.report.summary import fair_test_answer
 
     study = {"languages": ["hau"], "train": {"max_steps": 1, "seed": 0},
@@ -235,6 +235,10 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
         final_test(p, "rerun", ["kd"], ("pooled",), tmp_path, readout_variants={"maxsim": ["kd"]})
     with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):
         final_test(p, "rerun", ["kd"], ("maxsim",), tmp_path, readout_variants={"maxsim": ["kd-seed2"]})
+    assert replayed_reads("rerun", tmp_path) == {}
+    ot = read_json(out / "seeds" / "ot-maxsim.json")
+    atomic_write_json(out / "seeds" / "ot-maxsim.json", {**ot, "replay": {"exact": False, "max_dev_difference": 0.01}})
+    assert replayed_reads("rerun", tmp_path) == {"ot-maxsim": {"exact": False, "max_dev_difference": 0.01}}
 
 
 def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_languages(tmp_path, monkeypatch):
@@ -346,7 +350,7 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
     import torch
     from safetensors.torch import load_file
 
-    from optical.io import read_json
+    from optical.io import atomic_write_json, read_json
     from optical.report.experiments import dev_study, replay_to_best
 
     study = {"languages": ["hau"], "train": {"max_steps": 4, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1,
@@ -361,6 +365,17 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
     assert kept.keys() == again.keys() and all(torch.equal(kept[k], again[k]) for k in kept)
     card = read_json(student / "optical_card.json")
     assert card["dev_history"] == read_json(tmp_path / "results" / "study" / "ot.json")["training"]["dev_history"]
+    assert card["replay"] == {"exact": True, "tolerance": 1e-3, "max_dev_difference": 0.0}
+
+    committed = tmp_path / "results" / "study" / "ot.json"  # as if trained on another floating-point path
+    result = read_json(committed)
+    result["training"]["dev_history"] = [{**h, "macro": h["macro"] + 1e-4} for h in result["training"]["dev_history"]]
+    atomic_write_json(committed, result)
+    shutil.rmtree(tmp_path / "runs")
+    with pytest.raises(ValueError, match="macro bit for bit"):
+        replay_to_best(p, "study", "ot", tmp_path)
+    near = read_json(replay_to_best(p, "study", "ot", tmp_path, tolerance=1e-3) / "optical_card.json")
+    assert near["replay"] == {"exact": False, "tolerance": 1e-3, "max_dev_difference": pytest.approx(1e-4)}
 
 
 def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_committed(tmp_path):

@@ -297,6 +297,7 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
     assert_same_student(tmp_path / "run", tmp_path / "replay")  # bit for bit: the weights of step 2
     card = json.loads((saved / "optical_card.json").read_text())
     assert card["dev_history"] == run.dev_history and card["replayed_to_step"] == 2 and card["steps"] == 4
+    assert card["replay"] == {"exact": True, "tolerance": 1e-3, "max_dev_difference": 0.0}
 
     other = [dict(h, mafand=0.2) if h["step"] == 1 else h for h in run.dev_history]
     with pytest.raises(ValueError, match="at step 1 differs from the run's"):
@@ -309,3 +310,18 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
     check_replay(run.dev_history[:2], run.dev_history)
     with pytest.raises(ValueError, match="replay has 4 dev evaluations, the run 2"):
         check_replay(run.dev_history, run.dev_history[:2])
+
+    # a near replay (another floating-point path): every number within atol and the same best step
+    near = [dict(h, macro=h["macro"] + 0.004, mafand=h["mafand"] - 0.002) for h in run.dev_history]
+    with pytest.raises(ValueError, match=r"at step 1 differs from the run's \(largest difference 0.004, tolerance "
+                                         r"0.001, macro bit for bit\)"):
+        check_replay(run.dev_history, near)
+    with pytest.raises(ValueError, match=r"largest difference 0.004, tolerance 0.001\)"):
+        check_replay(run.dev_history, near, exact=False)
+    assert check_replay(run.dev_history, near, atol=0.01, exact=False) == pytest.approx(0.004)
+    saved = save_best_of_replay(tmp_path / "replay", config, bitext(), near, atol=0.01, exact=False)
+    assert json.loads((saved / "optical_card.json").read_text())["replay"] == {
+        "exact": False, "tolerance": 0.01, "max_dev_difference": pytest.approx(0.004)}
+    best_moved = [dict(h, macro=0.95) if h["step"] == 1 else h for h in run.dev_history]  # replay's best: step 2
+    with pytest.raises(ValueError, match="replay's best dev evaluation is at step 2, the run's .* at 1"):
+        check_replay(run.dev_history, best_moved, atol=0.5, exact=False)

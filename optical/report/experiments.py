@@ -288,12 +288,17 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
             for name, variant in s["variants"].items() if not only or name in only}
 
 
-def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".") -> Path:
+def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tolerance: float | None = None,
+                   stored_checkpoint: bool = False) -> Path:
     """The student that the committed run ``variant`` of ``p[key]`` (:func:`dev_study`) kept, re-trained only as
     far as its best dev step and saved as ``runs/<key>/<variant>/student``, so that :func:`final_test` can read it
     with another readout once its checkpoint is gone (checkpoints are not committed). The replay must reproduce the
-    run's dev history (:func:`optical.train.check_replay`), else ``ValueError``; a final test of the replay with a
-    readout already read (pooled) should then equal the committed read."""
+    run's dev history (:func:`optical.train.check_replay`), else ``ValueError``: bit for bit in the selection
+    criterion by default (a final test of the replay with a readout already read should then equal the committed
+    read), or, with a ``tolerance``, every dev number within it and the same best step (a near replay: the student
+    card and :func:`final_test`'s read record it). ``stored_checkpoint`` saves from a replay's checkpoint already
+    in ``runs/<key>/<variant>`` without training."""
+    from optical.models import STUDENT_CARD
     from optical.train import check_replay, save_best_of_replay, train
 
     s = p[key]
@@ -310,11 +315,17 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".") -> P
     best_step = best_evaluation(committed["dev_history"])["step"]  # a run never evaluated on dev fails here
     config, bitext, teacher, cache, evaluator = _training_inputs(train_params, p["dataset"], s["languages"])
     out = Path(root) / "runs" / key / variant
-    outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache, stop_at_step=best_step)
-    if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
-        check_replay(outcome.dev_history, committed["dev_history"])
-        return out / "student"
-    return save_best_of_replay(out, config, bitext, committed["dev_history"], teacher=teacher, teacher_cache=cache)
+    check = {"atol": 1e-3, "exact": True} if tolerance is None else {"atol": tolerance, "exact": False}
+    if not stored_checkpoint:
+        outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache, stop_at_step=best_step)
+        if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
+            difference = check_replay(outcome.dev_history, committed["dev_history"], **check)
+            card = read_json(out / "student" / STUDENT_CARD)
+            replay = {"exact": check["exact"], "tolerance": check["atol"], "max_dev_difference": difference}
+            atomic_write_json(out / "student" / STUDENT_CARD, {**card, "replay": replay})
+            return out / "student"
+    return save_best_of_replay(out, config, bitext, committed["dev_history"], teacher=teacher, teacher_cache=cache,
+                               **check)
 
 
 def ablations(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
@@ -524,9 +535,12 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
             stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
             if stored is None:
                 from optical.evaluate import evaluate
+                from optical.models import STUDENT_CARD
 
                 target = str(runs / system / "student") if train else system
                 stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
+                if train and (replay := read_json(Path(target) / STUDENT_CARD).get("replay")):
+                    stored["replay"] = replay  # a student replayed from a committed run: how close it came
             stored.update(system=path.stem, params=params)
             atomic_write_json(path, stored)
         return stored
@@ -548,6 +562,14 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
             add_significance(means, f"kd-{readout}", out)
         results.update(means)
     return results
+
+
+def replayed_reads(key: str, root: str | Path = ".") -> dict[str, dict]:
+    """The test reads of study ``key`` (``results/<key>/test/seeds``) made from students replayed from committed
+    runs (:func:`replay_to_best`), by read: how close the replay came (``exact``, ``tolerance``,
+    ``max_dev_difference``: :func:`optical.train.check_replay`)."""
+    paths = sorted((Path(root) / "results" / key / "test" / "seeds").glob("*.json"))
+    return {path.stem: r["replay"] for path in paths if "replay" in (r := read_json(path))}
 
 
 def _floor_of_another_study(root: str | Path, name: str, params: dict) -> dict | None:
