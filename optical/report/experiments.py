@@ -539,7 +539,8 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
 
                 target = str(runs / system / "student") if train else system
                 stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
-                if train and (replay := read_json(Path(target) / STUDENT_CARD).get("replay")):
+                card = Path(target) / STUDENT_CARD
+                if train and card.is_file() and (replay := read_json(card).get("replay")):
                     stored["replay"] = replay  # a student replayed from a committed run: how close it came
             stored.update(system=path.stem, params=params)
             atomic_write_json(path, stored)
