@@ -358,8 +358,9 @@ def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: lis
 def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3, exact: bool = True) -> float:
     """``ValueError`` unless the dev history of a replay is the run's up to where it got: every number within
     ``atol`` and the selection criterion ``"macro"`` bit for bit (``exact``: the same run), or, with
-    ``exact=False`` (a replay whose floating-point path differs, e.g. on another machine), the macro within
-    ``atol`` too and the same evaluation the best of those made. Returns the largest difference."""
+    ``exact=False`` (a near replay, drifted from its run in floating point), the macro within ``atol`` too and
+    the best of the evaluations made at the same step as the run's best over those steps. Returns the largest
+    difference."""
     if len(replayed) > len(history):
         raise ValueError(f"the replay has {len(replayed)} dev evaluations, the run {len(history)}")
     largest = 0.0
