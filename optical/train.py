@@ -340,7 +340,7 @@ def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: lis
     state = read_json(folder / "state.json")
     _refuse_other_run(folder, state["config"], state["n_pairs"], config, len(bitext_pairs(bitext)[0]),
                       "was written by")
-    difference = check_replay(state["dev_history"], history, atol, exact)
+    replay = check_replay(state["dev_history"], history, atol, exact)
     best = best_evaluation(history)
     if best["step"] > state["step"]:
         raise ValueError(f"the replay in {folder} is at step {state['step']}: the run's best step {best['step']} "
@@ -349,18 +349,16 @@ def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: lis
     c.student.load_state_dict(load_file(folder / "best.safetensors"))
     card = _student_card(config, bitext, {**state, "step": history[-1]["step"], "dev_history": history,
                                           "best_dev": best["macro"]}, "cpu", 1)
-    _save_student(c.student, out / "student", {**card, "replayed_to_step": state["step"],
-                                               "replay": {"exact": exact, "tolerance": atol,
-                                                          "max_dev_difference": difference}})
+    _save_student(c.student, out / "student", {**card, "replayed_to_step": state["step"], "replay": replay})
     return out / "student"
 
 
-def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3, exact: bool = True) -> float:
+def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3, exact: bool = True) -> dict:
     """``ValueError`` unless the dev history of a replay is the run's up to where it got: every number within
     ``atol`` and the selection criterion ``"macro"`` bit for bit (``exact``: the same run), or, with
     ``exact=False`` (a near replay, drifted from its run in floating point), the macro within ``atol`` too and
-    the best of the evaluations made at the same step as the run's best over those steps. Returns the largest
-    difference."""
+    the best of the evaluations made at the same step as the run's best over those steps. Returns the record of
+    the replay for its student card: ``{"exact", "tolerance": atol, "max_dev_difference"}``."""
     if len(replayed) > len(history):
         raise ValueError(f"the replay has {len(replayed)} dev evaluations, the run {len(history)}")
     largest = 0.0
@@ -374,7 +372,7 @@ def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3, 
     if replayed and best_evaluation(replayed)["step"] != best_evaluation(history[:len(replayed)])["step"]:
         raise ValueError(f"the replay's best dev evaluation is at step {best_evaluation(replayed)['step']}, the "
                          f"run's (over the same steps) at {best_evaluation(history[:len(replayed)])['step']}")
-    return largest
+    return {"exact": exact, "tolerance": atol, "max_dev_difference": largest}
 
 
 def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
@@ -424,7 +422,8 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
 
     Resumes from ``output_dir/checkpoint`` when it exists with the same config, and returns at once when
     ``output_dir/student`` is a finished run of the same config. ``stop_at_step`` ends the session early (a
-    checkpoint is written; the schedule is unchanged) so that a long run can be split. ``evaluator`` (e.g.
+    checkpoint is written; the schedule is unchanged; a checkpoint already there returns at once) so that a long run
+    can be split. ``evaluator`` (e.g.
     :class:`optical.eval.dev.DevEvaluator`) maps the student, as a ``SentenceTransformer``, to dev scores whose
     ``"macro"`` entry selects the checkpoint (main process only); the saved student is the best dev checkpoint
     when it is given (model selection on dev only), else the last one; with ``config.patience`` training ends
@@ -451,6 +450,8 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     if resuming:
         saved = read_json(checkpointer.folder / "state.json")
         _refuse_other_run(checkpointer.folder, saved["config"], saved["n_pairs"], config, len(pairs), "was written by")
+        if stop_at_step is not None and stop_at_step <= saved["step"] < total:  # this session's steps are done
+            return TrainResult(out, saved["step"], saved["best_dev"], saved["dev_history"], saved["wall_s"])
     with acc.main_process_first():  # the main process writes the teacher cache's shards, the others read them
         c = build_components(config, bitext, total, acc.device, teacher, teacher_cache, fit_projection=not resuming)
     collate = Collate(c.student, c.cache, config.max_length, c.loss_fn.needs_student_en)

@@ -293,6 +293,9 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
     run = train(config, bitext(), tmp_path / "run", evaluator())
     assert [h["step"] for h in run.dev_history] == [1, 2, 3, 4]
     train(config, bitext(), tmp_path / "replay", evaluator(), stop_at_step=2)
+    again = train(config, bitext(), tmp_path / "replay", evaluator(), stop_at_step=2)  # already there: no step 3
+    assert again.steps == 2 and [h["step"] for h in again.dev_history] == [1, 2]
+    assert json.loads((tmp_path / "replay" / "checkpoint" / "state.json").read_text())["step"] == 2
     saved = save_best_of_replay(tmp_path / "replay", config, bitext(), run.dev_history)
     assert_same_student(tmp_path / "run", tmp_path / "replay")  # bit for bit: the weights of step 2
     card = json.loads((saved / "optical_card.json").read_text())
@@ -318,7 +321,8 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
         check_replay(run.dev_history, near)
     with pytest.raises(ValueError, match=r"largest difference 0.004, tolerance 0.001\)"):
         check_replay(run.dev_history, near, exact=False)
-    assert check_replay(run.dev_history, near, atol=0.01, exact=False) == pytest.approx(0.004)
+    assert check_replay(run.dev_history, near, atol=0.01, exact=False) == {
+        "exact": False, "tolerance": 0.01, "max_dev_difference": pytest.approx(0.004)}
     saved = save_best_of_replay(tmp_path / "replay", config, bitext(), near, atol=0.01, exact=False)
     assert json.loads((saved / "optical_card.json").read_text())["replay"] == {
         "exact": False, "tolerance": 0.01, "max_dev_difference": pytest.approx(0.004)}

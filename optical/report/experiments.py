@@ -288,16 +288,15 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
             for name, variant in s["variants"].items() if not only or name in only}
 
 
-def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tolerance: float | None = None,
-                   stored_checkpoint: bool = False) -> Path:
+def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tolerance: float | None = None) -> Path:
     """The student that the committed run ``variant`` of ``p[key]`` (:func:`dev_study`) kept, re-trained only as
     far as its best dev step and saved as ``runs/<key>/<variant>/student``, so that :func:`final_test` can read it
     with another readout once its checkpoint is gone (checkpoints are not committed). The replay must reproduce the
     run's dev history (:func:`optical.train.check_replay`), else ``ValueError``: bit for bit in the selection
     criterion by default (a final test of the replay with a readout already read should then equal the committed
     read), or, with a ``tolerance``, every dev number within it and the same best step (a near replay: the student
-    card and :func:`final_test`'s read record it). ``stored_checkpoint`` saves from a replay's checkpoint already
-    in ``runs/<key>/<variant>`` without training."""
+    card and :func:`final_test`'s read record it). A replay already at its best step is checked again, not
+    re-trained."""
     from optical.models import STUDENT_CARD
     from optical.train import check_replay, save_best_of_replay, train
 
@@ -316,14 +315,12 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tole
     config, bitext, teacher, cache, evaluator = _training_inputs(train_params, p["dataset"], s["languages"])
     out = Path(root) / "runs" / key / variant
     check = {"atol": 1e-3, "exact": True} if tolerance is None else {"atol": tolerance, "exact": False}
-    if not stored_checkpoint:
-        outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache, stop_at_step=best_step)
-        if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
-            difference = check_replay(outcome.dev_history, committed["dev_history"], **check)
-            card = read_json(out / "student" / STUDENT_CARD)
-            replay = {"exact": check["exact"], "tolerance": check["atol"], "max_dev_difference": difference}
-            atomic_write_json(out / "student" / STUDENT_CARD, {**card, "replay": replay})
-            return out / "student"
+    outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache, stop_at_step=best_step)
+    if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own
+        replay = check_replay(outcome.dev_history, committed["dev_history"], **check)
+        card = read_json(out / "student" / STUDENT_CARD)
+        atomic_write_json(out / "student" / STUDENT_CARD, {**card, "replay": replay})
+        return out / "student"
     return save_best_of_replay(out, config, bitext, committed["dev_history"], teacher=teacher, teacher_cache=cache,
                                **check)
 
