@@ -235,9 +235,9 @@ show_final_test(long_rerun_tested, long_readouts, "test MRR@10, every language, 
 # The reads made from replays. An exact replay gives back the run's dev history with the selection criterion
 # (macro dev MRR@10) bit for bit, so it is the student of the run's other reads; every MaxSim read made before
 # near replays were allowed came from a run's own checkpoint or an exact replay. Some token-KD replays did not give
-# back their run (their dev numbers drifted from the run's after a few hundred steps; the cause was not identified): such a
-# replay is accepted as a *near* replay when every dev number is within `tolerance` of the run's and its best dev
-# step is the run's. We set the tolerance to 0.02 before any near replay was read on test (at most dev steps, two
+# back their run (their dev numbers drifted from the run's after a few hundred steps; the cause was not
+# identified): such a replay is accepted as a *near* replay when every dev number is within `tolerance` of the
+# run's and its best dev step is the run's. We set the tolerance to 0.02 before any near replay was read on test (at most dev steps, two
 # seeds of token-KD differ by more). A near replay's MaxSim read is of a student with the run's configuration,
 # seed and dev-chosen step, not bit for bit the student of its pooled read. The table lists the reads that record
 # their replay (those made since the record exists).
