@@ -120,10 +120,10 @@ def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significa
     assert "significance" not in read_json(out / "ot.json"), "no KD in this run: nothing to test against"
 
 
-def test_fair_sentence_reads_every_final_reading_and_the_dev_study_only_without_one(tmp_path):
+def test_fair_readings_table_every_final_reading_and_the_dev_study_only_without_one(tmp_path):
     import json
 
-    from optical.report.intro import fair_sentence
+    from optical.report.intro import fair_readings
 
     def write(key, languages, score):
         folder = tmp_path / key / "test"
@@ -134,22 +134,21 @@ def test_fair_sentence_reads_every_final_reading_and_the_dev_study_only_without_
         (folder / "kd-pooled.json").write_text(json.dumps(kd))
         (folder / "ot-pooled.json").write_text(json.dumps(ot))
 
-    assert fair_sentence(tmp_path) == ""
+    assert fair_readings(tmp_path) == ""
     write("fair", ["hau"], 0.25)
-    assert "at the dev study's budget, hau" in fair_sentence(tmp_path)
+    assert "**Students at the dev study's budget** (hau):" in fair_readings(tmp_path)
     write("curves", ["hau", "zul"], 0.29)
     write("rerun", ["hau", "zul", "twi"], 0.28)
-    text = fair_sentence(tmp_path)
+    text = fair_readings(tmp_path)
     assert "dev study" not in text
-    assert text.index("on every language, hau, zul, twi") < text.index("learning curves, hau, zul")
+    assert text.index("on every language** (hau, zul, twi)") < text.index("learning curves** (hau, zul)")
     assert "long learning curves" not in text  # no long_rerun folder yet
     write("long_rerun", ["hau", "zul", "twi", "yor"], 0.31)
-    text = fair_sentence(tmp_path)
-    assert text.index("long learning curves' budget, hau, zul, twi, yor") < text.index("on every language, hau, zul,")
-    assert "'ot' 0.310 vs KD 0.300 with the pooled readout (one seed each; significantly better on 0, worse on 1 of 4" \
-        in text
-    assert "'ot' 0.280 vs KD 0.300 with the pooled readout (one seed each; significantly better on 0, worse on 1 of 3" \
-        in text
+    text = fair_readings(tmp_path)
+    assert text.index("long learning curves' budget** (hau, zul, twi, yor)") < text.index("on every language** (hau,")
+    assert "| pooled | ot | 1 (1) | 0.310 | 0.300 | +0.010 | – | hau |" in text
+    assert "| pooled | ot | 1 (1) | 0.250 | 0.300 | -0.050 | – | hau |" not in text  # the dev study: a fallback only
+    assert text.count("| pooled | ot | 1 (1) | 0.280 | 0.300 | -0.020 | – | hau |") == 1
 
 
 def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_the_results(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
-from optical.report.summary import FINAL_READINGS, against_kd, seeds_phrase
+from optical.report.summary import FINAL_READINGS, against_kd
 
 ROWS = (("floor: MiniLM on L query", "teacher"), ("BM25 on L query", "bm25"), ("mE5-small on L query", "e5"))
 CEILING = ("ceiling: MiniLM on human EN translation", "ceiling")
@@ -20,30 +20,41 @@ def _best(results: dict[str, dict], suffix: str) -> tuple[str, dict] | None:
     return name, results[name]
 
 
-def _reading(folder: Path, budget: str, alpha: float) -> str:
-    """The sentence of one folder of :func:`optical.report.experiments.final_test` results; empty if untested."""
+def _reading(folder: Path, budget: str, alpha: float) -> list[str]:
+    """Markdown lines of one folder of :func:`optical.report.experiments.final_test` results: a caption naming how
+    its students were trained and a table of each against KD per readout; empty if untested."""
     tested = read_json_folder(folder)
     if "kd-pooled" not in tested:
-        return ""
-    parts = [f"'{r['name']}' {r['score']:.3f} vs KD {r['kd']:.3f} with the {r['readout']} readout "
-             f"({seeds_phrase(r['seeds'], r['kd_seeds'])}; significantly better on {len(r['better'])}, worse on "
-             f"{len(r['worse'])} of {r['n']} languages)" for r in against_kd(tested, ["pooled", "maxsim"], alpha)]
-    langs = ", ".join(tested["kd-pooled"]["languages"])
-    return (f"In the fair test ({{doc}}`executed/08_fair_test`: clean dev, choices on dev, students {budget}, "
-            f"{langs}), test macro MRR@10: " + "; ".join(parts) + ".")
+        return []
+    lines = [f"**Students {budget}** ({', '.join(tested['kd-pooled']['languages'])}):", "",
+             "| readout | student | seeds (KD) | test macro MRR@10 | KD | Δ | significantly better | significantly worse |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in against_kd(tested, ["pooled", "maxsim"], alpha):
+        lines.append(f"| {r['readout']} | {r['name']} | {r['seeds']} ({r['kd_seeds']}) | {r['score']:.3f} | "
+                     f"{r['kd']:.3f} | {r['score'] - r['kd']:+.3f} | {', '.join(r['better']) or '–'} | "
+                     f"{', '.join(r['worse']) or '–'} |")
+    return lines + [""]
 
 
-def fair_sentence(results_root: str | Path, alpha: float = 0.05) -> str:
-    """One sentence per final reading of the fair test (chapter 8) and readout: the re-answer on every language at
-    the longer budget and at the curves' budget, and the students trained to the end of the learning curves, each
-    when it was tested; else those of the dev study; empty when none was."""
+def fair_readings(results_root: str | Path, alpha: float = 0.05) -> str:
+    """Markdown: the fair test (chapter 8) against KD, a table per final reading (the re-answer on every language at
+    the longer budget and at the curves' budget, the students trained to the end of the learning curves), latest
+    first, each when it was tested; else the dev study's; empty when none was."""
     root = Path(results_root)
-    final = [s for key, budget in FINAL_READINGS if (s := _reading(root / key / "test", budget, alpha))]
-    return " ".join(final) or _reading(root / "fair" / "test", "at the dev study's budget", alpha)
+    tables = [line for key, budget in FINAL_READINGS for line in _reading(root / key / "test", budget, alpha)]
+    tables = tables or _reading(root / "fair" / "test", "at the dev study's budget", alpha)
+    if not tables:
+        return ""
+    lead = ("The fair test ({doc}`executed/08_fair_test`) repeats the comparison with a clean dev, every choice made "
+            "on dev and test read once per final configuration: each student against KD in test macro MRR@10 "
+            "(students: mean over their seeds), and the languages where it is significantly better or worse "
+            f"(paired randomisation, Holm, α = {alpha}).")
+    return "\n".join([lead, "", *tables])
 
 
 def answer_markdown(results_root: str | Path, dataset: str = "afriqa") -> str:
-    """Markdown: one paragraph answering the research question and a compact test MRR@10 table."""
+    """Markdown: one paragraph answering the research question, a compact test MRR@10 table and the fair test's
+    readings against KD (:func:`fair_readings`)."""
     root = Path(results_root)
     results = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v and "languages" in v}
     kd, ot = _best(results, "kd"), _best(results, "ot")
@@ -64,12 +75,14 @@ def answer_markdown(results_root: str | Path, dataset: str = "afriqa") -> str:
              "{doc}`the distillation chapter <executed/02_distillation>` and {doc}`executed/07_multilingual`; "
              "{doc}`executed/08_fair_test` re-examines the comparison after removing five handicaps of OT "
              "(clean dev, balanced losses, ε, readout, budget), and {doc}`executed/09_conclusions` sums up.", "",
-             fair_sentence(root), "",
              "| system | " + " | ".join(langs) + " | macro |", "|---|" + "---|" * (len(langs) + 1)]
     for label, result in rows:
         cells = [f"{result['languages'][lang]['MRR@10']:.3f}" for lang in langs]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {m(result):.3f} |")
-    lines += ["", "Test MRR@10; students: mean over seeds. Generated from `results/` by the book runner.", ""]
+    lines += ["", "Test MRR@10; students: mean over seeds.", ""]
+    if fair := fair_readings(root):
+        lines.append(fair)
+    lines += ["Generated from `results/` by the book runner.", ""]
     return "\n".join(lines)
 
 
