@@ -213,9 +213,9 @@ show_final_test(rerun_tested, readouts, "test MRR@10, every language (students: 
 # re-answer (those of `long_rerun["variants"]`, options chosen on dev) are trained on all the languages again, with
 # the same options and the long curves' `max_steps` (parameter `long_rerun`), each kept at its best AfriQA dev
 # checkpoint, then read once on test with the readouts of `long_rerun["readouts"]`; paired randomisation against
-# KD, Holm over languages. `long_rerun["readout_variants"]` may limit a readout to some students: a MaxSim read
-# needs the student's checkpoint, which our CPU sessions could not keep for every student (checkpoints are not
-# committed), so the MaxSim rows average fewer seeds than the pooled ones (the seed table shows which).
+# KD, Holm over languages. `long_rerun["readout_variants"]` may limit a readout to some students (a MaxSim read
+# needs the student's checkpoint, and checkpoints are not committed); the seed table shows which seeds each row
+# averages.
 # A student whose checkpoint is gone is read from a replay (`optical.report.experiments.replay_to_best`): its run
 # re-trained with the same configuration and seed up to its best dev step, accepted only if it gives back the
 # run's dev history (see below).
@@ -251,7 +251,11 @@ replays = pd.DataFrame(replayed_reads("long_rerun", root)).T
 # %% [markdown]
 # ## Not run here
 #
-# On our 2-core CPU these parts of the protocol did not fit and are not in the tables above: the MaxSim readout
-# at the longer budget for every seed of every student (the section above reads it for the students of
-# `long_rerun["readout_variants"]` only), and chapter 7's multilingual students (mE5-small initialisation)
-# under this chapter's protocol. `params/gpu.yaml` runs both at scale (the README's GPU section).
+# Chapter 7's multilingual students (mE5-small initialisation) under this chapter's protocol did not fit on our
+# 2-core CPU and are not in the tables above; `params/gpu.yaml` runs them at scale (the README's GPU section).
+# The students of the longer budget that a readout did not read:
+
+# %%
+unread = {r: sorted(set(long_rerun["variants"]) - set(v)) for r, v in long_rerun.get("readout_variants", {}).items()}
+Markdown("; ".join(f"{r}: {', '.join(v)}" for r, v in unread.items() if v)
+         or "none: every student of the longer budget, every seed, is read with every readout.")
