@@ -256,6 +256,7 @@ replays = pd.DataFrame(replayed_reads("long_rerun", root)).T
 # The students of the longer budget that a readout did not read:
 
 # %%
-unread = {r: sorted(set(long_rerun["variants"]) - set(v)) for r, v in long_rerun.get("readout_variants", {}).items()}
+read_by = long_rerun.get("readout_variants") or {}  # null or absent: every readout reads every student
+unread = {r: sorted(set(long_rerun["variants"]) - set(v)) for r, v in read_by.items()}
 Markdown("; ".join(f"{r}: {', '.join(v)}" for r, v in unread.items() if v)
          or "none: every student of the longer budget, every seed, is read with every readout.")
