@@ -79,6 +79,7 @@ long_rerun = {
     "readouts": ["pooled"],
 }
 readouts = ["pooled", "maxsim"]
+statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100_000}
 root = "."
 fresh = False
 
@@ -94,7 +95,7 @@ from optical.report.summary import budget_sentence, longer_budget_sentence
 from optical.report.tables import dev_table, ot_diagnostics, show_dev_study, show_final_test
 
 p = {"dataset": dataset, "teacher": teacher, "fair": fair, "curves": curves, "long_curves": long_curves,
-     "rerun": rerun, "long_rerun": long_rerun}
+     "rerun": rerun, "long_rerun": long_rerun, "statistics": statistics}
 variants = dev_study(p, "fair", root, fresh)
 
 # %% [markdown]

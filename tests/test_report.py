@@ -16,22 +16,35 @@ def test_committed_answer_is_what_the_runner_generates():
     assert (ROOT / "book" / "answer.md").read_text() == answer_markdown(ROOT / "results")
 
 
-def test_answer_names_the_best_students_with_three_decimals(tmp_path):
-    def result(macro, per_lang, training=True):
-        r = {"macro": {"MRR@10": macro}, "languages": {k: {"MRR@10": v} for k, v in per_lang.items()}}
-        return {**r, "training": {}} if training else r
+def test_committed_answer_opens_with_the_fair_test_and_defines_every_alias():
+    """The opening page's numbers are the latest fair reading's (generated), no superseded protocol's number comes
+    first, and every alias in its tables resolves in the legend."""
+    import re
 
-    folder = tmp_path / "afriqa"
-    folder.mkdir()
-    import json
+    from optical.io import read_json
+    from optical.report.labels import ALIASES
 
-    for name, r in {"kd": result(0.3, {"hau": 0.2, "zul": 0.4}), "ot": result(0.31, {"hau": 0.25, "zul": 0.37}),
-                    "teacher": result(0.1, {"hau": 0.1, "zul": 0.1}, False)}.items():
-        (folder / f"{name}.json").write_text(json.dumps(r))
-    text = answer_markdown(tmp_path)
-    assert "**0.310** against **0.300**" in text and "ahead on 1 of 2 languages" in text
-    assert "| best OT student (ot) | 0.250 | 0.370 | 0.310 |" in text
-    assert "No distilled student" in answer_markdown(tmp_path / "nothing")
+    text = answer_markdown(ROOT / "results")
+    tested = ROOT / "results" / "long_rerun" / "test"
+    ot = read_json(tested / "ot-eps0.01-annealed-idf-maxsim.json")
+    kd = read_json(tested / "kd-maxsim.json")
+    m = ot["macro_test"]
+    assert f"OT★ {ot['macro']['MRR@10'] - kd['macro']['MRR@10']:+.3f} [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}], " \
+           f"**{m['verdict']}**" in text
+    assert f"| OT★ (3 seeds) | {read_json(tested / 'ot-eps0.01-annealed-idf-pooled.json')['macro']['MRR@10']:.3f} | " \
+           f"{ot['macro']['MRR@10']:.3f} |" in text
+    head = text[:text.index("### Every final reading")]
+    for superseded in ("e5t", "e5s", "best KD student", "best OT student"):
+        assert superseded not in head
+    legend = {row.split(" | ")[0].lstrip("| ") for row in head.splitlines() if row.count("`") == 2}
+    rows = [line.split(" | ")[0].lstrip("| ") for line in head.splitlines() if line.startswith("| ")]
+    aliases = {re.sub(r" \(\d+ seeds\)$", "", r) for r in rows} - {"test macro MRR@10", "alias", "---", "|---|---|---|"}
+    aliases = {a for a in aliases if not a.startswith("---")}
+    assert aliases and aliases <= legend <= {a for a, _ in ALIASES.values()}
+
+
+def test_answer_without_a_test_read_says_what_to_run(tmp_path):
+    assert "No student has been read on test yet" in answer_markdown(tmp_path / "nothing")
 
 
 def fake_student(history, log=None, norms=None):
@@ -146,9 +159,9 @@ def test_fair_readings_table_every_final_reading_and_the_dev_study_only_without_
     write("long_rerun", ["hau", "zul", "twi", "yor"], 0.31)
     text = fair_readings(tmp_path)
     assert text.index("long learning curves' budget** (hau, zul, twi, yor)") < text.index("on every language** (hau,")
-    assert "| pooled | ot | 1 (1) | 0.310 | 0.300 | +0.010 | – | hau |" in text
-    assert "| pooled | ot | 1 (1) | 0.250 | 0.300 | -0.050 | – | hau |" not in text  # the dev study: a fallback only
-    assert text.count("| pooled | ot | 1 (1) | 0.280 | 0.300 | -0.020 | – | hau |") == 1
+    assert "| pooled | OT ε.05 | 1 (1) | 0.310 | 0.300 | +0.010 | – | – / hau |" in text
+    assert "| pooled | OT ε.05 | 1 (1) | 0.250 | 0.300 | -0.050 | – | – / hau |" not in text  # the dev study: a fallback only
+    assert text.count("| pooled | OT ε.05 | 1 (1) | 0.280 | 0.300 | -0.020 | – | – / hau |") == 1
 
 
 def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_the_results(tmp_path):
@@ -175,8 +188,8 @@ def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_t
               for (_, budget), steps in zip(reversed(FINAL_READINGS), (500, 1000, 2000))]
     assert starts == sorted(starts), "the conclusions tell the readings in the order they were run"
     long_reading = text[starts[-1]:]
-    assert "(Δ +0.010; mean of 2 seeds each)" in long_reading and "one seed" not in long_reading
-    assert "(Δ +0.010; mean of 3 seeds each)" in text[starts[1]:starts[2]]
+    assert "(Δ +0.010; mean of 2 seeds each;" in long_reading and "one seed" not in long_reading
+    assert "(Δ +0.010; mean of 3 seeds each;" in text[starts[1]:starts[2]]
 
 
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
@@ -214,7 +227,9 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     assert sig["reference"] == "kd-pooled" and sig["languages"]["hau"]["delta"] == pytest.approx(-0.5)
     assert sig["languages"]["hau"]["p_holm"] < 0.01
     assert "significance" not in read_json(out / "seeds" / "ot-pooled.json")  # the reads carry no test
-    assert "(Δ -0.500; 1 seed vs KD's 2)" in fair_test_answer(tested, ["pooled"])
+    assert "(Δ -0.500; 1 seed vs KD's 2; 95% CI [-0.600, -0.400]" in fair_test_answer(tested, ["pooled"])
+    macro = read_json(out / "ot-pooled.json")["macro_test"]  # the claim's test, from the per-seed reads
+    assert macro["delta"] == pytest.approx(-0.5) and macro["seeds"] == [1, 2] and macro["verdict"] == "worse"
     final_test(p, "rerun", ["ot"], ("pooled",), tmp_path)  # without KD: no test, and none kept from before
     assert "significance" not in read_json(out / "ot-pooled.json")
     with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):

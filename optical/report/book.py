@@ -253,7 +253,7 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     book_root = REPO_ROOT if root == REPO_ROOT else stage_book(root)
     execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest)
     if build:
-        write_answer(root / "results", book_root, params.get("dataset", "afriqa"))
+        write_answer(root / "results", book_root)
         html = build_html(book_root)
         print(f"[optical book] HTML: {html / 'index.html'}")
     return path

@@ -136,9 +136,9 @@ def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[flo
     return summary
 
 
-def significance_inputs(system_rr: dict, reference_rr: dict, n_resamples: int) -> str:
-    """Digest of what a significance test reads (both per-query RR tables and the number of resamples)."""
-    text = json.dumps([system_rr, reference_rr, n_resamples], sort_keys=True)
+def significance_inputs(*inputs: object) -> str:
+    """Digest of what a significance test reads (both per-query RR tables and its settings), JSON-serialisable."""
+    text = json.dumps(list(inputs), sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -167,6 +167,39 @@ def add_significance(results: dict[str, dict], reference: str, results_dir: str 
                                   "inputs": inputs, "languages": tests}
         atomic_write_json(Path(results_dir) / f"{system}.json", result)
         out[system] = tests
+    return out
+
+
+STATISTICS = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100_000}
+"""Defaults of the macro comparison (``statistics`` in the parameters): the equivalence margin in macro MRR@10,
+the level and the number of resamples (benchmark protocol, section 1)."""
+
+
+def add_macro_comparison(results: dict[str, dict], reads: dict[str, list[dict]], reference: str,
+                         results_dir: str | Path, statistics: dict | None = None) -> dict[str, dict]:
+    """The claim's test (:func:`optical.eval.macro.macro_comparison`) of every system of ``results`` against
+    ``reference``, from each one's per-seed reads (``reads[system]``, per-query RR), stored in its JSON under
+    ``"macro_test"``; a system whose stored test read the same inputs and statistics keeps it."""
+    from optical.eval.macro import macro_comparison
+
+    stats = {**STATISTICS, **(statistics or {})}
+    unknown = sorted(set(stats) - set(STATISTICS) - {"fixed_after_test_read"})
+    if unknown:
+        raise ValueError(f"statistics: unknown keys {unknown}; valid: {sorted(STATISTICS)}, fixed_after_test_read")
+    ref = [r["per_query"]["MRR@10"] for r in reads[reference]]
+    out = {}
+    for system, result in results.items():
+        if system == reference:
+            continue
+        per_seed = [r["per_query"]["MRR@10"] for r in reads[system]]
+        inputs = significance_inputs(per_seed, ref, json.dumps(stats, sort_keys=True))
+        if (stored := result.get("macro_test", {})).get("inputs") != inputs or stored.get("reference") != reference:
+            stored = {"reference": reference, "inputs": inputs,
+                      "fixed_after_test_read": bool(stats.get("fixed_after_test_read", False)),
+                      **macro_comparison(per_seed, ref, stats["margin"], stats["alpha"], stats["n_resamples"])}
+            result["macro_test"] = stored
+            atomic_write_json(Path(results_dir) / f"{system}.json", result)
+        out[system] = stored
     return out
 
 
@@ -210,10 +243,11 @@ def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
 
 
 def _keep_significance(result: dict, previous: Path) -> dict:
-    """``result`` with the significance test stored in ``previous`` (:func:`add_significance` keeps it only when
-    it read the same inputs)."""
-    if previous.is_file() and "significance" in (stored := read_json(previous)):
-        result["significance"] = stored["significance"]
+    """``result`` with the tests stored in ``previous`` (:func:`add_significance` and :func:`add_macro_comparison`
+    keep them only when they read the same inputs)."""
+    if previous.is_file():
+        stored = read_json(previous)
+        result.update({k: stored[k] for k in ("significance", "macro_test") if k in stored})
     return result
 
 
@@ -512,8 +546,9 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     A variant ``name-seed<k>`` is a seed of ``name`` (:func:`seed_groups`). Each student's read is stored as
     ``results/<key>/test/seeds/<variant>-<readout>.json``; ``results/<key>/test/<name>-<readout>.json`` holds the
     mean over its seeds (:func:`aggregate_seeds`: per-query RR averaged over seeds) with its paired test against
-    ``kd`` of the same readout (randomisation over queries, Holm over languages); floors and ceilings are
-    ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
+    ``kd`` of the same readout (randomisation over queries, Holm over languages: exploratory) and the macro test
+    of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the study, else of ``p``); floors and
+    ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
     parameters where there is one. Returns the floors, ceilings and seed means."""
     s = p[key]
     readout_variants = readout_variants or {}
@@ -547,17 +582,18 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     for readout in readouts:
         for system in ("teacher", "ceiling"):
             results[f"{system}-{readout}"] = read(system, readout, out / f"{system}-{readout}.json")
-        means, groups = {}, seed_groups(readout_variants.get(readout, variants))
+        means, reads, groups = {}, {}, seed_groups(readout_variants.get(readout, variants))
         for name, members in groups.items():
             system = f"{name}-{readout}"
-            reads = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]
-            means[system] = aggregate_seeds(system, reads)
+            reads[system] = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]
+            means[system] = aggregate_seeds(system, reads[system])
             if "kd" in groups and name != "kd":  # without KD here nothing is tested: no stale test is kept
                 _keep_significance(means[system], out / f"{system}.json")
-            means[system]["params"] = {**reads[0]["params"], "system": name, "variants": members}
+            means[system]["params"] = {**reads[system][0]["params"], "system": name, "variants": members}
             atomic_write_json(out / f"{system}.json", means[system])
         if "kd" in groups:
             add_significance(means, f"kd-{readout}", out)
+            add_macro_comparison(means, reads, f"kd-{readout}", out, s.get("statistics", p.get("statistics")))
         results.update(means)
     return results
 

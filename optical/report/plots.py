@@ -6,28 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-
-PALETTE = {"teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22", "e5": "#17becf", "e5-torch": "#9edae5",
-           "translate-test": "#8c564b", "kd": "#1f77b4", "kd-cosine": "#aec7e8", "token-kd": "#9467bd",
-           "ot": "#d62728", "ot+kd": "#ff7f0e", "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c",
-           "e5t-ot": "#a50f15"}
-"""One colour per system in every chapter (keys: system names; labels of ``SYSTEM_LABELS`` map back to them)."""
-_SPARE = plt.get_cmap("tab20").colors
-
-
-def system_colour(name: str) -> str | tuple:
-    """The colour of a system, from its name or its table label (a ``-pooled``/``-maxsim`` suffix ignored): fixed
-    for the main systems, else a ``tab20`` colour chosen by a stable hash of the name (the same in every chapter)."""
-    from optical.report.tables import SYSTEM_LABELS
-
-    key = {label: k for k, label in SYSTEM_LABELS.items()}.get(name, name)
-    for suffix in ("-pooled", "-maxsim"):
-        key = key.removesuffix(suffix)
-    if key in PALETTE:
-        return PALETTE[key]
-    import zlib
-
-    return _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+from optical.report.labels import system_colour
 
 
 def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):

@@ -45,8 +45,9 @@ def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict
 
 def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> list[dict]:
     """Each student of :func:`optical.report.experiments.final_test` against KD, per readout: its name, the readout,
-    both macro MRR@10 (seed means), both numbers of seeds and the languages where it is significantly better or
-    worse (Holm, ``alpha``)."""
+    both macro MRR@10 (seed means), both numbers of seeds, the macro test of the claim (``macro``: Δ, CI, p and
+    equivalence verdict; ``None`` where not computed) and the languages where it is significantly better or
+    worse (Holm, ``alpha``: exploratory)."""
     rows = []
     for readout in readouts:
         kd = tested.get(f"kd-{readout}")
@@ -59,6 +60,7 @@ def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05
             rows.append({"name": name.removesuffix("-" + readout), "readout": readout,
                          "score": result["macro"]["MRR@10"], "kd": kd["macro"]["MRR@10"], "n": len(sig),
                          "seeds": len(result.get("seeds", [0])), "kd_seeds": len(kd.get("seeds", [0])),
+                         "macro": result.get("macro_test"),
                          "better": [lang for lang, t in sig.items() if t["delta"] > 0 and t["p_holm"] < alpha],
                          "worse": [lang for lang, t in sig.items() if t["delta"] < 0 and t["p_holm"] < alpha]})
     return rows
@@ -71,12 +73,25 @@ def seeds_phrase(seeds: int, kd_seeds: int) -> str:
     return f"{seeds} seed{'s' * (seeds > 1)} vs KD's {kd_seeds}"
 
 
+def macro_phrase(test: dict | None) -> str:
+    """The macro test of a comparison in words: "95% CI [-0.003, +0.013], p 0.144; non-inferior at ±0.01"."""
+    if not test:
+        return "no macro test"
+    lo, hi = test["ci"]
+    when = " (margin fixed after the test read)" if test.get("fixed_after_test_read") else ""
+    return (f"{test['ci_level']:.0%} CI [{lo:+.3f}, {hi:+.3f}], p {test['p_value']:.3g}; "
+            f"{test['verdict']} at ±{test['margin']:g}{when}")
+
+
 def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:
-    """Markdown sentences: each student against KD, per readout (:func:`against_kd`)."""
+    """Markdown sentences: each student against KD, per readout (:func:`against_kd`): the macro difference with
+    its test first, then the per-language tests (exploratory)."""
     lines = [f"* **{r['readout']}** readout: `{r['name']}` {r['score']:.3f} vs KD {r['kd']:.3f} macro MRR@10 "
-             f"(Δ {r['score'] - r['kd']:+.3f}; {seeds_phrase(r['seeds'], r['kd_seeds'])}); significantly better on "
-             f"{len(r['better'])} ({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} ({', '.join(r['worse']) or '–'}) of "
-             f"{r['n']} languages (Holm, α = {alpha})." for r in against_kd(tested, readouts, alpha)]
+             f"(Δ {r['score'] - r['kd']:+.3f}; {seeds_phrase(r['seeds'], r['kd_seeds'])}; "
+             f"{macro_phrase(r['macro'])}). Per language (exploratory): significantly better on "
+             f"{len(r['better'])} ({', '.join(r['better']) or '–'}), worse on {len(r['worse'])} "
+             f"({', '.join(r['worse']) or '–'}) of {r['n']} languages (Holm, α = {alpha})."
+             for r in against_kd(tested, readouts, alpha)]
     return "\n".join(lines) if lines else "No student was tested against KD."
 
 

@@ -6,23 +6,7 @@ import pandas as pd
 
 from optical.eval.selection import best_evaluation
 from optical.eval.metrics import gap_closure
-
-SYSTEM_LABELS = {
-    "teacher": "floor: MiniLM on L query",
-    "ceiling": "ceiling: MiniLM on human EN translation",
-    "bm25": "BM25 on L query",
-    "e5": "mE5-small (q4) on L query",
-    "kd": "KD-MSE student",
-    "token-kd": "hard-aligned token-KD student",
-    "ot": "OT student (OPTICAL)",
-    "ot+kd": "OT + KD student",
-    "e5-torch": "mE5-small (torch, from the q4 file) on L query",
-    "e5s-kd": "KD-MSE student from mE5, MiniLM teacher",
-    "e5s-ot": "OT student from mE5, MiniLM teacher",
-    "e5t-kd": "KD-MSE student, mE5 teacher",
-    "e5t-ot": "OT student, mE5 teacher",
-}
-
+from optical.report.labels import SYSTEM_LABELS
 
 def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool = True) -> pd.DataFrame:
     """Rows: systems; columns: languages then ``macro``; values: ``measure``."""
@@ -69,6 +53,24 @@ def significance_table(results: dict[str, dict]) -> pd.DataFrame:
             rows.append({"system": system, "vs": sig["reference"], "language": lang, "ΔMRR@10": t["delta"],
                          "p": t["p_value"], "p (Holm)": t["p_holm"], "queries": t["n"]})
     return pd.DataFrame(rows)
+
+
+def macro_test_table(results: dict[str, dict]) -> pd.DataFrame:
+    """Per system with a macro test (:func:`optical.report.experiments.add_macro_comparison`): Δ macro MRR@10
+    against the reference, its CI (bootstrap over queries and seeds), the stratified randomisation p, the TOST
+    interval and the equivalence verdict at the margin."""
+    rows = []
+    for system, result in results.items():
+        if t := result.get("macro_test"):
+            rows.append({"system": system, "vs": t["reference"], "seeds (vs)": f"{t['seeds'][0]} ({t['seeds'][1]})",
+                         "Δ macro": t["delta"], f"{t['ci_level']:.0%} CI": _interval(t["ci"]), "p": t["p_value"],
+                         f"{1 - 2 * t['alpha']:.0%} CI (TOST)": _interval(t["ci_tost"]),
+                         "verdict": f"{t['verdict']} at ±{t['margin']:g}"})
+    return pd.DataFrame(rows)
+
+
+def _interval(bounds: list[float]) -> str:
+    return f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
 
 
 def training_times(results_root) -> pd.DataFrame:
@@ -126,7 +128,8 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
 
 def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) -> None:
     """Display one reading of :func:`optical.report.experiments.final_test`: test MRR@10 per language (students:
-    seed means; with several seeds, each seed's macro), the paired tests against KD, and the answer in words
+    seed means; with several seeds, each seed's macro), the macro test of the claim and the per-language tests
+    (exploratory) against KD, and the answer in words
     (:func:`optical.report.summary.fair_test_answer`)."""
     from IPython.display import Markdown, display
 
@@ -136,9 +139,14 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) 
     if any(len(r.get("seeds", [])) > 1 for r in tested.values()):
         seeded = {name: r for name, r in tested.items() if "seeds" in r}
         display(seed_table(seeded).style.format(precision=3, na_rep="–").set_caption("macro MRR@10 by seed"))
+    macro = macro_test_table(tested)
+    if len(macro):
+        display(macro.style.format({"Δ macro": "{:+.3f}", "p": "{:.2g}"}).hide(axis="index").set_caption(
+            "the claim: macro difference from KD (CI over queries and seeds; equivalence by two one-sided tests)"))
     sig = significance_table(tested)
     if len(sig):
-        display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index"))
+        display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index")
+                .set_caption("per language, exploratory: paired randomisation, Holm over languages"))
     display(Markdown(fair_test_answer(tested, readouts)))
 
 

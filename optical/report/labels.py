@@ -1,0 +1,79 @@
+"""Names, short aliases and colours of systems: one place for every table, figure and page (no chapter picks its own).
+
+A system name may carry a seed (``-seed<k>``) and a readout (``-pooled``/``-maxsim``); neither changes its colour,
+so a method has one colour in every chapter.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+
+SYSTEM_LABELS = {
+    "teacher": "floor: MiniLM on L query",
+    "ceiling": "ceiling: MiniLM on human EN translation",
+    "bm25": "BM25 on L query",
+    "e5": "mE5-small (q4) on L query",
+    "kd": "KD-MSE student",
+    "token-kd": "hard-aligned token-KD student",
+    "ot": "OT student (OPTICAL)",
+    "ot+kd": "OT + KD student",
+    "e5-torch": "mE5-small (torch, from the q4 file) on L query",
+    "e5s-kd": "KD-MSE student from mE5, MiniLM teacher",
+    "e5s-ot": "OT student from mE5, MiniLM teacher",
+    "e5t-kd": "KD-MSE student, mE5 teacher",
+    "e5t-ot": "OT student, mE5 teacher",
+}
+"""Long labels of the systems of chapters 1–7 (row names of their tables)."""
+
+ALIASES = {
+    "teacher": ("floor", "all-MiniLM-L6-v2 on the query in L (no training)"),
+    "ceiling": ("ceiling", "all-MiniLM-L6-v2 on the human English translation of the query"),
+    "kd": ("KD", "knowledge distillation: MSE between student and teacher sentence vectors"),
+    "kd-cosine": ("KD-cos", "knowledge distillation with 1 − cos between sentence vectors"),
+    "ot": ("OT ε.05", "OT distillation, ε 0.05, uniform token masses"),
+    "ot-eps0.01-annealed-idf": ("OT★", "OT distillation, ε 0.01 annealed from 0.5, IDF token masses (chosen on dev)"),
+    "ot+kd-cos-1": ("OT+KD", "OT (ε 0.05, uniform masses) + cosine KD, weights 1 : 1 (chosen on dev)"),
+    "ot+kd-cos-3": ("3·OT+KD", "OT (ε 0.05) + cosine KD, weights 3 : 1"),
+    "token-kd": ("token-KD", "hard-aligned token KD: greedy one-to-one token matching, MSE on matched tokens"),
+}
+"""Short alias and its definition, by variant name: the legend every table with aliases points to."""
+
+PALETTE = {"teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22", "e5": "#17becf", "e5-torch": "#9edae5",
+           "translate-test": "#8c564b", "kd": "#1f77b4", "kd-cosine": "#aec7e8", "token-kd": "#9467bd",
+           "ot": "#ff9896", "ot-eps0.01-annealed-idf": "#d62728", "ot+kd": "#ff7f0e", "ot+kd-cos-1": "#ff7f0e", "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c",
+           "e5t-ot": "#a50f15"}
+"""One colour per method in every chapter (keys: system names without seed or readout): KD blue, the OT of the
+answer (OT★) red, OT + KD orange, token-KD purple."""
+
+_SPARE = ("#98df8a", "#2ca02c", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#e377c2", "#8c6d31", "#637939",
+          "#7b4173", "#3182bd", "#e6550d")
+
+
+def base_name(name: str) -> str:
+    """``name`` without its readout suffix and seed (``kd-seed2-maxsim`` → ``kd``)."""
+    for suffix in ("-pooled", "-maxsim"):
+        name = name.removesuffix(suffix)
+    return re.sub(r"-seed\d+$", "", name)
+
+
+def system_colour(name: str) -> str:
+    """The colour of a system (seed and readout ignored; a long label of ``SYSTEM_LABELS`` maps back to its
+    system): fixed for the main systems, else chosen by a stable hash of the name (the same in every chapter)."""
+    key = base_name({label: k for k, label in SYSTEM_LABELS.items()}.get(name, name))
+    return PALETTE.get(key) or _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+
+
+def alias(name: str) -> str:
+    """The short alias of a system (``ALIASES``), with its seed if the name carries one; else the name."""
+    base = base_name(name)
+    seed = re.search(r"-seed(\d+)", name)
+    short = ALIASES[base][0] if base in ALIASES else base
+    return f"{short} (seed {seed.group(1)})" if seed else short
+
+
+def legend_markdown(names: list[str]) -> str:
+    """A Markdown table defining the aliases of ``names`` (each base name once, in the order given)."""
+    bases = list(dict.fromkeys(base_name(n) for n in names if base_name(n) in ALIASES))
+    rows = [f"| {ALIASES[b][0]} | `{b}` | {ALIASES[b][1]} |" for b in bases]
+    return "\n".join(["| alias | variant | definition |", "|---|---|---|", *rows]) if rows else ""
