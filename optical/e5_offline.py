@@ -236,7 +236,7 @@ def export_sentence_transformer(model_file: str | Path, out_dir: str | Path) -> 
     from sentence_transformers.models import Normalize, Pooling, Transformer
 
     from optical.io import atomic_folder
-    from optical.models import E5_PROMPTS, save_sentence_transformer
+    from optical.st_folder import E5_PROMPTS, save_sentence_transformer
 
     file = read_e5_file(model_file)
     out = Path(out_dir)

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from optical import env
+from optical.e5_offline import offline_e5_dir
+from optical.st_folder import E5_PROMPTS
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,6 @@ def _packaged_minilm() -> str:
 
 
 def _converted_e5() -> str:
-    from optical.e5_offline import offline_e5_dir
-
     return str(offline_e5_dir())
 
 
@@ -74,8 +74,6 @@ OFFLINE_ALIASES = {
     E5_HUB_ID: (E5_HUB_ID, _converted_e5),
     "multilingual-e5-small-offline": (None, _converted_e5),
 }
-E5_PROMPTS = {"query": "query: ", "document": "passage: ", "passage": "passage: "}
-"""e5's prefixes; sentence-transformers reads ``"document"`` (``encode_document``), the e5 card says ``passage``."""
 
 
 def resolve_model(name: str) -> str:
@@ -110,23 +108,6 @@ def load_sentence_transformer(name: str, device: str | None = None, trust_remote
     if name in (E5_HUB_ID, "multilingual-e5-small") and not prompt(model, "query"):
         model.prompts.update(E5_PROMPTS)  # the hub card asks for these prefixes but its config has none
     return model
-
-
-def save_sentence_transformer(model, path: str | Path) -> None:
-    """``model.save(path)`` (safetensors) that also records a BERT saved without its pooler.
-
-    sentence-transformers does not persist ``model_kwargs``; without ``add_pooling_layer: false``
-    a reload would add a randomly initialised (unused) pooler, and weight fingerprints would differ.
-    """
-    import json
-
-    model.save(str(path), safe_serialization=True)
-    auto = getattr(model[0], "auto_model", None)
-    if auto is not None and hasattr(auto, "pooler") and auto.pooler is None:
-        config_path = Path(path) / "sentence_bert_config.json"
-        config = json.loads(config_path.read_text())
-        config["model_kwargs"] = {**config.get("model_kwargs", {}), "add_pooling_layer": False}
-        config_path.write_text(json.dumps(config, indent=2))
 
 
 def prompt(model, kind: str) -> str:

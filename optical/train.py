@@ -52,8 +52,8 @@ from optical.data.schema import Bitext
 from optical.eval.selection import best_evaluation
 from optical.io import atomic_folder, atomic_write_json, atomic_write_text, read_json
 from optical.losses import DistillationLoss, IDFWeights
-from optical.models import (STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer,
-                            save_sentence_transformer)
+from optical.models import STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer
+from optical.st_folder import save_sentence_transformer
 from optical.teacher_cache import TeacherTokenCache
 
 log = logging.getLogger(__name__)
