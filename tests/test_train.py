@@ -80,6 +80,34 @@ def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
     assert_same_student(tmp_path / "full", tmp_path / "resumed")
 
 
+def test_a_crash_between_the_checkpoint_renames_resumes_from_the_previous_checkpoint(tiny_model, tmp_path,
+                                                                                    monkeypatch):
+    from pathlib import Path
+
+    torch.set_num_threads(1)
+    config = cfg(loss="ot", teacher=str(tiny_model), max_steps=8, batch_size=4, checkpoint_every=3, lr=1e-3,
+                 log_every=1)
+    full = train(config, bitext(), tmp_path / "full")
+    rename, out = Path.rename, tmp_path / "resumed"
+
+    def crash_on_the_second_save(self, target):  # the old checkpoint is moved aside, the new one not yet in place
+        if self.name == "checkpoint.tmp" and (out / "checkpoint.old").exists():
+            raise Crash
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", crash_on_the_second_save)
+    with pytest.raises(Crash):
+        train(config, bitext(), out)
+    monkeypatch.undo()
+    assert not (out / "checkpoint").exists() and (out / "checkpoint.tmp/state.json").is_file()
+    assert json.loads((out / "checkpoint.old/state.json").read_text())["step"] == 3
+    steps = []
+    resumed = train(config, bitext(), out, on_step=lambda step, parts: steps.append(step))
+    assert steps[0] == 4, "resumed from the checkpoint of step 3, not from step 0"
+    assert resumed.steps == 8 and not (out / "checkpoint.old").exists() and not (out / "checkpoint.tmp").exists()
+    assert_same_student(tmp_path / "full", out)
+
+
 def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriqa_dir, tmp_path):
     from optical.data.afriqa import load_task
     from optical.eval.dev import DevEvaluator
