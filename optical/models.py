@@ -282,6 +282,13 @@ class StudentQueryEncoder(nn.Module):
         modules = [m for m in self.model if not isinstance(m, st_models.Normalize)] + [dense, st_models.Normalize()]
         return SentenceTransformer(modules=modules, device=str(self.model.device), prompts=dict(self.model.prompts))
 
+    def freeze_word_embeddings(self) -> int:
+        """Stop gradients to the input word-embedding matrix of the student's transformer (positions, token types
+        and everything above stay trainable); returns how many parameters that freezes."""
+        embeddings = self.model[0].auto_model.get_input_embeddings()
+        embeddings.weight.requires_grad_(False)
+        return embeddings.weight.numel()
+
     def freeze_unused_parameters(self) -> list[str]:
         """Stop gradients to the parameters that no output depends on (e.g. BERT's pooler, which mean pooling
         skips): the optimizer never updates them anyway, and DDP needs every trainable parameter to get a

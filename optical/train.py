@@ -220,6 +220,8 @@ def build_components(config: TrainConfig, bitext: list[Bitext], total_steps: int
     frozen = student.freeze_unused_parameters()
     if frozen:
         log.info("parameters no output depends on, frozen: %s", frozen)
+    if config.freeze_embeddings:
+        log.info("word embeddings frozen: %d parameters", student.freeze_word_embeddings())
     if config.projection == "lstsq" and fit_projection:
         fit = english[:PROJECTION_FIT_TEXTS]
         targets = torch.cat([cache.batch(fit[i:i + 64], "cpu").pooled for i in range(0, len(fit), 64)])
@@ -229,7 +231,8 @@ def build_components(config: TrainConfig, bitext: list[Bitext], total_steps: int
     student.train()
     idf = _idf(bitext, student, teacher) if config.ot.marginals == "idf" else None
     loss_fn = DistillationLoss.from_config(config, idf)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=config.weight_decay)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total_steps), total_steps)
     return Components(teacher, cache, student, loss_fn, optimizer, scheduler)
 

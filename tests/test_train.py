@@ -134,6 +134,22 @@ def test_resume_keeps_the_best_dev_weights_of_before_the_crash(tiny_model, afriq
     assert_same_student(tmp_path / "full", tmp_path / "resumed")
 
 
+@pytest.mark.parametrize("loss", ["ot", "kd"])
+def test_frozen_word_embeddings_stay_bit_for_bit_and_the_rest_trains(tiny_model, tmp_path, loss):
+    before = load_file(tiny_model / "model.safetensors")
+    config = cfg(loss=loss, teacher=str(tiny_model), max_steps=2, batch_size=4, lr=1e-2, freeze_embeddings=True)
+    train(config, bitext(), tmp_path / "run")
+    after = load_file(tmp_path / "run" / "student" / "model.safetensors")
+    word = [k for k in after if k.endswith("word_embeddings.weight")]
+    assert len(word) == 1
+    torch.testing.assert_close(after[word[0]], before[word[0]], atol=0, rtol=0)
+    changed = [k for k in after if k != word[0] and not torch.equal(after[k], before[k])]
+    assert any("encoder.layer.0" in k for k in changed) and any("position_embeddings" in k for k in changed)
+    unfrozen = load_file(train(cfg(loss=loss, teacher=str(tiny_model), max_steps=2, batch_size=4, lr=1e-2),
+                               bitext(), tmp_path / "unfrozen").output_dir / "student" / "model.safetensors")
+    assert not torch.equal(unfrozen[word[0]], before[word[0]])  # without the option they move
+
+
 def test_patience_stops_training_after_evaluations_without_a_new_best(tiny_model, tmp_path):
     scores = iter([0.3, 0.5, 0.4, 0.5, 0.6])  # best at the 2nd evaluation; the 4th only ties it
 

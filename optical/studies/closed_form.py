@@ -1,0 +1,112 @@
+"""Training-free baselines: closed-form maps (:mod:`optical.transport.linear_maps`) fit on the training bitext and
+applied to zero-shot query vectors, at several bitext sizes, read on dev and test.
+
+A *space* names the encoder of the L side (queries and L sentences) and of the English side (English sentences and
+passages): ``minilm`` (all-MiniLM-L6-v2 both), ``me5`` (multilingual-e5-small both) or a cross space such as
+``me5-to-minilm`` (mE5 queries mapped into MiniLM's space: OPTICAL's e5s student at step 0, its projection fitted on
+bitext pairs instead of English sentences). Each map is fit per language on the first ``n`` pairs of that language's
+leakage-filtered bitext (the pairs a student of the same size trains on). Stored as
+``results/closed_form/<space>.json``: dev and test MRR@10 per size, map and language, and the pair counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from optical.data.registry import load_tasks
+from optical.eval.metrics import aggregate, per_query
+from optical.experiment import dev_tasks, training_bitext
+from optical.io import atomic_write_json, read_json
+from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
+from optical.transport.linear_maps import fit_map
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {"sizes": [100, 300, 1000, 4000], "reg": 1e-4, "bitext_max_length": 128, "seed": 0,
+            "maps": ["identity", "mean-shift", "gaussian-ot", "procrustes", "procrustes-centred", "lstsq",
+                     "lstsq-centred"]}
+
+
+def _load(name: str):
+    from optical.models import load_sentence_transformer
+
+    return load_sentence_transformer(name, "cpu")
+
+
+def encode_sentences(model, texts: list[str], max_length: int) -> np.ndarray:
+    """``(n, d)`` query-side embeddings of bitext sentences at ``max_length`` tokens, cached on disk."""
+    from optical.models import fingerprint
+
+    keep, model.max_seq_length = model.max_seq_length, max_length
+    try:
+        rows = {f"{i:08d}": t for i, t in enumerate(texts)}
+        return cached_matrix(f"bitext-len{max_length}", fingerprint(model), rows,
+                             lambda batch: encode_with(model, batch, kind="query"))
+    finally:
+        model.max_seq_length = keep
+
+
+def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: list[str]) -> dict[str, float]:
+    values = per_query(task.qrels, exact_search(mapped, docs, qids, doc_ids, k=100), qids)
+    return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}
+
+
+def closed_form_space(space: str, spec: dict, languages: list[str], settings: dict, dataset: str = "afriqa") -> dict:
+    """Dev and test reads of every map of ``settings["maps"]`` at every size for one space (see module doc)."""
+    start = time.time()
+    source_model = _load(spec["query_encoder"])
+    target_model = source_model if spec["target_encoder"] == spec["query_encoder"] else _load(spec["target_encoder"])
+    splits = {"dev": dev_tasks(dataset, languages), "test": load_tasks(dataset, languages, "test")}
+    corpus = next(iter(splits["test"].values())).corpus
+    doc_ids, docs = sorted(corpus), teacher_documents(target_model, corpus)
+    reads: dict[str, dict] = {split: {} for split in splits}
+    pairs = {}
+    for lang in languages:
+        bitext = training_bitext(dataset, [lang], max(settings["sizes"]), settings["seed"])[0]
+        pairs[lang] = len(bitext)
+        x = encode_sentences(source_model, bitext.source, settings["bitext_max_length"])
+        y = encode_sentences(target_model, bitext.target, settings["bitext_max_length"])
+        for split, tasks in splits.items():
+            if lang not in tasks:
+                continue
+            task = tasks[lang]
+            qids = list(task.queries)
+            queries = encode_with(source_model, [task.queries[q] for q in qids])
+            for size in settings["sizes"]:
+                for kind in settings["maps"]:
+                    mapped = fit_map(kind, x[:size], y[:size], settings["reg"])(queries)
+                    cell = reads[split].setdefault(str(size), {}).setdefault(kind, {"languages": {}})
+                    cell["languages"][lang] = _read(mapped, docs, doc_ids, task, qids)
+        log.info("closed-form maps, %s, %s: %d pairs", space, lang, len(bitext))
+    for split in reads.values():
+        for by_map in split.values():
+            for cell in by_map.values():
+                cell["macro"] = {m: float(np.mean([v[m] for v in cell["languages"].values()]))
+                                 for m in ("MRR@10", "nDCG@10")}
+    return {"space": space, "spec": spec, "pairs": pairs, "reads": reads, "wall_s": round(time.time() - start, 1)}
+
+
+def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
+    """Every space of ``p["closed_form"]["spaces"]`` (:func:`closed_form_space`), each stored as
+    ``results/closed_form/<space>.json`` and read back when its parameters are unchanged."""
+    s = p["closed_form"]
+    settings = {**DEFAULTS, **{k: v for k, v in s.items() if k in DEFAULTS}}
+    unknown = sorted(set(s) - set(DEFAULTS) - {"languages", "spaces"})
+    if unknown:
+        raise ValueError(f"closed_form: unknown keys {unknown}; valid: {sorted(DEFAULTS)}, languages, spaces")
+    out = {}
+    for space, spec in s["spaces"].items():
+        if set(spec) != {"query_encoder", "target_encoder"}:
+            raise ValueError(f"closed_form.spaces.{space}: give exactly query_encoder and target_encoder")
+        params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
+        path = Path(root) / "results" / "closed_form" / f"{space}.json"
+        if not fresh and path.is_file() and (stored := read_json(path)).get("params") == params:
+            out[space] = stored
+            continue
+        out[space] = {**closed_form_space(space, spec, s["languages"], settings, p["dataset"]), "params": params}
+        atomic_write_json(path, out[space])
+    return out
