@@ -1,9 +1,10 @@
 """The trainer's own step (:func:`optical.train.training_step`) with the OT loss vs the KD-MSE loss, same batch.
 
 Prints, per student (MiniLM, mE5-small) with and without frozen word embeddings, ``ratio=<OT step time / KD
-step time>``, then each student's frozen/unfrozen step-time ratios, and the settings. Both steps are what training runs: the batch as
-the DataLoader's collate makes it (student features, teacher tokens read from the on-disk teacher cache), the
-student forward, the loss, backward, clipping and the optimizer step, under the same Accelerate engine.
+step time>``, then each student's frozen/unfrozen step-time ratios, and the settings. Every step is what training
+runs: the batch as the DataLoader's collate makes it (student features, teacher tokens read from the on-disk
+teacher cache), the student forward, the loss, backward, clipping and the optimizer step, under the same
+Accelerate engine.
 Usage: ``python benchmarks/bench_step.py [--batch-size 32 --max-length 64 --repeats 5]``.
 """
 
