@@ -413,3 +413,27 @@ def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_comm
     with pytest.raises(ValueError, match="dev history is empty"):
         replay_to_best(p, "study", "ot", tmp_path)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_final_study_reads_test_in_every_declared_readout_when_each_student_is_trained(tiny_model, afriqa_dir,
+                                                                                          tmp_path):
+    import shutil
+
+    from optical.io import read_json
+    from optical.report.experiments import dev_study, final_test
+
+    study = {"languages": ["hau"], "final": True, "readouts": ["pooled", "maxsim"],
+             "train": {"max_steps": 2, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1, "dev_bitext_pairs": 2},
+             "variants": {"kd": {"loss": "kd"}, "ot": {"loss": "ot"}}}
+    p = {"dataset": "afriqa", "teacher": str(tiny_model), "study": study,
+         "statistics": {"margin": 0.01, "n_resamples": 200}}
+    dev_study(p, "study", tmp_path)
+    seeds = tmp_path / "results" / "study" / "test" / "seeds"
+    assert sorted(f.name for f in seeds.iterdir()) == ["kd-maxsim.json", "kd-pooled.json", "ot-maxsim.json",
+                                                       "ot-pooled.json"]
+    assert read_json(seeds / "ot-maxsim.json")["readout"] == "maxsim"
+    shutil.rmtree(tmp_path / "runs")  # a later session: students gone, no replay needed for the final test
+    tested = final_test(p, "study", ["kd", "ot"], ("pooled", "maxsim"), tmp_path)
+    assert {"kd-maxsim", "ot-maxsim", "ot-pooled"} <= set(tested) and "macro_test" in tested["ot-maxsim"]
+    with pytest.raises(ValueError, match="declare its readouts"):
+        dev_study({**p, "study": {**study, "readouts": []}}, "study", tmp_path)

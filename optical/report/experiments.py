@@ -15,7 +15,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from optical.config import LEAVES, NESTED, config_from_dict
+from optical.config import LEAVES, NESTED, TrainConfig, config_from_dict
 from optical.data.registry import load_tasks
 from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
@@ -217,7 +217,7 @@ def aggregate_seeds(name: str, per_seed: list[dict]) -> dict:
 
     first = per_seed[0]
     measures = [m for m in first["macro"]]
-    seeds = [r["params"]["train"]["seed"] for r in per_seed]
+    seeds = [r["params"]["train"].get("seed", TrainConfig.seed) for r in per_seed]
 
     def mean_sd(values: list[float]) -> tuple[float, float | None]:
         return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else None
@@ -309,17 +309,29 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
     """Students trained jointly on ``p[key]["languages"]`` with ``p[key]["train"]`` and one variant each of
     ``p[key]["variants"]`` (``only``: a subset), selected and scored on dev only (notebooks 03 and 08).
 
-    Results go to ``results/<key>/<variant>.json`` with the dev history (both dev criteria) of training.
+    Results go to ``results/<key>/<variant>.json`` with the dev history (both dev criteria) of training. The study
+    may name its own ``teacher`` (default ``p["teacher"]``). A study of final students (``final: true``) reads the
+    test split in every readout of its ``readouts`` as soon as each student is trained (:func:`test_read`), from
+    the student just saved: a later session needs neither the student nor a replay.
     """
     s = p[key]
     unknown = sorted(set(only or []) - set(s["variants"]))
     if unknown:
         raise ValueError(f"unknown variants {unknown} of {key}; valid: {sorted(s['variants'])}")
+    if s.get("final") and not s.get("readouts"):
+        raise ValueError(f"{key}: a study of final students must declare its readouts before training")
     langs = [lang for lang in s["languages"] if lang in dev_tasks(p["dataset"], s["languages"])]
     out, runs = Path(root) / "results" / key, Path(root) / "runs" / key
-    return {name: run_student(name, {**s["train"], **variant, "teacher": p["teacher"]}, p["dataset"],
-                              s["languages"], out, runs, eval_split="dev", eval_languages=langs, fresh=fresh)
-            for name, variant in s["variants"].items() if not only or name in only}
+    results = {}
+    for name, variant in s["variants"].items():
+        if only and name not in only:
+            continue
+        results[name] = run_student(name, {**s["train"], **variant, "teacher": s.get("teacher", p["teacher"])},
+                                    p["dataset"], s["languages"], out, runs, eval_split="dev",
+                                    eval_languages=langs, fresh=fresh)
+        for readout in s["readouts"] if s.get("final") else ():
+            test_read(p, key, name, readout, root, fresh)
+    return results
 
 
 def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tolerance: float | None = None) -> Path:
@@ -338,7 +350,7 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tole
     path = Path(root) / "results" / key / f"{variant}.json"
     result = read_json(path)
     committed = result["training"]
-    train_params = {**s["train"], **s["variants"][variant], "teacher": p["teacher"]}
+    train_params = {**s["train"], **s["variants"][variant], "teacher": s.get("teacher", p["teacher"])}
     wanted = {"dataset": p["dataset"], "languages": s["languages"], **train_params}
     ran = {k: result["params"][k] for k in ("dataset", "languages")} | result["params"]["train"]
     differ = sorted(k for k in wanted.keys() | ran.keys() if wanted.get(k) != ran.get(k))
@@ -557,26 +569,10 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
         raise ValueError(f"unknown variants {unknown} of {key}; valid: {sorted(s['variants'])}")
     if extra := sorted(set(readout_variants) - set(readouts)):
         raise ValueError(f"readout_variants names readouts {extra} that are not read; readouts: {list(readouts)}")
-    out, runs = Path(root) / "results" / key / "test", Path(root) / "runs" / key
+    out = Path(root) / "results" / key / "test"
 
     def read(system: str, readout: str, path: Path) -> dict:
-        train = {**s["train"], **s["variants"][system]} if system in s["variants"] else None
-        params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
-                  "teacher": p["teacher"], "train": train}
-        if (stored := _stored(path, params, fresh)) is None:
-            stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
-            if stored is None:
-                from optical.evaluate import evaluate
-                from optical.models import STUDENT_CARD
-
-                target = str(runs / system / "student") if train else system
-                stored = evaluate(target, p["dataset"], s["languages"], p["teacher"], "test", readout=readout)
-                card = Path(target) / STUDENT_CARD
-                if train and card.is_file() and (replay := read_json(card).get("replay")):
-                    stored["replay"] = replay  # a student replayed from a committed run: how close it came
-            stored.update(system=path.stem, params=params)
-            atomic_write_json(path, stored)
-        return stored
+        return test_read(p, key, system, readout, root, fresh, path)
 
     results = {}
     for readout in readouts:
@@ -596,6 +592,33 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
             add_macro_comparison(means, reads, f"kd-{readout}", out, s.get("statistics", p.get("statistics")))
         results.update(means)
     return results
+
+
+def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = ".", fresh: bool = False,
+              path: Path | None = None) -> dict:
+    """One read of the test split for study ``p[key]``: a trained variant (from ``runs/<key>/<system>/student``)
+    or the teacher's ``teacher``/``ceiling``, with ``readout``; stored at ``path`` (default: the variant's
+    ``results/<key>/test/seeds/<system>-<readout>.json``) and read back when its parameters are unchanged."""
+    s = p[key]
+    teacher = s.get("teacher", p["teacher"])
+    path = path or Path(root) / "results" / key / "test" / "seeds" / f"{system}-{readout}.json"
+    train = {**s["train"], **s["variants"][system]} if system in s["variants"] else None
+    params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
+              "teacher": teacher, "train": train}
+    if (stored := _stored(path, params, fresh)) is None:
+        stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
+        if stored is None:
+            from optical.evaluate import evaluate
+            from optical.models import STUDENT_CARD
+
+            target = str(Path(root) / "runs" / key / system / "student") if train else system
+            stored = evaluate(target, p["dataset"], s["languages"], teacher, "test", readout=readout)
+            card = Path(target) / STUDENT_CARD
+            if train and card.is_file() and (replay := read_json(card).get("replay")):
+                stored["replay"] = replay  # a student replayed from a committed run: how close it came
+        stored.update(system=path.stem, params=params)
+        atomic_write_json(path, stored)
+    return stored
 
 
 def replayed_reads(key: str, root: str | Path = ".") -> dict[str, dict]:
