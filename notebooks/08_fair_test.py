@@ -16,7 +16,7 @@
 # %% [markdown]
 # # A fair test of OT distillation
 #
-# The first answer of this book (chapter 2: OT below KD on every language) came from a setup with five
+# The first answer of this book ({doc}`02_distillation`: OT below KD on every language) came from a setup with five
 # handicaps for OT. This chapter removes or measures each one, choosing everything on dev, and reads the test
 # split once per final configuration.
 #
@@ -252,9 +252,8 @@ replays = pd.DataFrame(replayed_reads("long_rerun", root)).T
 # %% [markdown]
 # ## Not run here
 #
-# Chapter 7's multilingual students (mE5-small initialisation) under this chapter's protocol did not fit on our
-# 2-core CPU and are not in the tables above; `params/gpu.yaml` runs them at scale (the README's GPU section).
-# The students of the longer budget that a readout did not read:
+# The multilingual students (mE5-small initialisation) under this chapter's protocol have their own chapter,
+# {doc}`12_multilingual_fair`. The students of the longer budget that a readout did not read:
 
 # %%
 read_by = long_rerun.get("readout_variants") or {}  # null or absent: every readout reads every student

@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 def test_there_are_notebooks():
-    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(11)]
+    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(13)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -173,3 +173,13 @@ def test_manifest_stays_when_results_are_read_back_and_is_rewritten_when_the_par
     run_book(params, ["10"], build=False)
     rewritten = read_json(manifest)
     assert rewritten["params"]["dataset"] == "afriqa-own" and rewritten["results_computed_in_this_run"] is False
+
+
+def test_every_chapter_of_the_table_of_contents_is_numbered_and_every_notebook_is_in_it():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert toc["parts"] and all(part.get("numbered") is True for part in toc["parts"]), "a part without numbers"
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    assert sorted(f"book/executed/{n.stem}" for n in NOTEBOOKS) == sorted(f for f in files if "/executed/" in f)
+    assert all((ROOT / f"{f}.md").is_file() for f in files if "/executed/" not in f)

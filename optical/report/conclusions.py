@@ -9,7 +9,7 @@ from optical.report.summary import FINAL_READINGS, answer_paragraph, fair_test_a
 
 
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
-           "partly measure memorisation, which favours KD; chapter 8 repeats the comparison on a clean dev.)")
+           "partly measure memorisation, which favours KD; the fair test repeats the comparison on a clean dev.)")
 
 
 def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
@@ -58,7 +58,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
 
 
 def _multilingual_section(students: dict[str, dict], main: dict[str, dict], zero_shot: dict | None) -> list[str]:
-    """Paragraphs on the students initialised from a multilingual encoder (chapter 7), one per arm."""
+    """Paragraphs on the students initialised from a multilingual encoder (notebook 07), one per arm."""
     arms = sorted({name.rsplit("-", 1)[0] for name in students})
     if not arms:
         return []
@@ -82,12 +82,12 @@ def _multilingual_section(students: dict[str, dict], main: dict[str, dict], zero
 
 
 def _fair_section(root: Path) -> list[str]:
-    """The fair test (chapter 8): dev-selected variants, the learning-curve budget, and the test read once."""
+    """The fair test (notebook 08): dev-selected variants, the learning-curve budget, and the test read once."""
     variants = {k: v for k, v in read_json_folder(root / "fair").items() if "training" in v}  # not loss-scales.json
     tested = read_json_folder(root / "fair" / "test")
     if not variants and not tested:
         return []
-    parts = ["## The fair test (chapter 8)",
+    parts = ["## The fair test",
              "Clean dev (no dev or test question in any bitext, MAFAND dev held out), balanced loss scales, ε "
              "relative to the informative cost, the debiased Sinkhorn divergence, a MaxSim readout and longer "
              "training; every choice on dev."]

@@ -29,7 +29,7 @@ def _reading(folder: Path, budget: str, alpha: float) -> list[str]:
 
 
 def fair_readings(results_root: str | Path, alpha: float = 0.05) -> str:
-    """Markdown: the fair test (chapter 8) against KD, a table per final reading (the re-answer on every language at
+    """Markdown: the fair test (notebook 08) against KD, a table per final reading (the re-answer on every language at
     the longer budget and at the curves' budget, the students trained to the end of the learning curves), latest
     first, each when it was tested; else the dev study's; empty when none was."""
     root = Path(results_root)

@@ -24,7 +24,7 @@ SYSTEM_LABELS = {
     "e5t-kd": "KD-MSE student, mE5 teacher",
     "e5t-ot": "OT student, mE5 teacher",
 }
-"""Long labels of the systems of chapters 1–7 (row names of their tables)."""
+"""Long labels of the systems of notebooks 01–07 (row names of their tables)."""
 
 ALIASES = {
     "teacher": ("floor", "all-MiniLM-L6-v2 on the query in L (no training)"),

@@ -80,3 +80,27 @@ def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = 
     axes[0][0].legend(fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def closed_form_curves(table: pd.DataFrame, ylabel: str):
+    """One panel per space: macro MRR@10 of each map against bitext pairs per language (log scale); ``table`` is
+    :func:`optical.report.tables.closed_form_table`. Legend below the panels, off the data."""
+    spaces = list(dict.fromkeys(table.index.get_level_values("space")))
+    fig, axes = plt.subplots(1, len(spaces), figsize=(4.2 * len(spaces), 3.4), sharey=True, squeeze=False)
+    sizes = list(table.columns)
+    for ax, space in zip(axes[0], spaces):
+        for (kind, values), colour in zip(table.loc[space].iterrows(), plt.get_cmap("tab10").colors):
+            ax.plot(sizes, values.values, marker="o", label=kind, color=colour,
+                    linestyle="--" if kind == "identity" else "-")
+        ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("bitext pairs per language")
+        ax.set_title(space)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 4), frameon=False,
+               bbox_to_anchor=(0.5, -0.12))
+    fig.tight_layout()
+    return fig

@@ -8,7 +8,7 @@ from optical.eval.metrics import gap_closure
 FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
                   ("rerun", "trained jointly on every language"),
                   ("curves", "trained to the end of the learning curves"))
-"""The final readings of the fair test (chapter 8), latest first: the study key of each and how its students were
+"""The final readings of the fair test (notebook 08), latest first: the study key of each and how its students were
 trained. The answer (:mod:`optical.report.intro`) and the conclusions both read this table."""
 
 
@@ -138,3 +138,61 @@ def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str
                      f"{b['macro']:.3f} at step {b['step']} of {steps_b} (Δ {b['macro'] - a['macro']:+.3f})"
                      f"{mafand}{at_short}.")
     return "\n".join(lines) if lines else "No student of the longer study has a shorter run to compare with."
+
+
+def best_closed_form(result: dict) -> dict:
+    """The map and size of one space of :func:`optical.studies.closed_form.closed_form_maps` with the best dev macro
+    MRR@10 (chosen on dev only), with its test macro and the zero-shot (``identity``) test macro."""
+    dev = result["reads"]["dev"]
+    size, kind = max(((s, k) for s, by_map in dev.items() for k in by_map),
+                     key=lambda sk: dev[sk[0]][sk[1]]["macro"]["MRR@10"])
+    test = result["reads"]["test"]
+    return {"space": result["space"], "map": kind, "size": int(size), "dev": dev[size][kind]["macro"]["MRR@10"],
+            "test": test[size][kind]["macro"]["MRR@10"], "zero_shot": test[size]["identity"]["macro"]["MRR@10"]}
+
+
+def closed_form_sentence(results: dict[str, dict], students: dict[str, dict] | None = None) -> str:
+    """Markdown: per space, the dev-chosen map against zero-shot on test; with ``students`` (final reads of the
+    fair test, pooled) how much of the distilled students' gain over the floor it already gives."""
+    lines = []
+    for result in results.values():
+        b = best_closed_form(result)
+        line = (f"* **{b['space']}**: the best map on dev is `{b['map']}` fit on {b['size']:,} pairs per language "
+                f"(dev {b['dev']:.3f}); on test it gives {b['test']:.3f} against {b['zero_shot']:.3f} zero-shot "
+                f"({b['test'] - b['zero_shot']:+.3f}).")
+        if students and b["space"] == "minilm":
+            floor = b["zero_shot"]
+            for name, r in students.items():
+                gain = r["macro"]["MRR@10"] - floor
+                if gain > 0:
+                    line += (f" The distilled student {name} ({r['macro']['MRR@10']:.3f}) gains {gain:+.3f} over the "
+                             f"same floor; the map alone gives {(b['test'] - floor) / gain:.0%} of that.")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def e5s_start_sentence(results: dict[str, dict], kind: str = "lstsq-centred") -> str:
+    """Markdown: OPTICAL's e5s student before any step, its projection (``kind``, as the trainer fits it: ridge with
+    an intercept) fitted on English sentences only vs on bitext pairs, at the largest bitext size, on dev and test,
+    next to the MiniLM floor and mE5-small alone (identity maps of :func:`optical.studies.closed_form.closed_form_maps`)."""
+    wanted = {"me5-en-to-minilm": "fitted on English sentences (the first multilingual comparison)",
+              "me5-to-minilm": "fitted on bitext pairs (L → English)"}
+    if not set(wanted) <= set(results):
+        return ("The spaces `me5-en-to-minilm` and `me5-to-minilm` are not in this run's parameters "
+                "(`closed_form.spaces`).")
+
+    def macro(space: str, map_kind: str, split: str) -> tuple[int, float]:
+        by_size = results[space]["reads"][split]
+        size = max(by_size, key=int)
+        return int(size), by_size[size][map_kind]["macro"]["MRR@10"]
+
+    lines = []
+    for space, how in wanted.items():
+        size, dev = macro(space, kind, "dev")
+        lines.append(f"* projection {how}, {size:,} pairs per language: dev {dev:.3f}, test "
+                     f"{macro(space, kind, 'test')[1]:.3f} macro MRR@10;")
+    for space, label in (("minilm", "the MiniLM floor (no map)"), ("me5", "mE5-small alone, in its own space")):
+        if space in results:
+            lines.append(f"* {label}: dev {macro(space, 'identity', 'dev')[1]:.3f}, test "
+                         f"{macro(space, 'identity', 'test')[1]:.3f}.")
+    return "\n".join(lines)

@@ -165,3 +165,17 @@ def show_dev_study(results: dict[str, dict]) -> None:
     display(dev_table(results).style.format(precision=3, na_rep="–").set_caption(
         "AfriQA dev MRR@10 per language and macro; MAFAND dev bitext retrieval"))
     display(Markdown(budget_sentence(results)))
+
+
+def closed_form_table(results: dict[str, dict], split: str = "test") -> pd.DataFrame:
+    """Macro MRR@10 of every closed-form map (:mod:`optical.studies.closed_form`) by space and map (rows) and
+    bitext pairs per language (columns), on ``split``."""
+    rows = {}
+    for space, result in results.items():
+        for size, by_map in result["reads"][split].items():
+            for kind, cell in by_map.items():
+                rows.setdefault((space, kind), {})[int(size)] = cell["macro"]["MRR@10"]
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["space", "map"]
+    frame.columns.name = "pairs per language"
+    return frame

@@ -4,7 +4,8 @@ applied to zero-shot query vectors, at several bitext sizes, read on dev and tes
 A *space* names the encoder of the L side (queries and L sentences) and of the English side (English sentences and
 passages): ``minilm`` (all-MiniLM-L6-v2 both), ``me5`` (multilingual-e5-small both) or a cross space such as
 ``me5-to-minilm`` (mE5 queries mapped into MiniLM's space: OPTICAL's e5s student at step 0, its projection fitted on
-bitext pairs instead of English sentences). Each map is fit per language on the first ``n`` pairs of that language's
+bitext pairs instead of English sentences; with ``fit_on: english`` the map is fit from the query encoder's
+vectors of the *English* side instead, as notebook 07's e5s projection was). Each map is fit per language on the first ``n`` pairs of that language's
 leakage-filtered bitext (the pairs a student of the same size trains on). Stored as
 ``results/closed_form/<space>.json``: dev and test MRR@10 per size, map and language, and the pair counts.
 """
@@ -68,7 +69,8 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
     for lang in languages:
         bitext = training_bitext(dataset, [lang], max(settings["sizes"]), settings["seed"])[0]
         pairs[lang] = len(bitext)
-        x = encode_sentences(source_model, bitext.source, settings["bitext_max_length"])
+        fit_source = bitext.target if spec.get("fit_on") == "english" else bitext.source
+        x = encode_sentences(source_model, fit_source, settings["bitext_max_length"])
         y = encode_sentences(target_model, bitext.target, settings["bitext_max_length"])
         for split, tasks in splits.items():
             if lang not in tasks:
@@ -100,8 +102,10 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
         raise ValueError(f"closed_form: unknown keys {unknown}; valid: {sorted(DEFAULTS)}, languages, spaces")
     out = {}
     for space, spec in s["spaces"].items():
-        if set(spec) != {"query_encoder", "target_encoder"}:
-            raise ValueError(f"closed_form.spaces.{space}: give exactly query_encoder and target_encoder")
+        if not {"query_encoder", "target_encoder"} <= set(spec) <= {"query_encoder", "target_encoder", "fit_on"} \
+                or spec.get("fit_on", "l") not in ("l", "english"):
+            raise ValueError(f"closed_form.spaces.{space}: give query_encoder, target_encoder and optionally "
+                             f"fit_on (l or english), got {spec}")
         params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
         path = Path(root) / "results" / "closed_form" / f"{space}.json"
         if not fresh and path.is_file() and (stored := read_json(path)).get("params") == params:
