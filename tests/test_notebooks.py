@@ -183,3 +183,20 @@ def test_every_chapter_of_the_table_of_contents_is_numbered_and_every_notebook_i
     files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
     assert sorted(f"book/executed/{n.stem}" for n in NOTEBOOKS) == sorted(f for f in files if "/executed/" in f)
     assert all((ROOT / f"{f}.md").is_file() for f in files if "/executed/" not in f)
+
+
+def test_the_page_drops_parameter_and_import_cells_and_folds_the_rest(tmp_path):
+    import nbformat
+
+    from optical.report.book import collapse_code
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("root = '.'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import pandas as pd\nfrom optical.io import read_json"),
+        nbformat.v4.new_code_cell("import pandas as pd\npd.DataFrame()"),
+        nbformat.v4.new_markdown_cell("# text")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(notebook, path)
+    collapse_code(path)
+    tags = [c.metadata.get("tags") for c in nbformat.read(path, as_version=4).cells]
+    assert tags == [["parameters", "remove-cell"], ["remove-cell"], ["hide-input"], None]

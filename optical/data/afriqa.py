@@ -7,6 +7,7 @@ Files: ``afriqa/queries/<L>/queries.afriqa.<L>.<pivot>.<split>.json`` and
 
 from __future__ import annotations
 
+
 import logging
 import random
 from dataclasses import dataclass
@@ -157,9 +158,15 @@ def load_task(lang: str, split: str = "test", root: str | Path | None = None,
         else:
             qrels[query.id] = {query.gold_id: 1}
     if empty:
-        log.warning("AfriQA %s %s: dropped %d queries with an empty question text (ids %s)", lang, split,
-                    len(empty), empty)
+        _warn_empty_questions(lang, split, tuple(empty))
     return RetrievalTask(f"afriqa-{split}", lang, corpus, queries, qrels, translations, missing).validate()
+
+
+@lru_cache(maxsize=None)
+def _warn_empty_questions(lang: str, split: str, ids: tuple[str, ...]) -> None:
+    """Said once per process (a study loads the same split many times)."""
+    log.warning("AfriQA %s %s: dropped %d queries with an empty question text (ids %s)", lang, split, len(ids),
+                list(ids))
 
 
 def load_tasks(languages: list[str] | tuple[str, ...], split: str = "test", root: str | Path | None = None,

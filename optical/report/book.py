@@ -96,16 +96,28 @@ def load_params(path: str | Path) -> dict:
 
 
 def collapse_code(path: Path) -> None:
-    """Tag every code cell of an executed notebook ``hide-input``: the book shows outputs, code on a click."""
+    """Tag the code cells of an executed notebook for the page: parameter cells and cells of imports only are
+    removed (``remove-cell``), every other cell shows its outputs with its code on a click (``hide-input``)."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             tags = cell.metadata.setdefault("tags", [])
-            if "hide-input" not in tags:
-                tags.append("hide-input")
+            tag = "remove-cell" if {"parameters", "injected-parameters"} & set(tags) or _imports_only(cell.source) \
+                else "hide-input"
+            if tag not in tags:
+                tags.append(tag)
     nbformat.write(notebook, path)
+
+
+def _imports_only(source: str) -> bool:
+    """Whether a cell's code is nothing but import statements."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body)
 
 
 def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, root: Path,

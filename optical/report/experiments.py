@@ -19,7 +19,7 @@ from optical.config import LEAVES, NESTED, TrainConfig, config_from_dict
 from optical.data.registry import load_tasks
 from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
-from optical.io import atomic_write_json, read_json
+from optical.io import atomic_write_json, read_json, stored_result
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
 # (the main job on committed results) starts in a second instead of five
@@ -28,15 +28,6 @@ log = logging.getLogger(__name__)
 
 TRAIN_KEYS = set(LEAVES) | set(NESTED)
 DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
-
-
-def _stored(path: Path, params: dict, fresh: bool) -> dict | None:
-    if not fresh and path.is_file():
-        stored = read_json(path)
-        if stored.get("params") == params:
-            log.info("reusing %s (same parameters)", path)
-            return stored
-    return None
 
 
 @lru_cache(maxsize=2)
@@ -55,7 +46,7 @@ def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, 
 
     params = {"system": system, "dataset": dataset, "languages": languages, "teacher": teacher, "split": split}
     path = Path(results_dir) / f"{name or system}.json"
-    if (stored := _stored(path, params, fresh)) is not None:
+    if (stored := stored_result(path, params, fresh)) is not None:
         return stored
     result = evaluate(system, dataset, languages, teacher, split)
     result.update(params=params, system=name or system)
@@ -91,7 +82,7 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     params = {"name": name, "dataset": dataset, "languages": languages, "train": train_params,
               "eval_split": eval_split, "eval_languages": eval_languages}
     path = Path(results_dir) / f"{name}.json"
-    if (stored := _stored(path, params, fresh)) is not None:
+    if (stored := stored_result(path, params, fresh)) is not None:
         return stored
     from optical.evaluate import evaluate
     from optical.train import train
@@ -486,7 +477,7 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
     f = p["fidelity"]
     params = {"model": p["multilingual"], "languages": p["languages"], **f}
     path = Path(root) / "results" / p["dataset"] / "e5-fidelity.json"
-    if (stored := _stored(path, params, fresh)) is not None:
+    if (stored := stored_result(path, params, fresh)) is not None:
         return stored
     corpus = afriqa.load_corpus(p["languages"])
     groups, english = {}, []
@@ -605,7 +596,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
     train = {**s["train"], **s["variants"][system]} if system in s["variants"] else None
     params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
               "teacher": teacher, "train": train}
-    if (stored := _stored(path, params, fresh)) is None:
+    if (stored := stored_result(path, params, fresh)) is None:
         stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
         if stored is None:
             from optical.evaluate import evaluate
@@ -633,7 +624,7 @@ def _floor_of_another_study(root: str | Path, name: str, params: dict) -> dict |
     """The teacher's floor or ceiling ``name`` as another study of :func:`final_test` stored it with the same
     ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes minutes."""
     for path in sorted((Path(root) / "results").glob(f"*/test/{name}")):
-        if (stored := _stored(path, params, False)) is not None:
+        if (stored := stored_result(path, params, False)) is not None:
             return stored
     return None
 
@@ -649,7 +640,7 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
     s = p[key]
     params = {"languages": s["languages"], "train": s["train"], "teacher": p["teacher"]}
     path = Path(root) / "results" / key / "loss-scales.json"
-    if (stored := _stored(path, params, fresh)) is not None:
+    if (stored := stored_result(path, params, fresh)) is not None:
         return stored
     config = config_from_dict({**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, "teacher": p["teacher"]})
     bitext = training_bitext(p["dataset"], s["languages"], s["train"].get("max_pairs"), config.seed)
