@@ -9,7 +9,7 @@ from optical.data.beir import load_beir
 from optical.data.mafand import load_mafand
 from optical.data.paths import REPO_ROOT, data_dir
 from optical.data.registry import load_tasks
-from optical.data.schema import Bitext, DataError, RetrievalTask, passage_id
+from optical.data.schema import Bitext, DataError, RetrievalTask, leakage_key, passage_id
 
 
 def test_corpus_is_distinct_nonempty_gold_passages_with_stable_ids(afriqa_dir):
@@ -153,9 +153,7 @@ def test_real_bitext_holds_no_dev_or_test_question(lang, monkeypatch):
     monkeypatch.delenv("OPTICAL_DATA_DIR", raising=False)
     afriqa._load_queries_cached.cache_clear()
 
-    def key(text):
-        return " ".join(text.casefold().split())
-
+    key = leakage_key
     held = {key(t) for other in afriqa.LANGUAGES for split in ("dev", "test")
             for q in afriqa.load_queries(other, split) for t in (q.question, q.translation)}
     held |= {key(t) for pair in load_mafand(lang, splits=("dev",)) for t in pair}
@@ -164,6 +162,27 @@ def test_real_bitext_holds_no_dev_or_test_question(lang, monkeypatch):
     assert not [s for s, t in zip(bitext.source, bitext.target) if key(s) in held or key(t) in held]
     dev = afriqa.mafand_dev(lang)
     assert not set(map(key, dev.source)) & set(map(key, bitext.source))
+
+
+def test_one_leakage_key_ignores_punctuation_case_and_zero_width_characters():
+    assert leakage_key("Who was the first female president in Africa ?") == \
+        leakage_key("Who was the first female President in Africa?") == "who was the first female president in africa"
+    assert leakage_key("How many languages \u200b\u200bare spoken in China?") == \
+        leakage_key("How many languages are spoken in China?")
+    assert leakage_key("Ｆｕｌｌ\ufeffwidth  text") == "fullwidth text"  # NFKC; a byte-order mark removed
+    assert leakage_key("kwa nini?") != leakage_key("kwa nini sasa?")
+
+
+@pytest.mark.skipif(not (REPO_ROOT.parent / "shared" / "data" / "afriqa").is_dir(), reason="no shared data")
+def test_real_near_duplicates_of_test_questions_leave_the_bitext(monkeypatch):
+    """Two training questions that differ from a test question's translation only by punctuation or zero-width
+    spaces: yor train 12 ("… Africa ?" = ibo test 169) and zul train 31 (= hau test 105)."""
+    monkeypatch.delenv("OPTICAL_DATA_DIR", raising=False)
+    afriqa._load_queries_cached.cache_clear()
+    for lang, qid in (("yor", "12"), ("zul", "31")):
+        question = next(q for q in afriqa.load_queries(lang, "train") if q.id == qid)
+        bitext = afriqa.build_bitext(lang)
+        assert question.translation not in bitext.target and question.question not in bitext.source
 
 
 def test_query_with_empty_question_is_dropped_with_a_warning(afriqa_dir, caplog):

@@ -18,7 +18,7 @@ from optical.data.jsonl import read_jsonl
 from optical.data.mafand import TRAINING_SPLITS as MAFAND_TRAINING_SPLITS
 from optical.data.mafand import load_mafand
 from optical.data.paths import GET_DATA, data_dir
-from optical.data.schema import Bitext, DataError, RetrievalTask, normalize_text, passage_id
+from optical.data.schema import Bitext, DataError, RetrievalTask, leakage_key, normalize_text, passage_id
 
 log = logging.getLogger(__name__)
 
@@ -182,21 +182,16 @@ def load_tasks(languages: list[str] | tuple[str, ...], split: str = "test", root
     return {lang: load_task(lang, split, root, corpus) for lang in languages}
 
 
-def _key(text: str) -> str:
-    """Matching key for leakage: NFC, case-folded, whitespace collapsed."""
-    return " ".join(normalize_text(text).casefold().split())
-
-
 def held_out_texts(lang: str, root: str | Path | None = None) -> set[str]:
-    """Matching keys (:func:`_key`) of every text no training pair of ``lang`` may contain.
+    """Matching keys (:func:`optical.data.schema.leakage_key`) of the texts no training pair of ``lang`` may hold.
 
     Every AfriQA dev and test question and its English translation, in *any* of the eight languages (twi
     repeats questions across splits, English translations recur across languages), and both sides of
     MAFAND's held-out dev split of ``lang`` (the second dev criterion; en-zul repeats dev sentences in test).
     """
-    keys = {_key(t) for other in LANGUAGES for split in ("dev", "test") for q in load_queries(other, split, root)
-            for t in (q.question, q.translation)}
-    keys |= {_key(t) for pair in load_mafand(lang, root, splits=("dev",)) for t in pair}
+    keys = {leakage_key(t) for other in LANGUAGES for split in ("dev", "test")
+            for q in load_queries(other, split, root) for t in (q.question, q.translation)}
+    keys |= {leakage_key(t) for pair in load_mafand(lang, root, splits=("dev",)) for t in pair}
     keys.discard("")
     return keys
 
@@ -206,8 +201,9 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
     """Training bitext for ``lang`` (benchmark.md §1): MAFAND-MT train + test and AfriQA *train* question pairs.
 
     Dev is never training data: MAFAND's dev split is held out, AfriQA dev questions are not used, and every
-    pair whose L text or English text equals (NFC, case-folded) a :func:`held_out_texts` entry is removed,
-    then exact duplicate pairs; the rest is shuffled with ``seed``. ``counts`` reports each source and removal.
+    pair whose L text or English text matches a :func:`held_out_texts` entry (:func:`leakage_key`: punctuation,
+    case and zero-width characters aside) is removed, then pairs with no content and duplicate pairs (same keys);
+    the rest is shuffled with ``seed``. ``counts`` reports each source and removal.
 
     ``questions_first`` (our choice) puts the in-domain AfriQA question pairs before the news
     sentences after shuffling each group, so that a cap on pairs (:meth:`Bitext.take`) keeps them.
@@ -224,14 +220,15 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
     for origin, src, tgt in raw:
         counts[origin] += 1
         src, tgt = normalize_text(src), normalize_text(tgt)
-        if not src or not tgt:
+        key = (leakage_key(src), leakage_key(tgt))
+        if not all(key):  # empty, or nothing but punctuation
             counts["removed_empty"] += 1
-        elif _key(src) in held_out or _key(tgt) in held_out:
+        elif key[0] in held_out or key[1] in held_out:
             counts["removed_leakage"] += 1
-        elif (src, tgt) in seen:
+        elif key in seen:
             counts["removed_duplicates"] += 1
         else:
-            seen.add((src, tgt))
+            seen.add(key)
             pairs.append((src, tgt))
             origins.append(origin)
     order = list(range(len(pairs)))
@@ -247,16 +244,18 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
 def mafand_dev(lang: str, root: str | Path | None = None, max_pairs: int | None = None) -> Bitext:
     """MAFAND's held-out dev split of ``lang`` for bitext retrieval (L sentence -> its English source).
 
-    NFC-normalised; a pair whose L or English text repeats an earlier one is dropped, so every English
+    NFC-normalised; a pair whose L or English text repeats an earlier one (:func:`leakage_key`) or has no content
+    is dropped, so every English
     sentence has exactly one source (the retrieval target is unambiguous). Empty when MAFAND lacks ``lang``.
     """
     check_languages([lang], LANGUAGES)
     seen_src, seen_tgt, src_out, tgt_out = set(), set(), [], []
     for src, tgt in load_mafand(lang, root, splits=("dev",)):
         src, tgt = normalize_text(src), normalize_text(tgt)
-        if src and tgt and _key(src) not in seen_src and _key(tgt) not in seen_tgt:
-            seen_src.add(_key(src))
-            seen_tgt.add(_key(tgt))
+        key_src, key_tgt = leakage_key(src), leakage_key(tgt)
+        if key_src and key_tgt and key_src not in seen_src and key_tgt not in seen_tgt:
+            seen_src.add(key_src)
+            seen_tgt.add(key_tgt)
             src_out.append(src)
             tgt_out.append(tgt)
     bitext = Bitext(lang, src_out, tgt_out, {"mafand_dev": len(src_out)})

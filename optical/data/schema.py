@@ -22,6 +22,16 @@ def normalize_text(text: str) -> str:
     return unicodedata.normalize("NFC", text).strip()
 
 
+def leakage_key(text: str) -> str:
+    """The one matching key of every leakage and duplicate check, in every loader: NFKC, case-folded, punctuation
+    and invisible format characters (zero-width spaces, joiners, byte-order marks) removed, whitespace collapsed.
+    ``"Who was the first female president in Africa ?"`` and ``"who was the first female President in Africa?"``
+    share a key."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    kept = "".join(c for c in folded if not unicodedata.category(c).startswith(("P", "Cf")))
+    return " ".join(kept.split())
+
+
 def passage_id(title: str, context: str) -> str:
     """Stable id of a passage: the first 16 hex digits of sha1(title + '\\x1f' + context)."""
     return hashlib.sha1(f"{title}\x1f{context}".encode("utf-8")).hexdigest()[:16]

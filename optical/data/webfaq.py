@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from optical.data.schema import Bitext, DataError, RetrievalTask, normalize_text
+from optical.data.schema import Bitext, DataError, RetrievalTask, leakage_key, normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,6 @@ def _task(name: str, language: str, pairs: list[Pair], distractors: list[str]) -
     return RetrievalTask(name, language, corpus, queries, qrels, translations).validate()
 
 
-def _key(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def build_clir(rows: list[dict], language: str, min_labse: float = 0.0, ratios: tuple[float, float] = (0.1, 0.1),
                seed: int = 0, answer_pairs: bool = False, distractors: list[str] | None = None) -> WebFAQSplit:
     """Split ``rows`` of (L, eng) by site into train / dev / test and build the tasks and bitext.
@@ -169,10 +165,11 @@ def build_clir(rows: list[dict], language: str, min_labse: float = 0.0, ratios: 
     if not split_sites["train"]:
         raise DataError(f"WebFAQ {language}: no site left for training with ratios {ratios} over {len(sites)} sites")
     by_split = {name: [p for p in pairs if p.origin in set(s)] for name, s in split_sites.items()}
-    held_out = {_key(t) for name in ("dev", "test") for p in by_split[name] for t in (p.question, p.question_en)}
+    held_out = {leakage_key(t) for name in ("dev", "test") for p in by_split[name]
+                for t in (p.question, p.question_en)}
     source, target, leaked = [], [], 0
     for p in by_split["train"]:
-        if _key(p.question) in held_out or _key(p.question_en) in held_out:
+        if leakage_key(p.question) in held_out or leakage_key(p.question_en) in held_out:
             leaked += 1
             continue
         source.append(p.question)
