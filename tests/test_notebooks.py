@@ -200,3 +200,17 @@ def test_the_page_drops_parameter_and_import_cells_and_folds_the_rest(tmp_path):
     collapse_code(path)
     tags = [c.metadata.get("tags") for c in nbformat.read(path, as_version=4).cells]
     assert tags == [["parameters", "remove-cell"], ["remove-cell"], ["hide-input"], None]
+
+
+@pytest.mark.slow
+def test_readme_public_face_snippet_runs_as_written(tmp_path):
+    """README's "Use it on your own bitext" snippet runs verbatim (in a scratch folder) and prints a score."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Use it on your own bitext"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    assert len([line for line in code.splitlines() if line.strip() and not line.startswith("#")]) <= 10
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().startswith("test MRR@10 0.")
+    assert (tmp_path / "runs" / "readme-student" / "student" / "optical_card.json").is_file()
