@@ -28,7 +28,7 @@
 # (`epsilon_relative`, κ × sd), and the logged cost spread and plan entropy show whether the plans are informative.
 #
 # **Affordable steps.** mE5-small's 250k-token word-embedding matrix holds 96 M of its 118 M parameters; freezing
-# it (`freeze_embeddings`) cuts the step time (`benchmarks/bench_step.py`) and is ablated on dev for KD first.
+# it (`freeze_embeddings`) cuts the step time (`benchmarks/bench_step.py`) and is ablated on dev for KD and OT alike.
 
 # %% tags=["parameters"]
 dataset = "afriqa"
