@@ -73,20 +73,29 @@ def _interval(bounds: list[float]) -> str:
     return f"[{bounds[0]:+.3f}, {bounds[1]:+.3f}]"
 
 
-def training_times(results_root) -> pd.DataFrame:
-    """Per results folder: students trained, their steps and training wall time (from each results file)."""
+def compute_cost(results_root) -> pd.DataFrame:
+    """What a full recompute costs, per results folder (study) and in total, from the wall times each results file
+    recorded when it was computed: students trained, their steps and training hours (seed means, which sum their
+    seeds, are not counted twice), and the hours of evaluation and of the training-free studies."""
     from pathlib import Path
 
     from optical.io import read_json
 
     rows = {}
     for folder in sorted(p for p in Path(results_root).iterdir() if p.is_dir()):
-        trained = [r["training"] for r in map(read_json, sorted(folder.glob("*.json"))) if "training" in r]
-        if trained:
+        results = [read_json(f) for f in sorted(folder.rglob("*.json"))]
+        trained = [r["training"] for r in results if "training" in r and "seeds" not in r.get("params", {})]
+        evaluated = sum(r.get("meta", {}).get("wall_s", 0.0) + r.get("wall_s", 0.0) for r in results)
+        if trained or evaluated:
             rows[folder.name] = {"students": len(trained), "steps": sum(t["steps"] for t in trained),
-                                 "training wall time (min)": sum(t["wall_s"] for t in trained) / 60,
-                                 "device": ", ".join(sorted({t["device"] for t in trained}))}
-    return pd.DataFrame.from_dict(rows, orient="index")
+                                 "training (h)": sum(t["wall_s"] for t in trained) / 3600,
+                                 "evaluation and maps (h)": evaluated / 3600,
+                                 "device": ", ".join(sorted({t["device"] for t in trained})) or "–"}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    if len(frame):
+        total = frame[["students", "steps", "training (h)", "evaluation and maps (h)"]].sum()
+        frame.loc["total"] = {**total.to_dict(), "device": ", ".join(sorted(set(frame["device"]) - {"–"})) or "–"}
+    return frame
 
 
 def dev_table(results: dict[str, dict]) -> pd.DataFrame:
