@@ -93,6 +93,7 @@ from optical.report.experiments import (best_variant, dev_by_seed, dev_study, fi
 from optical.report.plots import learning_curves
 from optical.report.summary import budget_sentence, longer_budget_sentence
 from optical.report.tables import dev_table, ot_diagnostics, show_dev_study, show_final_test
+from optical.study import check_choices
 
 p = {"dataset": dataset, "teacher": teacher, "fair": fair, "curves": curves, "long_curves": long_curves,
      "rerun": rerun, "long_rerun": long_rerun, "statistics": statistics}
@@ -108,6 +109,13 @@ variants = dev_study(p, "fair", root, fresh)
 # %%
 dev_table(variants).style.format(precision=3, na_rep="–").set_caption(
     "AfriQA dev MRR@10 per language and macro; MAFAND dev bitext retrieval")
+
+# %% [markdown]
+# The later studies' students chosen on this dev study, each checked against the rule the parameters state
+# (`chosen_on_dev`: the best variant of a family by macro dev MRR@10, mean over its seeds):
+
+# %%
+Markdown("\n".join(f"* {line}" for line in check_choices(p, "curves", root)) or "No choice is stated.")
 
 # %% [markdown]
 # ## Loss scales, ε and plan entropy

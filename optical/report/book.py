@@ -79,20 +79,27 @@ def check_train_sections(params: dict, where: str = "") -> None:
 
 def load_params(path: str | Path) -> dict:
     """The parameters of a YAML file; ``extends: other.yaml`` (relative to the file) reads that file first and
-    merges this one into it (:func:`merge_params`), so a file can override ``train.max_steps`` alone. Every
-    training section is validated (:func:`check_train_sections`)."""
+    merges this one into it (:func:`merge_params`), so a file can override ``train.max_steps`` alone. Studies
+    written with ``students`` are expanded (:func:`optical.study.compile_studies`) and every training section is
+    validated (:func:`check_train_sections`)."""
+    from optical.study import compile_studies
+
     path = Path(path)
+    params = compile_studies(_merged_params(path), f"{path.name}: ")
+    check_train_sections(params, f"{path.name}: ")
+    return params
+
+
+def _merged_params(path: Path) -> dict:
+    """The YAML mapping of ``path`` merged into the file it ``extends`` (recursively), as written."""
     if not path.is_file():
         raise FileNotFoundError(f"parameter file not found: {path}")
     params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(params, dict):
         raise ValueError(f"{path}: expected a mapping of parameters")
     if "extends" in params:
-        params = merge_params(load_params(path.parent / params.pop("extends")), params)
-    check_train_sections(params, f"{path.name}: ")
+        params = merge_params(_merged_params(path.parent / params.pop("extends")), params)
     return params
-
-
 
 
 def collapse_code(path: Path) -> None:

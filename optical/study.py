@@ -1,0 +1,124 @@
+"""Studies as typed data: named variants defined once, students = variant × seeds, and the dev rule a choice
+follows.
+
+A parameter file declares every variant once under ``variants`` (a variant may ``extends`` another and change
+some options). A study section lists its ``students`` by variant name, with the study's ``seeds`` (a list) or its
+own (``{name: [0, 1]}``); :func:`compile_studies` expands it into the ``variants`` mapping the runners read, one
+entry per student: ``name`` for the study's base seed, ``name-seed<k>`` for seed ``k``. A study may state
+``chosen_on_dev``: which of its students was chosen by a rule (the best variant named ``among…`` of dev study
+``study``, by macro dev MRR@10), checked against that study's stored results by :func:`check_choices`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
+              "chosen_on_dev"}
+"""The keys a study section written with ``students`` may hold."""
+
+
+def resolve_variants(variants: Mapping, where: str = "") -> dict[str, dict]:
+    """Every variant's options with its ``extends`` chain applied (a variant's own options win); raises naming
+    the variant on an unknown parent or a cycle."""
+    resolved: dict[str, dict] = {}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> dict:
+        if name in chain:
+            raise ValueError(f"{where}variants.{name}: extends itself through {' -> '.join(chain + (name,))}")
+        if name not in variants:
+            raise ValueError(f"{where}variants.{chain[-1]}: extends unknown variant {name!r}; defined: "
+                             f"{sorted(variants)}")
+        if name not in resolved:
+            spec = dict(variants[name] or {})
+            parent = spec.pop("extends", None)
+            resolved[name] = {**resolve(parent, chain + (name,)), **spec} if parent else spec
+        return resolved[name]
+
+    for name in variants:
+        resolve(name, ())
+    return resolved
+
+
+def study_students(section: Mapping, registry: Mapping[str, dict], where: str) -> dict[str, dict]:
+    """The ``variants`` mapping of one study written with ``students`` (see the module docstring)."""
+    base_seed = (section.get("train") or {}).get("seed", 0)
+    seeds = list(section.get("seeds", [base_seed]))
+    out: dict[str, dict] = {}
+    for i, entry in enumerate(section["students"]):
+        if isinstance(entry, Mapping) and len(entry) == 1:
+            (name, own_seeds), = entry.items()
+        elif isinstance(entry, str):
+            name, own_seeds = entry, seeds
+        else:
+            raise ValueError(f"{where}students[{i}]: write a variant name or {{name: [seeds]}}, got {entry!r}")
+        if name not in registry:
+            raise ValueError(f"{where}students[{i}]: unknown variant {name!r}; defined under variants: "
+                             f"{sorted(registry)}")
+        for seed in own_seeds:
+            if not isinstance(seed, int):
+                raise ValueError(f"{where}students[{i}]: seed {seed!r} is not an integer")
+            student = name if seed == base_seed else f"{name}-seed{seed}"
+            if student in out:
+                raise ValueError(f"{where}students[{i}]: student {student!r} listed twice")
+            out[student] = dict(registry[name]) if seed == base_seed else {**registry[name], "seed": seed}
+    return out
+
+
+def compile_studies(params: dict, where: str = "") -> dict:
+    """``params`` with every study written with ``students`` expanded into its ``variants`` mapping and the
+    top-level ``variants`` registry resolved and removed; a study still written with ``variants`` is kept."""
+    registry = resolve_variants(params.get("variants") or {}, where)
+    out = {k: v for k, v in params.items() if k != "variants"}
+    for key, section in params.items():
+        if not isinstance(section, Mapping) or "students" not in section:
+            continue
+        place = f"{where}{key}."
+        if "variants" in section:
+            raise ValueError(f"{place}: write its students or its variants, not both")
+        if unknown := sorted(set(section) - STUDY_KEYS):
+            raise ValueError(f"{place}: unknown keys {unknown}; a study holds {sorted(STUDY_KEYS)}")
+        compiled = {k: v for k, v in section.items() if k not in ("students", "seeds", "chosen_on_dev")}
+        compiled["variants"] = study_students(section, registry, place)
+        for student, rule in (section.get("chosen_on_dev") or {}).items():
+            if student not in compiled["variants"]:
+                raise ValueError(f"{place}chosen_on_dev: {student!r} is not a student of this study")
+            if set(rule) != {"study", "among"}:
+                raise ValueError(f"{place}chosen_on_dev.{student}: give the dev study and the prefix of the "
+                                 f"variants it was chosen among, e.g. {{study: fair, among: ot}}")
+        if "chosen_on_dev" in section:
+            compiled["chosen_on_dev"] = dict(section["chosen_on_dev"])
+        out[key] = compiled
+    return out
+
+
+def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
+    """Sentences confirming each ``chosen_on_dev`` rule of study ``key`` against the dev study's stored results:
+    the student must be a best variant among those named ``among…`` (``ot`` excludes the ``ot+kd…`` mixes), by best
+    macro dev MRR@10 averaged over the variant's seeds (a tie, e.g. a solver run longer to the same result, counts
+    as a best). Raises naming the student and the dev winners when it is not; a rule whose dev study has no results
+    yet is reported as unchecked."""
+    from optical.io import read_json_folder
+    from optical.report.experiments import seed_groups
+
+    lines = []
+    for student, rule in (params[key].get("chosen_on_dev") or {}).items():
+        results = {k: r for k, r in read_json_folder(Path(root) / "results" / rule["study"]).items()
+                   if "training" in r}
+        if not results:
+            lines.append(f"{student}: not checked ({rule['study']} has no results yet)")
+            continue
+        prefix = rule["among"]
+        scores = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
+                  for name, members in seed_groups(list(results)).items()
+                  if name.startswith(prefix) and ("+" in prefix or "+" not in name)}
+        best = max(scores.values())
+        winners = sorted(name for name, score in scores.items() if abs(score - best) < 1e-12)
+        if student not in winners:
+            raise ValueError(f"{key}.chosen_on_dev: {student!r} is not the dev choice; the best {prefix} variant(s) "
+                             f"of {rule['study']} on dev: {winners}")
+        lines.append(f"`{student}`: the best `{prefix}` variant of the `{rule['study']}` dev study (macro dev MRR@10 "
+                     f"{best:.3f}, mean over its seeds" + (f"; tied with {', '.join(w for w in winners if w != student)})"
+                                                            if len(winners) > 1 else ")"))
+    return lines

@@ -1,0 +1,77 @@
+"""Studies as data (optical.study): variants defined once, students = variant × seeds, dev rules checked."""
+
+from pathlib import Path
+
+import pytest
+
+from optical.io import atomic_write_json, read_json
+from optical.report.book import load_params
+from optical.study import check_choices, compile_studies, resolve_variants
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = {"kd": {"loss": "kd"}, "ot": {"loss": "ot", "epsilon": 0.05},
+            "ot-star": {"extends": "ot", "epsilon": 0.01, "marginals": "idf"},
+            "ot-star-long": {"extends": "ot-star", "max_iter": 500}}
+
+
+def test_a_variant_extends_another_and_its_own_options_win():
+    resolved = resolve_variants(REGISTRY)
+    assert resolved["ot-star-long"] == {"loss": "ot", "epsilon": 0.01, "marginals": "idf", "max_iter": 500}
+    with pytest.raises(ValueError, match=r"full.yaml: variants.a: extends itself through a -> b -> a"):
+        resolve_variants({"a": {"extends": "b"}, "b": {"extends": "a"}}, "full.yaml: ")
+    with pytest.raises(ValueError, match="variants.a: extends unknown variant 'c'"):
+        resolve_variants({"a": {"extends": "c"}})
+
+
+def test_students_are_variants_times_seeds_named_as_the_runners_read_them():
+    params = {"variants": REGISTRY, "study": {"languages": ["hau"], "train": {"seed": 0, "max_steps": 5},
+                                              "students": ["kd", {"ot-star": [0, 2]}], "seeds": [0, 1]}}
+    compiled = compile_studies(params)
+    study = compiled["study"]
+    assert "variants" not in compiled  # the registry is resolved into the studies
+    assert study["variants"] == {"kd": {"loss": "kd"}, "kd-seed1": {"loss": "kd", "seed": 1},
+                                 "ot-star": {"loss": "ot", "epsilon": 0.01, "marginals": "idf"},
+                                 "ot-star-seed2": {"loss": "ot", "epsilon": 0.01, "marginals": "idf", "seed": 2}}
+    assert "students" not in study and "seeds" not in study
+
+
+@pytest.mark.parametrize("section, message", [
+    ({"students": ["nope"]}, r"p.yaml: study.students\[0\]: unknown variant 'nope'"),
+    ({"students": ["kd"], "variants": {}}, "its students or its variants, not both"),
+    ({"students": ["kd"], "budget": 3}, r"unknown keys \['budget'\]"),
+    ({"students": ["kd", "kd"]}, "student 'kd' listed twice"),
+    ({"students": ["kd"], "chosen_on_dev": {"ot": {"study": "fair", "among": "ot"}}}, "'ot' is not a student"),
+])
+def test_a_bad_study_is_refused_naming_the_file_and_the_place(section, message):
+    with pytest.raises(ValueError, match=message):
+        compile_studies({"variants": REGISTRY, "study": section}, "p.yaml: ")
+
+
+def test_every_committed_result_of_a_study_was_made_with_what_the_parameters_compile_to():
+    """The reuse guarantee: each dev-study result and each test read under results/<study> carries the training
+    parameters its study's students compile to, so the main job reads it back instead of retraining."""
+    p = load_params(ROOT / "params" / "full.yaml")
+    checked = 0
+    for key in ("fair", "curves", "long_curves", "rerun", "long_rerun"):
+        s = p[key]
+        for name, variant in s["variants"].items():
+            train = {**s["train"], **variant, "teacher": p["teacher"]}
+            assert read_json(ROOT / "results" / key / f"{name}.json")["params"]["train"] == train, (key, name)
+            checked += 1
+            for read in (ROOT / "results" / key / "test" / "seeds").glob(f"{name}-*.json"):
+                if read.stem.removeprefix(name + "-") in ("pooled", "maxsim"):
+                    assert read_json(read)["params"]["train"] == {**s["train"], **variant}, read
+    assert checked == 12 + 4 + 2 + 12 + 12
+
+
+def test_a_dev_choice_is_checked_against_the_dev_study(tmp_path):
+    p = compile_studies({"variants": REGISTRY, "final": {"students": ["kd", "ot-star"], "chosen_on_dev": {
+        "ot-star": {"study": "dev", "among": "ot"}}}})
+    assert check_choices(p, "final", tmp_path) == ["ot-star: not checked (dev has no results yet)"]
+    for name, score in (("ot", 0.30), ("ot-star", 0.32), ("ot-star-seed1", 0.30), ("ot+kd", 0.5)):
+        atomic_write_json(tmp_path / "results" / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": score}})
+    atomic_write_json(tmp_path / "results" / "dev" / "ot.json", {"training": {"best_dev_macro_mrr10": 0.33}})
+    with pytest.raises(ValueError, match=r"'ot-star' is not the dev choice.*\['ot'\]"):  # ot+kd is not among ot
+        check_choices(p, "final", tmp_path)
+    atomic_write_json(tmp_path / "results" / "dev" / "ot.json", {"training": {"best_dev_macro_mrr10": 0.31}})
+    assert "tied with ot" in check_choices(p, "final", tmp_path)[0]  # mean over seeds: (0.32 + 0.30) / 2 = 0.31
