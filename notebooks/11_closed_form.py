@@ -65,15 +65,11 @@ closed_form_table(results, "dev").style.format("{:.3f}").set_caption(
 closed_form_table(results, "test").style.format("{:.3f}").set_caption(
     "test macro MRR@10 by space, map and bitext pairs per language")
 
-# %%
+# %% mystnb={"figure": {"name": "fig-closed-form", "caption": "Dev macro MRR@10 of each training-free map against the bitext pairs per language (log scale), one panel per space; dashed: the zero-shot encoder. The sentences below give the dev-chosen map of each space on test."}}
 closed_form_curves(closed_form_table(results, "dev"), "dev macro MRR@10")
 plt.show()
 
 # %% [markdown]
-# **Figure.** Dev macro MRR@10 of each map against the number of bitext pairs per language (log scale), one panel
-# per space; the dashed line is the zero-shot encoder. The shift of the means needs about a hundred pairs; the maps
-# with a full matrix need more pairs than the space has dimensions (384) before they stop overfitting.
-#
 # ## The dev-chosen map against the distilled students
 #
 # The best map of each space, chosen on dev, read on test; for MiniLM, the share of the distilled students' gain

@@ -51,7 +51,8 @@ _SPARE = ("#98df8a", "#2ca02c", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#e3
 
 
 def base_name(name: str) -> str:
-    """``name`` without its readout suffix and seed (``kd-seed2-maxsim`` → ``kd``)."""
+    """``name`` without a parenthesised note, its readout suffix and its seed (``kd-seed2-maxsim`` → ``kd``)."""
+    name = re.sub(r"\s*\(.*\)$", "", name)  # a label such as "kd (2,000 steps)"
     for suffix in ("-pooled", "-maxsim"):
         name = name.removesuffix(suffix)
     return re.sub(r"-seed\d+$", "", name)

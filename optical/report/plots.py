@@ -60,24 +60,29 @@ def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
 
 
 def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = None):
-    """One panel per dev criterion (key of the dev history -> axis label), one line per variant, against steps;
-    the seeds of a variant (``name-seed<k>``) share its colour, with dashed and dotted lines."""
-    from optical.report.experiments import seed_groups
-
+    """One panel per dev criterion (key of the dev history -> axis label), one line per variant, against steps.
+    Each method keeps its colour (:func:`optical.report.labels.system_colour`); lines of the same colour (seeds of a
+    variant, or one variant at two budgets) differ by line style. The legend sits below the panels."""
     criteria = criteria or {"afriqa": "AfriQA dev MRR@10 (macro)", "mafand": "MAFAND dev bitext MRR (macro)"}
     fig, axes = plt.subplots(1, len(criteria), figsize=(5.5 * len(criteria), 3.6), squeeze=False)
-    styles = {v: (base, ("-", "--", ":", "-.")[i % 4]) for base, members in seed_groups(list(results)).items()
-              for i, v in enumerate(members)}
+    seen: dict[str, int] = {}
+    styles = {}
+    for name in results:
+        colour = system_colour(name)
+        styles[name] = (colour, ("-", "--", ":", "-.")[seen.get(colour, 0) % 4])
+        seen[colour] = seen.get(colour, 0) + 1
     for ax, (key, label) in zip(axes[0], criteria.items()):
         for name, result in results.items():
             history = [h for h in result["training"]["dev_history"] if key in h]
-            base, style = styles[name]
-            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", label=name,
-                    color=system_colour(base), linestyle=style)
+            colour, style = styles[name]
+            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", markersize=3, label=name,
+                    color=colour, linestyle=style)
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=9)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncols=min(len(labels), 3), frameon=False, fontsize=9,
+               bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
     return fig
 
