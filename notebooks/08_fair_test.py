@@ -58,6 +58,8 @@ curves = {
     "train": {"max_pairs": 4000, "max_steps": 1000, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "seed": 0,
               "eval_every": 125},
     "variants": {"kd": {"loss": "kd"}},
+    "final": True,
+    "readouts": ["pooled"],
 }
 long_curves = {
     "languages": ["hau", "zul", "twi"],
@@ -70,12 +72,15 @@ rerun = {
     "train": {"max_pairs": 4000, "max_steps": 1000, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "seed": 0,
               "eval_every": 250},
     "variants": {"kd": {"loss": "kd"}},
+    "final": True,
+    "readouts": ["pooled"],
 }
 long_rerun = {
     "languages": ["hau", "zul", "twi"],
     "train": {"max_pairs": 4000, "max_steps": 2000, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "seed": 0,
               "eval_every": 250},
     "variants": {"kd": {"loss": "kd"}},
+    "final": True,
     "readouts": ["pooled"],
 }
 readouts = ["pooled", "maxsim"]
@@ -94,6 +99,7 @@ from optical.report.plots import learning_curves
 from optical.report.summary import budget_sentence, longer_budget_sentence
 from optical.report.tables import dev_table, ot_diagnostics, show_dev_study, show_final_test
 from optical.study import check_choices
+from optical.studies.runner import run_study
 
 p = {"dataset": dataset, "teacher": teacher, "fair": fair, "curves": curves, "long_curves": long_curves,
      "rerun": rerun, "long_rerun": long_rerun, "statistics": statistics}
@@ -154,7 +160,8 @@ display(Markdown(f"Chosen on dev: OT variant **{best_ot}** ({dev_score[best_ot]:
 # More bitext (AfriQA train questions, then MAFAND news), a longer budget, dev evaluated on both criteria.
 
 # %% mystnb={"figure": {"name": "fig-curves", "caption": "Learning curves of the fair test's students on both dev criteria (AfriQA dev MRR@10, left; MAFAND held-out bitext retrieval, right). Each student is saved at its best AfriQA dev step; the table below gives the scores there."}}
-curve_results = dev_study(p, "curves", root, fresh)
+curve_run = run_study(p, "curves", root, fresh)  # the study declares its final test: read when trained
+curve_results = curve_run["dev"]
 show_dev_study(curve_results)
 
 # %% [markdown]
@@ -191,8 +198,7 @@ show_final_test(tested, readouts, "test MRR@10")
 # languages.
 
 # %%
-curve_tested = final_test(p, "curves", list(curves["variants"]), tuple(readouts), root, fresh)
-show_final_test(curve_tested, readouts, "test MRR@10 at the learning curves' budget")
+show_final_test(curve_run["test"], curves["readouts"], "test MRR@10 at the learning curves' budget")
 
 # %% [markdown]
 # ## The re-answer on every language
@@ -208,12 +214,12 @@ show_final_test(curve_tested, readouts, "test MRR@10 at the learning curves' bud
 # the p-values.
 
 # %% mystnb={"figure": {"name": "fig-rerun-curves", "caption": "Learning curves of the re-answer on every language (1,000 steps; seeds of a variant share its colour and differ by line style)."}}
-rerun_results = dev_study(p, "rerun", root, fresh)
+rerun_run = run_study(p, "rerun", root, fresh)
+rerun_results = rerun_run["dev"]
 show_dev_study(rerun_results)
 
 # %%
-rerun_tested = final_test(p, "rerun", list(rerun["variants"]), tuple(readouts), root, fresh)
-show_final_test(rerun_tested, readouts, "test MRR@10, every language (students: mean over their seeds)")
+show_final_test(rerun_run["test"], rerun["readouts"], "test MRR@10, every language (students: mean over their seeds)")
 
 # %% [markdown]
 # ## The re-answer at the longer budget
@@ -222,23 +228,20 @@ show_final_test(rerun_tested, readouts, "test MRR@10, every language (students: 
 # re-answer (those of `long_rerun["variants"]`, options chosen on dev) are trained on all the languages again, with
 # the same options and the long curves' `max_steps` (parameter `long_rerun`), each kept at its best AfriQA dev
 # checkpoint, then read once on test with the readouts of `long_rerun["readouts"]`; paired randomisation against
-# KD, Holm over languages. `long_rerun["readout_variants"]` may limit a readout to some students (a MaxSim read
-# needs the student's checkpoint, and checkpoints are not committed); the seed table shows which seeds each row
-# averages.
+# KD, Holm over languages; the seed table shows which seeds each row averages. A study declared `final` (these
+# three) reads its test split in every declared readout as soon as each student is trained.
 # A student whose checkpoint is gone is read from a replay (`optical.report.experiments.replay_to_best`): its run
 # re-trained with the same configuration and seed up to its best dev step, accepted only if it gives back the
 # run's dev history (see below).
 
 # %% mystnb={"figure": {"name": "fig-long-rerun-curves", "caption": "Learning curves of the final students (2,000 steps, every language, three seeds each): the students of the answer, each saved at its best AfriQA dev step."}}
-long_rerun_results = dev_study(p, "long_rerun", root, fresh)
+long_rerun_run = run_study(p, "long_rerun", root, fresh)
+long_rerun_results = long_rerun_run["dev"]
 show_dev_study(long_rerun_results)
 display(Markdown(longer_budget_sentence(rerun_results, long_rerun_results)))
 
 # %%
-long_readouts = long_rerun.get("readouts", readouts)
-long_rerun_tested = final_test(p, "long_rerun", list(long_rerun["variants"]), tuple(long_readouts), root, fresh,
-                               readout_variants=long_rerun.get("readout_variants"))
-show_final_test(long_rerun_tested, long_readouts, "test MRR@10, every language, at the longer budget")
+show_final_test(long_rerun_run["test"], long_rerun["readouts"], "test MRR@10, every language, at the longer budget")
 
 # %% [markdown]
 # The reads made from replays. An exact replay gives back the run's dev history with the selection criterion

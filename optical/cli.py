@@ -1,4 +1,4 @@
-"""``optical`` command line: evaluate, train, book."""
+"""``optical`` command line: evaluate, train, run (a study of a parameter file), book."""
 
 from __future__ import annotations
 
@@ -118,17 +118,38 @@ def _run_book(args) -> int:
     return 0
 
 
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run the studies of a parameter file: students trained and chosen on dev, final "
+                                   "students read on test in every declared readout")
+    p.add_argument("--params", default="params/full.yaml", help="YAML of study parameters")
+    p.add_argument("--study", action="append", help="a study to run (repeatable; default: every study, in order)")
+    p.add_argument("--root", default=".", help="folder of results/ and runs/")
+    p.add_argument("--fresh", action="store_true", help="recompute even where stored results match")
+
+
+def _run_run(args) -> int:
+    from optical.report.book import load_params
+    from optical.studies.runner import run_study, studies_of
+
+    params = load_params(args.params)
+    for key in args.study or studies_of(params):
+        out = run_study(params, key, args.root, args.fresh)
+        print(f"{key}: {len(out['dev'])} students on dev, {len(out['test'])} test readings")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optical", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_evaluate(sub)
     _add_train(sub)
+    _add_run(sub)
     _add_book(sub)
     return parser
 
 
-COMMANDS = {"evaluate": _run_evaluate, "train": _run_train, "book": _run_book}
+COMMANDS = {"evaluate": _run_evaluate, "train": _run_train, "run": _run_run, "book": _run_book}
 
 
 def main(argv: list[str] | None = None) -> int:

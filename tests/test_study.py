@@ -75,3 +75,13 @@ def test_a_dev_choice_is_checked_against_the_dev_study(tmp_path):
         check_choices(p, "final", tmp_path)
     atomic_write_json(tmp_path / "results" / "dev" / "ot.json", {"training": {"best_dev_macro_mrr10": 0.31}})
     assert "tied with ot" in check_choices(p, "final", tmp_path)[0]  # mean over seeds: (0.32 + 0.30) / 2 = 0.31
+
+
+def test_optical_run_lists_the_studies_and_names_an_unknown_one(tmp_path, capsys):
+    from optical.cli import main
+    from optical.studies.runner import studies_of
+
+    p = load_params(ROOT / "params" / "full.yaml")
+    assert {"fair", "curves", "long_rerun"} <= set(studies_of(p))
+    assert main(["run", "--params", str(ROOT / "params" / "full.yaml"), "--study", "nope"]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
