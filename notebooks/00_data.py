@@ -31,7 +31,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.data.afriqa import DATASETS
-from optical.report.experiments import data_summary
+from optical.studies.experiments import data_summary
 
 summary = data_summary({"dataset": dataset, "languages": languages}, root)
 display(Markdown(f"**Corpus:** {summary['corpus_size']:,} distinct English gold passages of all splits; "

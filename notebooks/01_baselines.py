@@ -35,7 +35,7 @@ fresh = False
 # %%
 import matplotlib.pyplot as plt
 
-from optical.report.experiments import baselines as run_baselines
+from optical.studies.experiments import baselines as run_baselines
 from optical.report.plots import grouped_bars
 from optical.report.tables import metric_table
 

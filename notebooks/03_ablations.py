@@ -36,7 +36,7 @@ fresh = False
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optical.report.experiments import ablations as run_ablations
+from optical.studies.experiments import ablations as run_ablations
 from optical.report.plots import grouped_bars
 from optical.report.tables import metric_table
 

@@ -32,7 +32,7 @@ fresh = False
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optical.report.experiments import bitext_size as run_bitext_size
+from optical.studies.experiments import bitext_size as run_bitext_size
 from optical.report.plots import size_curves
 
 results = run_bitext_size({"dataset": dataset, "teacher": teacher, "bitext_size": bitext_size}, root, fresh)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.report.experiments import alignment_examples
+from optical.studies.experiments import alignment_examples
 from optical.report.plots import transport_heatmap
 
 result = alignment_examples({"dataset": dataset, "teacher": teacher, "train": train, "alignment": alignment}, root)

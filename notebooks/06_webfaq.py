@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,7 +33,7 @@ fresh = False
 # %%
 from IPython.display import Markdown, display
 
-from optical.report.experiments import baselines, students, webfaq_unavailable
+from optical.studies.experiments import baselines, students, webfaq_unavailable
 from optical.report.tables import metric_table, significance_table
 
 note = webfaq_unavailable(webfaq["languages"])

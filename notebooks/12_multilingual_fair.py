@@ -42,7 +42,7 @@ fresh = False
 # %%
 from IPython.display import Markdown, display
 
-from optical.report.experiments import dev_study
+from optical.studies.experiments import dev_study
 from optical.report.summary import e5s_start_sentence
 from optical.report.tables import ot_diagnostics, show_dev_study
 from optical.studies.closed_form import closed_form_maps

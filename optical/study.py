@@ -100,7 +100,7 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
     as a best). Raises naming the student and the dev winners when it is not; a rule whose dev study has no results
     yet is reported as unchecked."""
     from optical.io import read_json_folder
-    from optical.report.experiments import seed_groups
+    from optical.studies.experiments import seed_groups
 
     lines = []
     for student, rule in (params[key].get("chosen_on_dev") or {}).items():

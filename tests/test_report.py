@@ -78,7 +78,7 @@ def test_fair_test_answer_counts_significant_languages():
 
 
 def test_dev_selection_by_variant_and_seed():
-    from optical.report.experiments import best_variant, dev_by_seed
+    from optical.studies.experiments import best_variant, dev_by_seed
 
     def run(seed, score):
         return {"training": {"config": {"seed": seed}, "best_dev_macro_mrr10": score}}
@@ -96,7 +96,7 @@ def test_dev_selection_by_variant_and_seed():
 def test_significance_read_back_is_kept_and_a_changed_input_is_tested_again(tmp_path, monkeypatch):
     import optical.eval.significance as significance
     from optical.io import read_json
-    from optical.report.experiments import add_significance
+    from optical.studies.experiments import add_significance
 
     calls = []
     real = significance.compare_runs
@@ -115,7 +115,7 @@ def test_significance_read_back_is_kept_and_a_changed_input_is_tested_again(tmp_
 
 def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significance(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.report.experiments import students
+    from optical.studies.experiments import students
 
     p = {"dataset": "afriqa", "languages": ["hau"], "teacher": "t", "losses": ["ot"], "seeds": [0],
          "train": {"max_steps": 1}}
@@ -194,7 +194,7 @@ def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_t
 
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.report.experiments import final_test, replayed_reads
+    from optical.studies.experiments import final_test, replayed_reads
     from optical.report.summary import fair_test_answer
 
     study = {"languages": ["hau"], "train": {"max_steps": 1, "seed": 0},
@@ -258,7 +258,7 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
 def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_languages(tmp_path, monkeypatch):
     import optical.evaluate
     from optical.io import atomic_write_json, read_json
-    from optical.report.experiments import final_test
+    from optical.studies.experiments import final_test
 
     evaluated = []
 
@@ -287,7 +287,7 @@ def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_
 
 def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher(tmp_path, monkeypatch):
     import optical.evaluate
-    from optical.report.experiments import final_test
+    from optical.studies.experiments import final_test
 
     evaluated = []
 
@@ -365,7 +365,7 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
     from safetensors.torch import load_file
 
     from optical.io import atomic_write_json, read_json
-    from optical.report.experiments import dev_study, replay_to_best
+    from optical.studies.experiments import dev_study, replay_to_best
 
     study = {"languages": ["hau"], "train": {"max_steps": 4, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1,
                                              "dev_bitext_pairs": 2},
@@ -394,7 +394,7 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
 
 def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_committed(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.report.experiments import replay_to_best
+    from optical.studies.experiments import replay_to_best
 
     train = {"max_steps": 4, "batch_size": 2, "eval_every": 1}
     atomic_write_json(tmp_path / "results" / "study" / "ot.json", {
@@ -420,7 +420,7 @@ def test_a_final_study_reads_test_in_every_declared_readout_when_each_student_is
     import shutil
 
     from optical.io import read_json
-    from optical.report.experiments import dev_study, final_test
+    from optical.studies.experiments import dev_study, final_test
 
     study = {"languages": ["hau"], "final": True, "readouts": ["pooled", "maxsim"],
              "train": {"max_steps": 2, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1, "dev_bitext_pairs": 2},

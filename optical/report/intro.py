@@ -10,7 +10,7 @@ from optical.report.summary import FINAL_READINGS, against_kd
 
 
 def _reading(folder: Path, budget: str, alpha: float) -> list[str]:
-    """Markdown lines of one folder of :func:`optical.report.experiments.final_test` results: a caption naming how
+    """Markdown lines of one folder of :func:`optical.studies.experiments.final_test` results: a caption naming how
     its students were trained and a table of each against KD per readout; empty if untested."""
     tested = read_json_folder(folder)
     if "kd-pooled" not in tested:

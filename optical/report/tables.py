@@ -56,7 +56,7 @@ def significance_table(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def macro_test_table(results: dict[str, dict]) -> pd.DataFrame:
-    """Per system with a macro test (:func:`optical.report.experiments.add_macro_comparison`): Δ macro MRR@10
+    """Per system with a macro test (:func:`optical.studies.experiments.add_macro_comparison`): Δ macro MRR@10
     against the reference, its CI (bootstrap over queries and seeds), the stratified randomisation p, the TOST
     interval and the equivalence verdict at the margin."""
     rows = []
@@ -136,7 +136,7 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) -> None:
-    """Display one reading of :func:`optical.report.experiments.final_test`: test MRR@10 per language (students:
+    """Display one reading of :func:`optical.studies.experiments.final_test`: test MRR@10 per language (students:
     seed means; with several seeds, each seed's macro), the macro test of the claim and the per-language tests
     (exploratory) against KD, and the answer in words
     (:func:`optical.report.summary.fair_test_answer`)."""
@@ -160,7 +160,7 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) 
 
 
 def show_dev_study(results: dict[str, dict]) -> None:
-    """Display one dev study of :func:`optical.report.experiments.dev_study`: its learning curves on both dev
+    """Display one dev study of :func:`optical.studies.experiments.dev_study`: its learning curves on both dev
     criteria, the dev table at each selected checkpoint, and whether dev or the budget ended training
     (:func:`optical.report.summary.budget_sentence`)."""
     import matplotlib.pyplot as plt

