@@ -135,10 +135,11 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) -> None:
+def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
+                    per_language: bool = False) -> None:
     """Display one reading of :func:`optical.studies.experiments.final_test`: test MRR@10 per language (students:
-    seed means; with several seeds, each seed's macro), the macro test of the claim and the per-language tests
-    (exploratory) against KD, and the answer in words
+    seed means; with several seeds, each seed's macro), the macro test of the claim, with ``per_language`` the
+    per-language tests (exploratory) against KD, and the answer in words
     (:func:`optical.report.summary.fair_test_answer`)."""
     from IPython.display import Markdown, display
 
@@ -152,7 +153,7 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str) 
     if len(macro):
         display(macro.style.format({"Δ macro": "{:+.3f}", "p": "{:.2g}"}).hide(axis="index").set_caption(
             "the claim: macro difference from KD (CI over queries and seeds; equivalence by two one-sided tests)"))
-    sig = significance_table(tested)
+    sig = significance_table(tested) if per_language else []
     if len(sig):
         display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index")
                 .set_caption("per language, exploratory: paired randomisation, Holm over languages"))
