@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import read_json_folder
-from optical.report.summary import FINAL_READINGS, answer_paragraph, fair_test_answer, longer_budget_sentence
+from optical.report.summary import (FINAL_READINGS, answer_paragraph, closed_form_sentence, fair_test_answer,
+                                    longer_budget_sentence)
 
 
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
@@ -13,12 +14,16 @@ OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev ques
 
 
 def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
-    """Markdown: the answer to the research question, ablations, bitext size, and the caveats."""
+    """Markdown: the fair test's answer first, the training-free maps, then the superseded first comparison, its
+    multilingual students, ablations and bitext size."""
     root = Path(results_root)
     stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
     main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
-    parts = ["## The research question"]
+    parts = _fair_section(root) + _closed_form_section(root)
+    parts += ["## How the answer changed: the first comparison (superseded)",
+              "The first protocol (200 steps, a dev split whose questions were in the bitext, ε 0.05, the pooled "
+              "readout only); the fair test above supersedes it."]
     if {"ot", "kd", "teacher", "ceiling"} <= set(main) and "significance" in main["ot"]:
         parts.append(answer_paragraph({k: v for k, v in main.items() if "training" in v}, main["teacher"],
                                       main["ceiling"]))
@@ -31,7 +36,6 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
         parts.append(f"For comparison, the zero-shot multilingual-e5-small reaches {main['e5']['macro']['MRR@10']:.3f} "
                      f"macro MRR@10 and BM25 {main['bm25']['macro']['MRR@10']:.3f}." if "bm25" in main else "")
     parts += _multilingual_section(multilingual, main, stored.get("e5-torch"))
-    parts += _fair_section(root)
     ablations = {k: v for k, v in read_json_folder(root / "ablations").items()}
     if ablations:
         best = max(ablations, key=lambda k: ablations[k]["macro"]["MRR@10"])
@@ -87,10 +91,14 @@ def _fair_section(root: Path) -> list[str]:
     tested = read_json_folder(root / "fair" / "test")
     if not variants and not tested:
         return []
-    parts = ["## The fair test",
-             "Clean dev (no dev or test question in any bitext, MAFAND dev held out), balanced loss scales, ε "
-             "relative to the informative cost, the debiased Sinkhorn divergence, a MaxSim readout and longer "
-             "training; every choice on dev."]
+    parts = ["## The answer: the fair test"]
+    for key, budget in FINAL_READINGS:  # the latest final reading first: the answer
+        if final := read_json_folder(root / key / "test"):
+            parts += [f"The final students ({budget}), against KD:", fair_test_answer(final, _readouts(final))]
+            break
+    parts += ["How the test was made fair, and every reading in the order it was run: clean dev (no dev or test "
+              "question in any bitext, MAFAND dev held out), balanced loss scales, ε relative to the informative "
+              "cost, the debiased Sinkhorn divergence, a MaxSim readout and longer training; every choice on dev."]
     if variants:
         dev = {k: v["training"]["best_dev_macro_mrr10"] for k, v in variants.items()}
         parts.append("Dev MRR@10 (AfriQA, selected checkpoint) by variant: "
@@ -112,6 +120,16 @@ def _fair_section(root: Path) -> list[str]:
                          "checkpoint), test read once:")
             parts.append(fair_test_answer(final, _readouts(final)))
     return parts
+
+
+def _closed_form_section(root: Path) -> list[str]:
+    """The training-free maps (notebook 11): the dev-chosen map per space against zero-shot and the students."""
+    results = read_json_folder(root / "closed_form")
+    if not results:
+        return []
+    students = {name.removesuffix("-pooled"): r for name, r in read_json_folder(root / "long_rerun" / "test").items()
+                if name.endswith("-pooled") and name.split("-")[0] in ("kd", "ot")}
+    return ["## Training-free maps", closed_form_sentence(results, students)]
 
 
 def _readouts(tested: dict[str, dict]) -> list[str]:
