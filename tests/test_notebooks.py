@@ -119,7 +119,7 @@ def test_readme_change_a_parameter_command_runs_as_written(tmp_path):
     out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
                    for c in out.cells if c.cell_type == "code" for o in c.outputs)
-    assert "## The research question" in text and "it/s]" not in text  # generated, and no progress bar
+    assert "## The answer: the fair test" in text and "it/s]" not in text  # generated, and no progress bar
 
 
 def checkout_of_the_working_tree(target: Path) -> Path:
