@@ -29,8 +29,8 @@ def mse_distillation_loss(student_l: torch.Tensor, student_en: torch.Tensor | No
     """``D(s(x_L), t(x_en)) + D(s(x_en), t(x_en))`` with D the MSE (mean over ``(B, d)`` elements, the
     original) or ``metric="cosine"``: the mean of ``1 - cos`` over the batch.
 
-    The MSE of two unit vectors is ``2 (1 - cos) / d``: 384 times smaller than the cosine form, which is on
-    the scale of the OT cost (``1 - cos`` averaged by the plan); mixing OT with KD-MSE at equal weights is OT.
+    The MSE of two unit vectors is ``2 (1 - cos) / d``: ``d / 2`` (192 for MiniLM) times smaller than the cosine
+    form, which is on the scale of the OT cost (``1 - cos`` averaged by the plan); mixing OT with KD-MSE at equal weights is OT.
     ``student_l``, ``student_en``, ``teacher_en``: ``(B, d)``. ``student_en=None`` drops the second term.
     Returns the loss and its detached parts (0-dim tensors: reading them is left to the logging step).
     """
