@@ -39,6 +39,16 @@ def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[
     return ax
 
 
+def _pairs_axis(ax, sizes: list[int], xlabel: str, title: str) -> None:
+    """A log-scale axis of bitext sizes, ticked at the sizes used."""
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
 def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
     """One panel per language: ``value`` against the number of bitext pairs, one line per loss."""
     langs = list(dict.fromkeys(frame["language"]))
@@ -46,13 +56,7 @@ def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
     for ax, lang in zip(axes[0], langs):
         for loss, group in frame[frame.language == lang].groupby("loss"):
             ax.plot(group.pairs, group[value], marker="o", label=loss, color=system_colour(loss))
-        sizes = sorted(frame[frame.language == lang].pairs.unique())
-        ax.set_xscale("log")
-        ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("bitext pairs (log scale)")
-        ax.set_title(lang)
-        ax.grid(alpha=0.3)
+        _pairs_axis(ax, sorted(frame[frame.language == lang].pairs.unique()), "bitext pairs (log scale)", lang)
     axes[0][0].set_ylabel(value)
     axes[0][0].legend(title="loss")
     fig.tight_layout()
@@ -97,12 +101,7 @@ def closed_form_curves(table: pd.DataFrame, ylabel: str):
         for (kind, values), colour in zip(table.loc[space].iterrows(), plt.get_cmap("tab10").colors):
             ax.plot(sizes, values.values, marker="o", label=kind, color=colour,
                     linestyle="--" if kind == "identity" else "-")
-        ax.set_xscale("log")
-        ax.set_xticks(sizes, [str(s) for s in sizes])
-        ax.minorticks_off()
-        ax.set_xlabel("bitext pairs per language")
-        ax.set_title(space)
-        ax.grid(alpha=0.3)
+        _pairs_axis(ax, sizes, "bitext pairs per language (log scale)", space)
     axes[0][0].set_ylabel(ylabel)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 4), frameon=False,
