@@ -51,7 +51,7 @@ pd.DataFrame([{"pair": e["source"][:40], **{f"{stage}: row entropy": plans["row_
                                             for stage, plans in e["plans"].items()}} for e in result["examples"]]
              ).style.format(precision=3).hide(axis="index")
 
-# %% mystnb={"figure": {"name": "fig-plans", "caption": "Transport plans of the first OT student for sentence pairs of the training language (rows: student tokens in L, columns: teacher tokens in English), before and after training, next to the hard one-to-one alignment of token-KD; each cell is the share of a student token's mass sent to a teacher token."}}
+# %% mystnb={"figure": {"caption": "Transport plans of the first OT student for sentence pairs of the training language (rows: student tokens in L, columns: teacher tokens in English), before and after training, next to the hard one-to-one alignment of token-KD; each cell is the share of a student token's mass sent to a teacher token."}}
 for example in result["examples"]:
     display(Markdown(f"**{example['source']}** → *{example['target']}*"))
     panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"]) for stage, plans in example["plans"].items()]
