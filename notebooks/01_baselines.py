@@ -44,7 +44,7 @@ results = run_baselines({"dataset": dataset, "languages": languages, "teacher": 
 table = metric_table(results, "MRR@10")
 table.style.format("{:.3f}").set_caption("MRR@10 on the test split")
 
-# %% mystnb={"figure": {"name": "fig-baselines", "caption": "Zero-shot baselines per language, test MRR@10. In the committed run mE5-small is the strongest system without training on seven of eight languages (BM25 on Twi); the English teacher on the L query (the floor) is far below both, and far below itself on the human English translation (the ceiling)."}}
+# %% mystnb={"figure": {"caption": "Zero-shot baselines per language, test MRR@10. In the committed run mE5-small is the strongest system without training on seven of eight languages (BM25 on Twi); the English teacher on the L query (the floor) is far below both, and far below itself on the human English translation (the ceiling)."}}
 grouped_bars(table, "MRR@10", "Zero-shot baselines on AfriQA-CLIR (test)")
 plt.show()
 

@@ -61,7 +61,7 @@ table.style.format("{:.3f}").set_caption(f"MRR@10 on the test split (students: m
 # %%
 seed_table(results).style.format("{:.3f}", na_rep="–")
 
-# %% mystnb={"figure": {"name": "fig-first-comparison", "caption": "The first comparison (superseded by the fair test): test MRR@10 of the distilled students between the floor and the ceiling. Under this protocol (200 steps, a dev split whose questions were in the bitext) OT is below KD on every language in the committed run."}}
+# %% mystnb={"figure": {"caption": "The first comparison (superseded by the fair test): test MRR@10 of the distilled students between the floor and the ceiling. Under this protocol (200 steps, a dev split whose questions were in the bitext) OT is below KD on every language in the committed run."}}
 grouped_bars(table, "MRR@10", "Distilled students vs floor and ceiling (test)")
 plt.show()
 

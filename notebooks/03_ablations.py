@@ -44,7 +44,7 @@ results = run_ablations({"dataset": dataset, "teacher": teacher, "ablations": ab
 table = metric_table(results, "MRR@10", labels=False)
 table.style.format("{:.3f}").set_caption("dev MRR@10 per variant")
 
-# %% mystnb={"figure": {"name": "fig-first-ablations", "caption": "The first ablations of the OT loss (superseded: 40 steps, a dev split whose questions were in the bitext), dev MRR@10. In the committed run KD is above every OT variant; the fair test repeats the choices on a clean dev."}}
+# %% mystnb={"figure": {"caption": "The first ablations of the OT loss (superseded: 40 steps, a dev split whose questions were in the bitext), dev MRR@10. In the committed run KD is above every OT variant; the fair test repeats the choices on a clean dev."}}
 grouped_bars(table, "dev MRR@10", "OT-loss ablations (dev)")
 plt.show()
 

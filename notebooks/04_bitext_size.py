@@ -42,6 +42,6 @@ frame = pd.DataFrame(rows)
 frame.pivot_table(index=["language", "pairs"], columns="loss", values="dev MRR@10").style.format("{:.3f}").set_caption(
     "dev MRR@10 by language, number of bitext pairs and loss")
 
-# %% mystnb={"figure": {"name": "fig-first-bitext-size", "caption": "The first bitext-size study (superseded: 30 steps, one seed, dev questions in the pool), dev MRR@10 against the number of pairs. In the committed run KD is above OT at every size in all three languages; size and passes are confounded (a fixed number of steps)."}}
+# %% mystnb={"figure": {"caption": "The first bitext-size study (superseded: 30 steps, one seed, dev questions in the pool), dev MRR@10 against the number of pairs. In the committed run KD is above OT at every size in all three languages; size and passes are confounded (a fixed number of steps)."}}
 size_curves(frame)
 plt.show()

@@ -158,7 +158,7 @@ display(Markdown(f"Chosen on dev: OT variant **{best_ot}** ({dev_score[best_ot]:
 #
 # More bitext (AfriQA train questions, then MAFAND news), a longer budget, dev evaluated on both criteria.
 
-# %% mystnb={"figure": {"name": "fig-curves", "caption": "Learning curves of the fair test's students on both dev criteria (AfriQA dev MRR@10, left; MAFAND held-out bitext retrieval, right). Each student is saved at its best AfriQA dev step; the table below gives the scores there."}}
+# %% mystnb={"figure": {"caption": "Learning curves of the fair test's students on both dev criteria (AfriQA dev MRR@10, left; MAFAND held-out bitext retrieval, right). Each student is saved at its best AfriQA dev step; the table below gives the scores there."}}
 curve_run = run_study(p, "curves", root, fresh)  # the study declares its final test: read when trained
 curve_results = curve_run["dev"]
 show_dev_study(curve_results)
@@ -171,7 +171,7 @@ show_dev_study(curve_results)
 # `max_steps` (parameter `long_curves`). Dev only: these students are not read on test. Below, each longer run
 # next to the run of the same variant above.
 
-# %% mystnb={"figure": {"name": "fig-long-curves", "caption": "Each variant at two budgets (solid: the shorter run, dashed: the longer one; one colour per method). The learning rate decays to zero at the end of each run, so the longer run is a new run, not a continuation; the sentence below says where dev was still rising."}}
+# %% mystnb={"figure": {"caption": "Each variant at two budgets (solid: the shorter run, dashed: the longer one; one colour per method). The learning rate decays to zero at the end of each run, so the longer run is a new run, not a continuation; the sentence below says where dev was still rising."}}
 long_results = dev_study(p, "long_curves", root, fresh)
 learning_curves({f"{name} ({r['training']['steps']:,} steps)": r for name in long_results
                  for r in (curve_results.get(name), long_results[name]) if r is not None})
@@ -212,7 +212,7 @@ show_final_test(curve_run["test"], curves["readouts"], "test MRR@10 at the learn
 # query's reciprocal rank averaged over the seeds, so the spread between seeds shows in the seed table, not in
 # the p-values.
 
-# %% mystnb={"figure": {"name": "fig-rerun-curves", "caption": "Learning curves of the re-answer on every language (1,000 steps; seeds of a variant share its colour and differ by line style)."}}
+# %% mystnb={"figure": {"caption": "Learning curves of the re-answer on every language (1,000 steps; seeds of a variant share its colour and differ by line style)."}}
 rerun_run = run_study(p, "rerun", root, fresh)
 rerun_results = rerun_run["dev"]
 show_dev_study(rerun_results)
@@ -234,7 +234,7 @@ show_final_test(rerun_run["test"], rerun["readouts"],
 # re-trained with the same configuration and seed up to its best dev step, accepted only if it gives back the
 # run's dev history (see below).
 
-# %% mystnb={"figure": {"name": "fig-long-rerun-curves", "caption": "Learning curves of the final students (2,000 steps, every language, three seeds each): the students of the answer, each saved at its best AfriQA dev step."}}
+# %% mystnb={"figure": {"caption": "Learning curves of the final students (2,000 steps, every language, three seeds each): the students of the answer, each saved at its best AfriQA dev step."}}
 long_rerun_run = run_study(p, "long_rerun", root, fresh)
 long_rerun_results = long_rerun_run["dev"]
 show_dev_study(long_rerun_results)

@@ -65,7 +65,7 @@ Markdown(e5s_start_sentence(closed_form_maps(p, root, fresh)))
 #
 # Students trained jointly on the study's languages, selected on AfriQA dev; each row at its best dev checkpoint.
 
-# %% mystnb={"figure": {"name": "fig-e5t-dev", "caption": "Learning curves of the multilingual dev study (mE5-small teacher, its copy as student) on both dev criteria, when it has run."}}
+# %% mystnb={"figure": {"caption": "Learning curves of the multilingual dev study (mE5-small teacher, its copy as student) on both dev criteria, when it has run."}}
 e5t_results = dev_study(p, "e5t_dev", root, fresh) if e5t_dev else {}
 if e5t_results:
     show_dev_study(e5t_results)
