@@ -448,3 +448,26 @@ def test_a_result_about_to_be_replaced_is_named_with_the_parameters_that_changed
     with caplog.at_level("WARNING"):
         assert stored_result(path, {"train": {"lr": 2e-4, "seed": 0}, "languages": ["hau"]}, False) is None
     assert f"{path} will be recomputed and replaced (train.lr: 0.0001 -> 0.0002)" in caplog.text
+
+
+def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
+    from optical.report.summary import best_closed_form, e5s_start_sentence
+
+    def space(name, dev, test):  # {size: {map: macro}} for dev and test
+        reads = {split: {size: {k: {"macro": {"MRR@10": v}} for k, v in maps.items()} for size, maps in by.items()}
+                 for split, by in (("dev", dev), ("test", test))}
+        return {"space": name, "reads": reads}
+
+    minilm = space("minilm", {"100": {"identity": 0.18, "mean-shift": 0.26}, "1000": {"identity": 0.18,
+                                                                                   "mean-shift": 0.25}},
+                   {"100": {"identity": 0.19, "mean-shift": 0.27}, "1000": {"identity": 0.19, "mean-shift": 0.30}})
+    assert best_closed_form(minilm) == {"space": "minilm", "map": "mean-shift", "size": 100, "dev": 0.26,
+                                        "test": 0.27, "zero_shot": 0.19}  # chosen on dev, not on test (0.30)
+    cross = {"100": {"identity": 0.0, "lstsq": 0.15}}
+    results = {"minilm": minilm, "me5": space("me5", {"100": {"identity": 0.45}}, {"100": {"identity": 0.49}}),
+               "me5-to-minilm": space("me5-to-minilm", cross, cross),
+               "me5-en-to-minilm": space("me5-en-to-minilm", cross, cross)}
+    text = e5s_start_sentence(results)
+    assert "the MiniLM floor (no map): dev 0.180, test 0.190" in text and "starts below its floor" in text
+    assert "does not help" in text  # both fits equal here
+    assert "not all in this run's parameters" in e5s_start_sentence({"minilm": minilm})
