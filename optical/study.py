@@ -118,7 +118,7 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
         if student not in winners:
             raise ValueError(f"{key}.chosen_on_dev: {student!r} is not the dev choice; the best {prefix} variant(s) "
                              f"of {rule['study']} on dev: {winners}")
+        ties = [w for w in winners if w != student]
         lines.append(f"`{student}`: the best `{prefix}` variant of the `{rule['study']}` dev study (macro dev MRR@10 "
-                     f"{best:.3f}, mean over its seeds" + (f"; tied with {', '.join(w for w in winners if w != student)})"
-                                                            if len(winners) > 1 else ")"))
+                     f"{best:.3f}, mean over its seeds" + (f"; tied with {', '.join(ties)})" if ties else ")"))
     return lines

@@ -32,7 +32,8 @@ ALIASES = {
     "kd": ("KD", "knowledge distillation: MSE between student and teacher sentence vectors"),
     "kd-cosine": ("KD-cos", "knowledge distillation with 1 − cos between sentence vectors"),
     "ot": ("OT ε.05", "OT distillation, ε 0.05, uniform token masses"),
-    "ot-eps0.01-annealed-idf": ("OT★", "OT distillation, ε 0.01 annealed from 0.5, IDF token masses (chosen on dev)"),
+    "ot-eps0.01-annealed-idf": ("OT★", "OT distillation, ε 0.01 annealed from 0.5, IDF token masses "
+                                       "(chosen on dev)"),
     "ot+kd-cos-1": ("OT+KD", "OT (ε 0.05, uniform masses) + cosine KD, weights 1 : 1 (chosen on dev)"),
     "ot+kd-cos-3": ("3·OT+KD", "OT (ε 0.05) + cosine KD, weights 3 : 1"),
     "token-kd": ("token-KD", "hard-aligned token KD: greedy one-to-one token matching, MSE on matched tokens"),
@@ -41,8 +42,8 @@ ALIASES = {
 
 PALETTE = {"teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22", "e5": "#17becf", "e5-torch": "#9edae5",
            "translate-test": "#8c564b", "kd": "#1f77b4", "kd-cosine": "#aec7e8", "token-kd": "#9467bd",
-           "ot": "#ff9896", "ot-eps0.01-annealed-idf": "#d62728", "ot+kd": "#ff7f0e", "ot+kd-cos-1": "#ff7f0e", "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c",
-           "e5t-ot": "#a50f15"}
+           "ot": "#ff9896", "ot-eps0.01-annealed-idf": "#d62728", "ot+kd": "#ff7f0e", "ot+kd-cos-1": "#ff7f0e",
+           "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c", "e5t-ot": "#a50f15"}
 """One colour per method in every chapter (keys: system names without seed or readout): KD blue, the OT of the
 answer (OT★) red, OT + KD orange, token-KD purple."""
 

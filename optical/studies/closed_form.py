@@ -5,8 +5,8 @@ A *space* names the encoder of the L side (queries and L sentences) and of the E
 passages): ``minilm`` (all-MiniLM-L6-v2 both), ``me5`` (multilingual-e5-small both) or a cross space such as
 ``me5-to-minilm`` (mE5 queries mapped into MiniLM's space: OPTICAL's e5s student at step 0, its projection fitted on
 bitext pairs instead of English sentences; with ``fit_on: english`` the map is fit from the query encoder's
-vectors of the *English* side instead, as notebook 07's e5s projection was). Each map is fit per language on the first ``n`` pairs of that language's
-leakage-filtered bitext (the pairs a student of the same size trains on). Stored as
+vectors of the *English* side instead, as notebook 07's e5s projection was). Each map is fit per language on the
+first ``n`` pairs of that language's leakage-filtered bitext (the pairs a student of the same size trains on). Stored as
 ``results/closed_form/<space>.json``: dev and test MRR@10 per size, map and language, and the pair counts.
 """
 
