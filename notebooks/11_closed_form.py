@@ -31,7 +31,8 @@
 #
 # Spaces: `minilm` (all-MiniLM-L6-v2 on both sides: the floor of the fair test), `me5` (multilingual-e5-small on
 # both sides) and `me5-to-minilm` (mE5 L queries mapped into MiniLM's space: OPTICAL's multilingual student with
-# an English teacher, at step 0, its projection fitted on bitext pairs). The regularisation (`reg`, the ridge
+# an English teacher, at step 0, its projection fitted on bitext pairs) and `me5-en-to-minilm` (the same, the map
+# fitted on English sentences only, as in the first multilingual comparison). The regularisation (`reg`, the ridge
 # penalty and the covariances' diagonal) was fixed before any read, not tuned. The best map per space is chosen on
 # dev; every map is read on test once (they are deterministic baselines).
 

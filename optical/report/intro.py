@@ -70,7 +70,7 @@ def _one_sentence(rows: list[dict]) -> str:
     ot = [r for r in rows if r["name"].startswith("ot") and "+" not in r["name"] and r["macro"]]
     if not ot:
         return ""
-    said = [f"{VERDICTS[r['macro']['verdict']]} with the {r['readout']} readout" for r in ot]
+    said = [f"{VERDICTS[r['macro']['verdict']]} with the {READOUTS[r['readout']].split(' (')[0]} readout" for r in ot]
     return (f"**In one sentence:** with a fair protocol, the OT-distilled student ({alias(ot[0]['name'])}) is "
             + " and ".join(said) + ".")
 
