@@ -56,8 +56,8 @@ for example in result["examples"]:
     display(Markdown(f"**{example['source']}** → *{example['target']}*"))
     panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"]) for stage, plans in example["plans"].items()]
     panels.append(("hard alignment (token-KD), " + list(example["plans"])[-1], example["plans"][list(example["plans"])[-1]]["hard"]))
-    width = 0.4 * len(example["teacher_tokens"]) + 2.5
-    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 0.32 * len(example["student_tokens"]) + 2))
+    width = min(0.45 * len(example["teacher_tokens"]) + 3, 11)  # one panel a row: labels stay readable
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, len(panels) * (0.3 * len(example["student_tokens"]) + 2)))
     for ax, (title, plan) in zip(np.atleast_1d(axes), panels):
         transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
     plt.tight_layout()

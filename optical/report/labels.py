@@ -60,9 +60,11 @@ def base_name(name: str) -> str:
 
 
 def system_colour(name: str) -> str:
-    """The colour of a system (seed and readout ignored; a long label of ``SYSTEM_LABELS`` maps back to its
+    """The colour of a system (seed and readout ignored; a display name, alias or long label maps back to its
     system): fixed for the main systems, else chosen by a stable hash of the name (the same in every chapter)."""
-    key = base_name({label: k for k, label in SYSTEM_LABELS.items()}.get(name, name))
+    label = re.sub(r" \(seed \d+\)$", "", name.split(" · ")[0])  # a display name: its alias or long label
+    names = {**{label: k for k, label in SYSTEM_LABELS.items()}, **{short: k for k, (short, _) in ALIASES.items()}}
+    key = base_name(names.get(label, name))
     return PALETTE.get(key) or _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
 
 
@@ -72,6 +74,16 @@ def alias(name: str) -> str:
     seed = re.search(r"-seed(\d+)", name)
     short = ALIASES[base][0] if base in ALIASES else base
     return f"{short} (seed {seed.group(1)})" if seed else short
+
+
+def display_name(name: str) -> str:
+    """A row label: the alias with its seed and readout (``ot-eps0.01-annealed-idf-seed2-maxsim`` →
+    ``OT★ (seed 2) · maxsim``) for a variant with an alias, else the long label of a chapter 1–7 system, else the
+    name."""
+    if base_name(name) not in ALIASES:
+        return SYSTEM_LABELS.get(name, name)
+    readout = next((r for r in ("pooled", "maxsim") if name.endswith("-" + r)), None)
+    return alias(name) + (f" · {readout}" if readout else "")
 
 
 def legend_markdown(names: list[str]) -> str:

@@ -30,8 +30,8 @@ def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[
     """Heatmap of a plan (rows: student tokens in L, columns: teacher tokens in English), mass × n rows."""
     ax = ax or plt.subplots(figsize=(0.45 * len(col_tokens) + 2, 0.35 * len(row_tokens) + 1.5))[1]
     image = ax.imshow(plan * plan.shape[0], cmap="viridis", vmin=0, vmax=1, aspect="auto")
-    ax.set_xticks(range(len(col_tokens)), col_tokens, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(row_tokens)), row_tokens, fontsize=8)
+    ax.set_xticks(range(len(col_tokens)), col_tokens, rotation=60, ha="right", fontsize=10)
+    ax.set_yticks(range(len(row_tokens)), row_tokens, fontsize=10)
     ax.set_xlabel("teacher tokens (English)")
     ax.set_ylabel("student tokens (L)")
     ax.set_title(title, fontsize=10)

@@ -6,7 +6,7 @@ import pandas as pd
 
 from optical.eval.selection import best_evaluation
 from optical.eval.metrics import gap_closure
-from optical.report.labels import SYSTEM_LABELS
+from optical.report.labels import display_name, legend_markdown
 
 def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool = True) -> pd.DataFrame:
     """Rows: systems; columns: languages then ``macro``; values: ``measure``."""
@@ -14,7 +14,7 @@ def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool
     for system, result in results.items():
         row = {lang: m[measure] for lang, m in result["languages"].items()}  # seed means for students
         row["macro"] = result["macro"][measure]
-        rows[SYSTEM_LABELS.get(system, system) if labels else system] = row
+        rows[display_name(system) if labels else system] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -27,7 +27,7 @@ def seed_table(results: dict[str, dict], measure: str = "MRR@10") -> pd.DataFram
         row = {f"seed {s['seed']}": s["macro"][measure] for s in seeds}
         sd = result["macro"].get(f"{measure} sd")  # None for a single seed (aggregate_seeds)
         row.update(mean=result["macro"][measure], sd=float("nan") if sd is None else sd)
-        rows[SYSTEM_LABELS.get(system, system)] = row
+        rows[display_name(system)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -38,7 +38,7 @@ def gap_closure_table(results: dict[str, dict], floor: dict, ceiling: dict, meas
         row = {lang: gap_closure(m[measure], floor["languages"][lang][measure], ceiling["languages"][lang][measure])
                for lang, m in result["languages"].items()}
         row["macro"] = gap_closure(result["macro"][measure], floor["macro"][measure], ceiling["macro"][measure])
-        rows[SYSTEM_LABELS.get(system, system)] = row
+        rows[display_name(system)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -108,7 +108,7 @@ def dev_table(results: dict[str, dict]) -> pd.DataFrame:
         row = {lang: best[lang] for lang in langs if lang in best}
         row.update({"macro": best.get("afriqa", best["macro"]), "MAFAND MRR": best.get("mafand"),
                     "MAFAND top-1": best.get("mafand_top1"), "step": best["step"]})
-        rows[name] = row
+        rows[display_name(name)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -145,7 +145,9 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
 
     from optical.report.summary import fair_test_answer
 
-    display(metric_table(tested, "MRR@10", labels=False).style.format(precision=3).set_caption(caption))
+    display(metric_table(tested, "MRR@10").style.format(precision=3).set_caption(caption))
+    if legend := legend_markdown(list(tested)):
+        display(Markdown(legend))
     if any(len(r.get("seeds", [])) > 1 for r in tested.values()):
         seeded = {name: r for name, r in tested.items() if "seeds" in r}
         display(seed_table(seeded).style.format(precision=3, na_rep="–").set_caption("macro MRR@10 by seed"))
