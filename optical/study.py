@@ -100,7 +100,7 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
     as a best). Raises naming the student and the dev winners when it is not; a rule whose dev study has no results
     yet is reported as unchecked."""
     from optical.io import read_json_folder
-    from optical.studies.experiments import seed_groups
+    from optical.studies.experiments import in_family, seed_groups
 
     lines = []
     for student, rule in (params[key].get("chosen_on_dev") or {}).items():
@@ -111,8 +111,7 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
             continue
         prefix = rule["among"]
         scores = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
-                  for name, members in seed_groups(list(results)).items()
-                  if name.startswith(prefix) and ("+" in prefix or "+" not in name)}
+                  for name, members in seed_groups(list(results)).items() if in_family(name, prefix)}
         best = max(scores.values())
         winners = sorted(name for name, score in scores.items() if abs(score - best) < 1e-12)
         if student not in winners:

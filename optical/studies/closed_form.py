@@ -72,17 +72,15 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
         fit_source = bitext.target if spec.get("fit_on") == "english" else bitext.source
         x = encode_sentences(source_model, fit_source, settings["bitext_max_length"])
         y = encode_sentences(target_model, bitext.target, settings["bitext_max_length"])
-        for split, tasks in splits.items():
-            if lang not in tasks:
-                continue
-            task = tasks[lang]
-            qids = list(task.queries)
-            queries = encode_with(source_model, [task.queries[q] for q in qids])
-            for size in settings["sizes"]:
-                for kind in settings["maps"]:
-                    mapped = fit_map(kind, x[:size], y[:size], settings["reg"])(queries)
+        queries = {split: (list(tasks[lang].queries), tasks[lang]) for split, tasks in splits.items() if lang in tasks}
+        vectors = {split: encode_with(source_model, [task.queries[q] for q in qids])
+                   for split, (qids, task) in queries.items()}
+        for size in settings["sizes"]:
+            for kind in settings["maps"]:
+                linear_map = fit_map(kind, x[:size], y[:size], settings["reg"])  # one fit, read on dev and test
+                for split, (qids, task) in queries.items():
                     cell = reads[split].setdefault(str(size), {}).setdefault(kind, {"languages": {}})
-                    cell["languages"][lang] = _read(mapped, docs, doc_ids, task, qids)
+                    cell["languages"][lang] = _read(linear_map(vectors[split]), docs, doc_ids, task, qids)
         log.info("closed-form maps, %s, %s: %d pairs", space, lang, len(bitext))
     for split in reads.values():
         for by_map in split.values():

@@ -529,11 +529,16 @@ def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
             for name, members in seed_groups(list(results)).items()}
 
 
+def in_family(name: str, prefix: str) -> bool:
+    """Whether variant ``name`` belongs to the family ``prefix``: it starts with it, and ``ot`` does not match the
+    ``ot+kd…`` combinations (``ot+kd`` does)."""
+    return name.startswith(prefix) and ("+" in prefix or "+" not in name)
+
+
 def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
-    """The variant whose name starts with ``prefix`` and has the highest best-dev score (selection on dev only);
-    ``ot`` does not match the ``ot+kd…`` combinations, ``ot+kd`` does."""
-    candidates = {k: r["training"]["best_dev_macro_mrr10"] for k, r in results.items()
-                  if k.startswith(prefix) and ("+" in prefix or "+" not in k)}
+    """The variant of family ``prefix`` (:func:`in_family`) with the highest best-dev score (selection on dev
+    only)."""
+    candidates = {k: r["training"]["best_dev_macro_mrr10"] for k, r in results.items() if in_family(k, prefix)}
     if not candidates:
         raise ValueError(f"no variant named {prefix}* among {sorted(results)}")
     return max(candidates, key=candidates.get)
