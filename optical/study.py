@@ -11,12 +11,29 @@ entry per student: ``name`` for the study's base seed, ``name-seed<k>`` for seed
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
               "chosen_on_dev"}
 """The keys a study section written with ``students`` may hold."""
+
+
+def seed_groups(variants: list[str]) -> dict[str, list[str]]:
+    """Variants by the system they are seeds of: ``name-seed<k>`` is a seed of ``name`` (whose own run has the
+    seed of its config), in the order given."""
+    groups: dict[str, list[str]] = {}
+    for variant in variants:
+        match = re.fullmatch(r"(.+)-seed\d+", variant)
+        groups.setdefault(match.group(1) if match else variant, []).append(variant)
+    return groups
+
+
+def in_family(name: str, prefix: str) -> bool:
+    """Whether variant ``name`` belongs to the family ``prefix``: it starts with it, and ``ot`` does not match the
+    ``ot+kd…`` combinations (``ot+kd`` does)."""
+    return name.startswith(prefix) and ("+" in prefix or "+" not in name)
 
 
 def resolve_variants(variants: Mapping, where: str = "") -> dict[str, dict]:
@@ -100,7 +117,6 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
     as a best). Raises naming the student and the dev winners when it is not; a rule whose dev study has no results
     yet is reported as unchecked."""
     from optical.io import read_json_folder
-    from optical.studies.experiments import in_family, seed_groups
 
     lines = []
     for student, rule in (params[key].get("chosen_on_dev") or {}).items():

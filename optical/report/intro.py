@@ -7,6 +7,7 @@ from pathlib import Path
 from optical.io import atomic_write_text, read_json_folder
 from optical.report.labels import ALIASES, alias, legend_markdown
 from optical.report.summary import FINAL_READINGS, against_kd
+from optical.study import in_family
 
 
 def _reading(folder: Path, budget: str, alpha: float) -> list[str]:
@@ -67,7 +68,7 @@ VERDICTS = {"equivalent": "equivalent to KD", "non-inferior": "not worse than KD
 
 def _one_sentence(rows: list[dict]) -> str:
     """The answer in one sentence: the dev-chosen OT student's verdict against KD in each readout."""
-    ot = [r for r in rows if r["name"].startswith("ot") and "+" not in r["name"] and r["macro"]]
+    ot = [r for r in rows if in_family(r["name"], "ot") and r["macro"]]
     if not ot:
         return ""
     said = [f"{VERDICTS[r['macro']['verdict']]} with the {READOUTS[r['readout']].split(' (')[0]} readout" for r in ot]

@@ -20,6 +20,7 @@ from optical.data.registry import load_tasks
 from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
 from optical.io import atomic_write_json, read_json, stored_result
+from optical.study import in_family, seed_groups
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
 # (the main job on committed results) starts in a second instead of five
@@ -508,18 +509,6 @@ def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[s
     return results
 
 
-def seed_groups(variants: list[str]) -> dict[str, list[str]]:
-    """Variants by the system they are seeds of: ``name-seed<k>`` is a seed of ``name`` (whose own run has the
-    seed of its config), in the order given."""
-    import re
-
-    groups: dict[str, list[str]] = {}
-    for variant in variants:
-        match = re.fullmatch(r"(.+)-seed\d+", variant)
-        groups.setdefault(match.group(1) if match else variant, []).append(variant)
-    return groups
-
-
 def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
     """Best-dev macro MRR@10 by variant and seed (:func:`seed_groups`)."""
     def seed_and_score(training: dict) -> tuple[int, float]:
@@ -527,12 +516,6 @@ def dev_by_seed(results: dict[str, dict]) -> dict[str, dict[int, float]]:
 
     return {name: dict(sorted(seed_and_score(results[v]["training"]) for v in members))
             for name, members in seed_groups(list(results)).items()}
-
-
-def in_family(name: str, prefix: str) -> bool:
-    """Whether variant ``name`` belongs to the family ``prefix``: it starts with it, and ``ot`` does not match the
-    ``ot+kd…`` combinations (``ot+kd`` does)."""
-    return name.startswith(prefix) and ("+" in prefix or "+" not in name)
 
 
 def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
