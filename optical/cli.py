@@ -131,9 +131,9 @@ def _run_run(args) -> int:
     from optical.report.book import load_params
     from optical.studies.runner import run_study, studies_of
 
-    params = load_params(args.params)
-    for key in args.study or studies_of(params):
-        out = run_study(params, key, args.root, args.fresh)
+    for key in args.study or studies_of(load_params(args.params, args.root)):
+        # compiled again before each study: a best_of rule resolves from the dev study run just before it
+        out = run_study(load_params(args.params, args.root), key, args.root, args.fresh)
         print(f"{key}: {len(out['dev'])} students on dev, {len(out['test'])} test readings")
     return 0
 

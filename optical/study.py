@@ -6,7 +6,10 @@ some options). A study section lists its ``students`` by variant name, with the 
 own (``{name: [0, 1]}``); :func:`compile_studies` expands it into the ``variants`` mapping the runners read, one
 entry per student: ``name`` for the study's base seed, ``name-seed<k>`` for seed ``k``. A study may state
 ``chosen_on_dev``: which of its students was chosen by a rule (the best variant named ``among…`` of dev study
-``study``, by macro dev MRR@10), checked against that study's stored results by :func:`check_choices`.
+``study``, by macro dev MRR@10), checked against that study's stored results by :func:`check_choices`. A student
+may also be the rule itself, ``{best_of: {study: dev, among: ot}}``: :func:`compile_studies` resolves it from the
+dev study's stored results (:func:`dev_winners`) and records it under ``chosen_on_dev``; while the dev study has no
+results the study is compiled without it and lists the rule under ``unresolved`` (the runner refuses to run it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
               "chosen_on_dev"}
+RULE_KEYS = {"study", "among"}
 """The keys a study section written with ``students`` may hold."""
 
 
@@ -58,13 +62,19 @@ def resolve_variants(variants: Mapping, where: str = "") -> dict[str, dict]:
     return resolved
 
 
-def study_students(section: Mapping, registry: Mapping[str, dict], where: str) -> dict[str, dict]:
-    """The ``variants`` mapping of one study written with ``students`` (see the module docstring)."""
+def study_students(section: Mapping, registry: Mapping[str, dict], where: str,
+                   chosen: Mapping[int, str] | None = None) -> dict[str, dict]:
+    """The ``variants`` mapping of one study written with ``students`` (see the module docstring); ``chosen`` gives
+    the variant a ``best_of`` rule at position ``i`` resolved to (a rule missing from it is left out)."""
     base_seed = (section.get("train") or {}).get("seed", 0)
     seeds = list(section.get("seeds", [base_seed]))
     out: dict[str, dict] = {}
     for i, entry in enumerate(section["students"]):
-        if isinstance(entry, Mapping) and len(entry) == 1:
+        if isinstance(entry, Mapping) and set(entry) == {"best_of"}:
+            if i not in (chosen or {}):
+                continue
+            name, own_seeds = chosen[i], seeds
+        elif isinstance(entry, Mapping) and len(entry) == 1:
             (name, own_seeds), = entry.items()
         elif isinstance(entry, str):
             name, own_seeds = entry, seeds
@@ -83,9 +93,11 @@ def study_students(section: Mapping, registry: Mapping[str, dict], where: str) -
     return out
 
 
-def compile_studies(params: dict, where: str = "") -> dict:
+def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> dict:
     """``params`` with every study written with ``students`` expanded into its ``variants`` mapping and the
-    top-level ``variants`` registry resolved and removed; a study still written with ``variants`` is kept."""
+    top-level ``variants`` registry resolved and removed; a study still written with ``variants`` is kept.
+    ``best_of`` rules read the dev results under ``root``/results (a dev study is compiled before the studies
+    that choose from it: write it first)."""
     registry = resolve_variants(params.get("variants") or {}, where)
     out = {k: v for k, v in params.items() if k != "variants"}
     for key, section in params.items():
@@ -97,17 +109,55 @@ def compile_studies(params: dict, where: str = "") -> dict:
         if unknown := sorted(set(section) - STUDY_KEYS):
             raise ValueError(f"{place}: unknown keys {unknown}; a study holds {sorted(STUDY_KEYS)}")
         compiled = {k: v for k, v in section.items() if k not in ("students", "seeds", "chosen_on_dev")}
-        compiled["variants"] = study_students(section, registry, place)
-        for student, rule in (section.get("chosen_on_dev") or {}).items():
+        choices = dict(section.get("chosen_on_dev") or {})
+        chosen, unresolved = {}, []
+        for i, entry in enumerate(section["students"]):
+            if isinstance(entry, Mapping) and set(entry) == {"best_of"}:
+                rule = _rule(entry["best_of"], f"{place}students[{i}].best_of")
+                winners = dev_winners(out.get(rule["study"], {}), rule, root)[1]
+                if winners:
+                    chosen[i] = winners[0]
+                    choices[winners[0]] = rule
+                else:
+                    unresolved.append(f"the best {rule['among']} variant of {rule['study']} (no dev results yet)")
+        compiled["variants"] = study_students(section, registry, place, chosen)
+        for student, rule in choices.items():
             if student not in compiled["variants"]:
                 raise ValueError(f"{place}chosen_on_dev: {student!r} is not a student of this study")
-            if set(rule) != {"study", "among"}:
-                raise ValueError(f"{place}chosen_on_dev.{student}: give the dev study and the prefix of the "
-                                 f"variants it was chosen among, e.g. {{study: fair, among: ot}}")
-        if "chosen_on_dev" in section:
-            compiled["chosen_on_dev"] = dict(section["chosen_on_dev"])
+            _rule(rule, f"{place}chosen_on_dev.{student}")
+        if choices:
+            compiled["chosen_on_dev"] = choices
+        if unresolved:
+            compiled["unresolved"] = unresolved
         out[key] = compiled
     return out
+
+
+def _rule(rule: object, where: str) -> dict:
+    """A dev rule ``{study, among}``, or a ValueError naming the place."""
+    if not isinstance(rule, Mapping) or set(rule) != RULE_KEYS:
+        raise ValueError(f"{where}: give the dev study and the prefix of the variants it is chosen among, "
+                         f"e.g. {{study: fair, among: ot}}; got {rule!r}")
+    return dict(rule)
+
+
+def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> tuple[float | None, list[str]]:
+    """The best macro dev MRR@10 among the variants of family ``rule["among"]`` in the stored results of dev study
+    ``rule["study"]`` (mean over each variant's seeds; only the study's declared students when its section is
+    given) and the variants reaching it, in the study's order (a tie, e.g. a solver run longer to the same result,
+    counts as a best); ``(None, [])`` while the study has no results."""
+    from optical.io import read_json_folder
+
+    results = {k: r for k, r in read_json_folder(Path(root) / "results" / rule["study"]).items()
+               if "training" in r and ("variants" not in dev_section or k in dev_section["variants"])}
+    order = list(dev_section.get("variants", sorted(results)))
+    scores = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
+              for name, members in seed_groups(sorted(results, key=order.index)).items()
+              if in_family(name, rule["among"])}
+    if not scores:
+        return None, []
+    best = max(scores.values())
+    return best, [name for name, score in scores.items() if abs(score - best) < 1e-12]
 
 
 def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
@@ -116,20 +166,13 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
     macro dev MRR@10 averaged over the variant's seeds (a tie, e.g. a solver run longer to the same result, counts
     as a best). Raises naming the student and the dev winners when it is not; a rule whose dev study has no results
     yet is reported as unchecked."""
-    from optical.io import read_json_folder
-
     lines = []
     for student, rule in (params[key].get("chosen_on_dev") or {}).items():
-        results = {k: r for k, r in read_json_folder(Path(root) / "results" / rule["study"]).items()
-                   if "training" in r}
-        if not results:
+        best, winners = dev_winners(params.get(rule["study"], {}), rule, root)
+        if not winners:
             lines.append(f"{student}: not checked ({rule['study']} has no results yet)")
             continue
         prefix = rule["among"]
-        scores = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
-                  for name, members in seed_groups(list(results)).items() if in_family(name, prefix)}
-        best = max(scores.values())
-        winners = sorted(name for name, score in scores.items() if abs(score - best) < 1e-12)
         if student not in winners:
             raise ValueError(f"{key}.chosen_on_dev: {student!r} is not the dev choice; the best {prefix} variant(s) "
                              f"of {rule['study']} on dev: {winners}")

@@ -77,15 +77,15 @@ def check_train_sections(params: dict, where: str = "") -> None:
             check_train_sections(value, f"{where}{key}.")
 
 
-def load_params(path: str | Path) -> dict:
+def load_params(path: str | Path, root: str | Path = ".") -> dict:
     """The parameters of a YAML file; ``extends: other.yaml`` (relative to the file) reads that file first and
     merges this one into it (:func:`merge_params`), so a file can override ``train.max_steps`` alone. Studies
-    written with ``students`` are expanded (:func:`optical.study.compile_studies`) and every training section is
-    validated (:func:`check_train_sections`)."""
+    written with ``students`` are expanded (:func:`optical.study.compile_studies`; ``best_of`` rules read the dev
+    results under ``root``) and every training section is validated (:func:`check_train_sections`)."""
     from optical.study import compile_studies
 
     path = Path(path)
-    params = compile_studies(_merged_params(path), f"{path.name}: ")
+    params = compile_studies(_merged_params(path), f"{path.name}: ", root)
     check_train_sections(params, f"{path.name}: ")
     return params
 

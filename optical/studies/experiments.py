@@ -315,7 +315,8 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
     langs = [lang for lang in s["languages"] if lang in dev_tasks(p["dataset"], s["languages"])]
     out, runs = Path(root) / "results" / key, Path(root) / "runs" / key
     results = {}
-    for name, variant in s["variants"].items():
+    # seed by seed (stable): a study cut short leaves every system with the same seeds
+    for name, variant in sorted(s["variants"].items(), key=lambda kv: kv[1].get("seed", s["train"].get("seed", 0))):
         if only and name not in only:
             continue
         results[name] = run_student(name, {**s["train"], **variant, "teacher": s.get("teacher", p["teacher"])},
@@ -527,6 +528,12 @@ def best_variant(results: dict[str, dict], prefix: str = "ot") -> str:
     return max(candidates, key=candidates.get)
 
 
+def kd_reference(systems: list[str]) -> str | None:
+    """The KD student the others are tested against: ``kd`` when present, else the first of the KD family
+    (e.g. ``kd-frozen``, chosen on dev); ``None`` without one."""
+    return "kd" if "kd" in systems else next((n for n in systems if in_family(n, "kd")), None)
+
+
 def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...] = ("pooled", "maxsim"),
                root: str | Path = ".", fresh: bool = False,
                readout_variants: dict[str, list[str]] | None = None) -> dict[str, dict]:
@@ -538,7 +545,7 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     ``results/<key>/test/seeds/<variant>-<readout>.json``; ``results/<key>/test/<name>-<readout>.json`` holds the
     mean over its seeds (:func:`aggregate_seeds`: per-query RR averaged over seeds) with its paired test against
     ``kd`` of the same readout (randomisation over queries, Holm over languages: exploratory) and the macro test
-    of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the study, else of ``p``); floors and
+    of the claim (:func:`add_macro_comparison`; the KD student is :func:`kd_reference`; settings: ``statistics`` of the study, else of ``p``); floors and
     ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
     parameters where there is one. Returns the floors, ceilings and seed means."""
     s = p[key]
@@ -558,17 +565,18 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
         for system in ("teacher", "ceiling"):
             results[f"{system}-{readout}"] = read(system, readout, out / f"{system}-{readout}.json")
         means, reads, groups = {}, {}, seed_groups(readout_variants.get(readout, variants))
+        kd = kd_reference(list(groups))
         for name, members in groups.items():
             system = f"{name}-{readout}"
             reads[system] = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]
             means[system] = aggregate_seeds(system, reads[system])
-            if "kd" in groups and name != "kd":  # without KD here nothing is tested: no stale test is kept
+            if kd and name != kd:  # without KD here nothing is tested: no stale test is kept
                 _keep_significance(means[system], out / f"{system}.json")
             means[system]["params"] = {**reads[system][0]["params"], "system": name, "variants": members}
             atomic_write_json(out / f"{system}.json", means[system])
-        if "kd" in groups:
-            add_significance(means, f"kd-{readout}", out)
-            add_macro_comparison(means, reads, f"kd-{readout}", out, s.get("statistics", p.get("statistics")))
+        if kd:
+            add_significance(means, f"{kd}-{readout}", out)
+            add_macro_comparison(means, reads, f"{kd}-{readout}", out, s.get("statistics", p.get("statistics")))
         results.update(means)
     return results
 

@@ -19,6 +19,8 @@ def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = Fals
     if key not in studies_of(params):
         raise ValueError(f"no study {key!r} in the parameters; studies: {studies_of(params)}")
     s = params[key]
+    if s.get("unresolved"):
+        raise ValueError(f"study {key!r} cannot run yet: {'; '.join(s['unresolved'])}; run that dev study first")
     dev = dev_study(params, key, root, fresh)
     test = final_test(params, key, list(s["variants"]), tuple(s["readouts"]), root, fresh) if s.get("final") else {}
     return {"dev": dev, "test": test}
