@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -11,8 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -79,19 +76,6 @@ def read_json_folder(folder: str | Path) -> dict[str, Any]:
     """Every ``*.json`` directly in ``folder`` by file stem, in name order; empty when the folder is absent."""
     folder = Path(folder)
     return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
-
-
-def stored_result(path: Path, params: dict, fresh: bool) -> dict | None:
-    """The result stored at ``path`` when it was made with ``params`` (and ``fresh`` is off); else ``None``, and a
-    warning naming the file and the parameters that changed when a stored result is about to be replaced."""
-    if path.is_file():
-        stored = read_json(path)
-        if not fresh and stored.get("params") == params:
-            log.info("reusing %s (same parameters)", path)
-            return stored
-        changed = "fresh=True" if fresh else ", ".join(changed_keys(stored.get("params") or {}, params))
-        log.warning("%s will be recomputed and replaced (%s)", path, changed)
-    return None
 
 
 def changed_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -439,17 +439,6 @@ def test_a_final_study_reads_test_in_every_declared_readout_when_each_student_is
         dev_study({**p, "study": {**study, "readouts": []}}, "study", tmp_path)
 
 
-def test_a_result_about_to_be_replaced_is_named_with_the_parameters_that_changed(tmp_path, caplog):
-    from optical.io import atomic_write_json, stored_result
-
-    path = tmp_path / "kd.json"
-    atomic_write_json(path, {"params": {"train": {"lr": 1e-4, "seed": 0}, "languages": ["hau"]}})
-    assert stored_result(path, {"train": {"lr": 1e-4, "seed": 0}, "languages": ["hau"]}, False) is not None
-    with caplog.at_level("WARNING"):
-        assert stored_result(path, {"train": {"lr": 2e-4, "seed": 0}, "languages": ["hau"]}, False) is None
-    assert f"{path} will be recomputed and replaced (train.lr: 0.0001 -> 0.0002)" in caplog.text
-
-
 def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
     from optical.report.summary import best_closed_form, e5s_start_sentence
 

@@ -21,7 +21,7 @@ import numpy as np
 from optical.data.registry import load_tasks
 from optical.eval.metrics import aggregate, per_query
 from optical.experiment import dev_tasks, training_bitext
-from optical.io import atomic_write_json, stored_result
+from optical import store
 from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
 from optical.transport.linear_maps import fit_map
 
@@ -106,9 +106,8 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
                              f"fit_on (l or english), got {spec}")
         params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
         path = Path(root) / "results" / "closed_form" / f"{space}.json"
-        if (stored := stored_result(path, params, fresh)) is not None:
+        if (stored := store.stored(path, params, fresh)) is not None:
             out[space] = stored
             continue
-        out[space] = {**closed_form_space(space, spec, s["languages"], settings, p["dataset"]), "params": params}
-        atomic_write_json(path, out[space])
+        out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], settings, p["dataset"]))
     return out

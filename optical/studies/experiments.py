@@ -19,7 +19,8 @@ from optical.config import LEAVES, NESTED, TrainConfig, config_from_dict
 from optical.data.registry import load_tasks
 from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
-from optical.io import atomic_write_json, read_json, stored_result
+from optical import store
+from optical.io import atomic_write_json, read_json
 from optical.study import in_family, seed_groups
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
@@ -47,12 +48,11 @@ def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, 
 
     params = {"system": system, "dataset": dataset, "languages": languages, "teacher": teacher, "split": split}
     path = Path(results_dir) / f"{name or system}.json"
-    if (stored := stored_result(path, params, fresh)) is not None:
+    if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     result = evaluate(system, dataset, languages, teacher, split)
-    result.update(params=params, system=name or system)
-    atomic_write_json(path, result)
-    return result
+    result["system"] = name or system
+    return store.store(path, params, result)
 
 
 def _training_inputs(train_params: dict, dataset: str, languages: list[str]) -> tuple:
@@ -83,7 +83,7 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     params = {"name": name, "dataset": dataset, "languages": languages, "train": train_params,
               "eval_split": eval_split, "eval_languages": eval_languages}
     path = Path(results_dir) / f"{name}.json"
-    if (stored := stored_result(path, params, fresh)) is not None:
+    if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     from optical.evaluate import evaluate
     from optical.train import train
@@ -97,13 +97,12 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     outcome = train(config, bitext, run_dir, evaluator, teacher=teacher, teacher_cache=cache)
     result = evaluate(str(run_dir / "student"), dataset, eval_languages, config.teacher, eval_split)
     card = read_json(run_dir / "student" / "optical_card.json")
-    result.update(system=name, params=params, training={
+    result.update(system=name, training={
         "config": asdict(config), "pairs": card["pairs"], "bitext_counts": card["bitext_counts"],
         "steps": outcome.steps, "dev_history": card["dev_history"], "best_dev_macro_mrr10": outcome.best_dev,
         "git_commit": card["git_commit"], "device": card["device"], "wall_s": card["wall_s"],
         "grad_norms_step0": card.get("grad_norms_step0"), "log": training_log_summary(run_dir / "train_log.jsonl")})
-    atomic_write_json(path, result)
-    return result
+    return store.store(path, params, result)
 
 
 def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[float]]:
@@ -445,11 +444,9 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
             example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": float(parts["ot"]),
                                        "row_entropy": row_entropy(plan)}
         examples.append(example)
-    result = {"params": params, "language": a["language"],
-              "trained_student": f"runs/{p['dataset']}/{a['student']}/student" if trained.is_dir() else None,
-              "examples": examples}
-    atomic_write_json(path, result)
-    return result
+    return store.store(path, params, {
+        "language": a["language"], "examples": examples,
+        "trained_student": f"runs/{p['dataset']}/{a['student']}/student" if trained.is_dir() else None})
 
 
 def webfaq_unavailable(languages: list[str]) -> str | None:
@@ -479,7 +476,7 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
     f = p["fidelity"]
     params = {"model": p["multilingual"], "languages": p["languages"], **f}
     path = Path(root) / "results" / p["dataset"] / "e5-fidelity.json"
-    if (stored := stored_result(path, params, fresh)) is not None:
+    if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     corpus = afriqa.load_corpus(p["languages"])
     groups, english = {}, []
@@ -490,9 +487,7 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
         english += [task.translations[q] for q in qids[: f["english_per_language"]] if task.translations.get(q)]
     groups["eng queries (human translations)"] = (english, "query")
     groups["eng passages"] = ([corpus[i] for i in sorted(corpus)[: f["passages"]]], "document")
-    result = {"params": params, "groups": fidelity(load_sentence_transformer(p["multilingual"]), groups)}
-    atomic_write_json(path, result)
-    return result
+    return store.store(path, params, {"groups": fidelity(load_sentence_transformer(p["multilingual"]), groups)})
 
 
 def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
@@ -592,7 +587,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
     train = {**s["train"], **s["variants"][system]} if system in s["variants"] else None
     params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
               "teacher": teacher, "train": train}
-    if (stored := stored_result(path, params, fresh)) is None:
+    if (stored := store.stored(path, params, fresh)) is None:
         stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
         if stored is None:
             from optical.evaluate import evaluate
@@ -603,8 +598,8 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
             card = Path(target) / STUDENT_CARD
             if train and card.is_file() and (replay := read_json(card).get("replay")):
                 stored["replay"] = replay  # a student replayed from a committed run: how close it came
-        stored.update(system=path.stem, params=params)
-        atomic_write_json(path, stored)
+        stored["system"] = path.stem
+        stored = store.store(path, params, stored)
     return stored
 
 
@@ -620,7 +615,7 @@ def _floor_of_another_study(root: str | Path, name: str, params: dict) -> dict |
     """The teacher's floor or ceiling ``name`` as another study of :func:`final_test` stored it with the same
     ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes minutes."""
     for path in sorted((Path(root) / "results").glob(f"*/test/{name}")):
-        if (stored := stored_result(path, params, False)) is not None:
+        if (stored := store.stored(path, params)) is not None:
             return stored
     return None
 
@@ -636,7 +631,7 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
     s = p[key]
     params = {"languages": s["languages"], "train": s["train"], "teacher": p["teacher"]}
     path = Path(root) / "results" / key / "loss-scales.json"
-    if (stored := stored_result(path, params, fresh)) is not None:
+    if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     config = config_from_dict({**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, "teacher": p["teacher"]})
     bitext = training_bitext(p["dataset"], s["languages"], s["train"].get("max_pairs"), config.seed)
@@ -647,6 +642,4 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
         components = build_components(metric_config, bitext, 1, "cpu", teacher, cache)
         norms[metric] = initial_grad_norms(components, metric_config, *bitext_pairs(bitext))
         norms[metric]["ratio_ot_over_kd"] = norms[metric]["ot"] / norms[metric]["kd"]
-    result = {"params": params, "kd_metric": norms}
-    atomic_write_json(path, result)
-    return result
+    return store.store(path, params, {"kd_metric": norms})

@@ -1,0 +1,70 @@
+"""The result store (optical.store): results keyed by the digest of their parameters, reused only for the same
+digest, never lost when replaced; the committed results carry their keys with every number unchanged."""
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from optical import store
+from optical.io import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE_THE_STORE = "1f00147"
+"""The commit before the committed results were keyed (each file gained its ``digest``, nothing else)."""
+
+
+def test_the_digest_is_the_sha256_of_the_canonical_json_of_the_parameters():
+    params = {"train": {"seed": 0, "lr": 1e-4}, "languages": ["hau", "zul"]}
+    canonical = '{"languages":["hau","zul"],"train":{"lr":0.0001,"seed":0}}'
+    assert store.params_digest(params) == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    assert store.params_digest({"languages": ["zul", "hau"], "train": {"seed": 0, "lr": 1e-4}}) \
+        != store.params_digest(params)  # the order of languages is part of what determines a result
+
+
+def test_a_result_is_reused_for_its_parameters_only_and_never_lost(tmp_path, caplog):
+    path = tmp_path / "results" / "dev" / "kd.json"
+    old, new = {"train": {"lr": 1e-4}}, {"train": {"lr": 2e-4}}
+    assert store.stored(path, old) is None
+    written = store.store(path, old, {"mrr": 0.31})
+    assert written == {"mrr": 0.31, "params": old, "digest": store.params_digest(old)} == read_json(path)
+    assert store.stored(path, old) == written
+    with caplog.at_level("WARNING"):
+        assert store.stored(path, new) is None
+    assert f"{path} will be recomputed and replaced (train.lr: 0.0001 -> 0.0002)" in caplog.text
+    store.store(path, new, {"mrr": 0.35})
+    kept = store.superseded_path(path, store.params_digest(old))
+    assert read_json(kept)["mrr"] == 0.31 and read_json(path)["mrr"] == 0.35
+    assert store.stored(path, old)["mrr"] == 0.31  # the old parameters again: the kept result, moved back
+    assert read_json(path)["mrr"] == 0.31
+    assert read_json(store.superseded_path(path, store.params_digest(new)))["mrr"] == 0.35
+    with caplog.at_level("WARNING"):
+        assert store.stored(path, old, fresh=True) is None
+    assert "(fresh=True)" in caplog.text
+
+
+def _store_written(path: Path, result: object) -> bool:
+    """Whether a committed results file is one the store writes (not a seed mean, summary or manifest)."""
+    return (isinstance(result, dict) and isinstance(result.get("params"), dict) and path.name != "manifest.json"
+            and "variants" not in result["params"] and set(result["params"]) != {"seeds"})
+
+
+def test_every_committed_result_is_keyed_by_its_parameters_with_its_numbers_unchanged():
+    """Each committed result the store writes carries the digest of its parameters (so the book finds and reuses
+    it), and apart from that key it is byte for byte the JSON committed before the store."""
+    if subprocess.run(["git", "cat-file", "-e", BEFORE_THE_STORE], cwd=ROOT, capture_output=True).returncode:
+        pytest.skip(f"commit {BEFORE_THE_STORE} is not in this clone (shallow)")
+    checked = 0
+    for path in sorted((ROOT / "results").rglob("*.json")):
+        result = read_json(path)
+        if not _store_written(path, result) or "superseded" in path.parts:
+            continue
+        assert result.get("digest") == store.params_digest(result["params"]), path
+        relative = path.relative_to(ROOT).as_posix()
+        before = subprocess.run(["git", "show", f"{BEFORE_THE_STORE}:{relative}"], cwd=ROOT, capture_output=True)
+        if before.returncode == 0:  # a result made after the store has nothing to compare with
+            assert json.loads(before.stdout) == {k: v for k, v in result.items() if k != "digest"}, path
+            checked += 1
+    assert checked == 174
