@@ -13,8 +13,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
-
 from optical.data.registry import load_tasks
 from optical.data.schema import DataError, RetrievalTask
 from optical.eval.metrics import aggregate, macro_average, per_query

@@ -8,9 +8,10 @@ GPU, gradient accumulation and DataLoader workers that tokenise. Pieces, each wi
 * :class:`PairBatches` and :class:`Collate` — the data order (a function of ``(seed, epoch, step)``, so a resumed
   run sees the same batches) and the batch features, made in DataLoader workers.
 * :func:`training_step` — forward, backward and optimizer step on one global batch; what the benchmark times.
-* :class:`Checkpointer` — Accelerate's ``save_state``/``load_state`` (weights as safetensors, optimizer, schedule,
-  every random state, CUDA included) plus the run's state and the best dev weights, written atomically.
-* :func:`train` — the loop: steps, logging, dev evaluation through a callback, checkpoints, the saved student.
+* :func:`train` — the loop: steps, logging, dev evaluation through a callback, checkpoints
+  (:class:`optical.checkpoint.Checkpointer`), the saved student and its card (:mod:`optical.provenance`).
+
+Replays of committed runs live in :mod:`optical.replay`.
 
 Why not sentence-transformers' trainer: the OT and token-KD losses need token-level outputs of two different
 models on two different texts, and teacher outputs are cached on disk across epochs and runs.
@@ -32,10 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import platform
 import random
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -44,16 +42,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from optical.checkpoint import Checkpointer
 from optical.config import TrainConfig
 from optical.data.schema import Bitext
-from optical.eval.selection import best_evaluation
-from optical.io import atomic_folder, atomic_write_json, atomic_write_text, read_json
+from optical.io import atomic_write_text, read_json
 from optical.losses import DistillationLoss, IDFWeights
-from optical.models import STUDENT_CARD, StudentQueryEncoder, Teacher, TokenOutput, load_sentence_transformer
-from optical.st_folder import save_sentence_transformer
+from optical.models import (
+    STUDENT_CARD,
+    StudentQueryEncoder,
+    Teacher,
+    TokenOutput,
+    load_sentence_transformer,
+)
+from optical.provenance import refuse_other_run, save_student, student_card
 from optical.teacher_cache import TeacherTokenCache
 
 log = logging.getLogger(__name__)
@@ -69,14 +72,6 @@ class TrainResult:
     best_dev: float | None
     dev_history: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
-
-
-def _git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def bitext_pairs(bitext: list[Bitext]) -> tuple[list[tuple[str, str]], list[int]]:
@@ -272,135 +267,6 @@ def _weights(student: StudentQueryEncoder) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in student.state_dict().items()}
 
 
-class Checkpointer:
-    """A resumable checkpoint in ``folder``: Accelerate's state (student weights as safetensors, optimizer,
-    schedule, the random states of every process), ``state.json`` (step, dev history, config) and
-    ``best.safetensors`` (the best dev weights so far); every process calls :meth:`save` and :meth:`load`.
-
-    A save writes ``folder.tmp`` completely, renames the current checkpoint to ``folder.old``, renames the new one
-    into place and only then removes ``folder.old``: a crash at any point leaves a complete checkpoint, and one
-    that falls between the two renames is found again as ``folder.old`` (:meth:`exists` puts it back)."""
-
-    def __init__(self, folder: Path, accelerator):
-        self.folder, self.accelerator = folder, accelerator
-        self.tmp = folder.with_name(folder.name + ".tmp")
-        self.old = folder.with_name(folder.name + ".old")
-
-    def exists(self) -> bool:
-        """Whether there is a checkpoint to resume from (the previous one, after a crash between renames)."""
-        if not (self.folder / "state.json").is_file() and (self.old / "state.json").is_file():
-            if self.accelerator.is_main_process:
-                log.warning("%s: the last save was interrupted; resuming from the previous checkpoint", self.folder)
-                shutil.rmtree(self.folder, ignore_errors=True)
-                self.old.rename(self.folder)
-            self.accelerator.wait_for_everyone()
-        return (self.folder / "state.json").is_file()
-
-    def save(self, state: dict, best: dict[str, torch.Tensor] | None) -> None:
-        acc = self.accelerator
-        if acc.is_main_process:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp.mkdir(parents=True)
-        acc.wait_for_everyone()
-        acc.save_state(str(self.tmp))
-        acc.wait_for_everyone()  # every process has written its random states into tmp before it is renamed
-        if acc.is_main_process:
-            if best is not None:
-                save_file(best, self.tmp / "best.safetensors")
-            atomic_write_json(self.tmp / "state.json", state)  # written last: tmp is complete
-            shutil.rmtree(self.old, ignore_errors=True)
-            if self.folder.exists():
-                self.folder.rename(self.old)
-            self.tmp.rename(self.folder)
-            shutil.rmtree(self.old, ignore_errors=True)
-        acc.wait_for_everyone()
-
-    def load(self) -> tuple[dict, dict[str, torch.Tensor] | None]:
-        """``(state, best weights or None)``; the student, optimizer, schedule and random states are restored."""
-        self.accelerator.load_state(str(self.folder))
-        best = self.folder / "best.safetensors"
-        return read_json(self.folder / "state.json"), load_file(best) if best.is_file() else None
-
-    def remove(self) -> None:
-        if self.accelerator.is_main_process:
-            for folder in (self.folder, self.old, self.tmp):
-                shutil.rmtree(folder, ignore_errors=True)
-
-
-def _refuse_other_run(path: Path, saved_config: dict, saved_pairs: int, config: TrainConfig, n_pairs: int,
-                      what: str) -> None:
-    """Error unless ``path`` (a checkpoint or a saved student) came from ``config`` on ``n_pairs`` pairs."""
-    if saved_config != asdict(config) or saved_pairs != n_pairs:
-        raise ValueError(f"{path} {what} a different config or bitext; use another output dir or delete it")
-
-
-def _student_card(config: TrainConfig, bitext: list[Bitext], state: dict, device: str, processes: int) -> dict:
-    """What a saved student's ``optical_card.json`` records, from a run's ``state`` (step, dev history, best)."""
-    return {"teacher": config.teacher, "student_init": config.student or config.teacher, "loss": config.loss,
-            "config": asdict(config), "languages": [b.language for b in bitext],
-            "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
-            "steps": state["step"], "dev_history": state["dev_history"], "best_dev_macro_mrr10": state["best_dev"],
-            "grad_norms_step0": state.get("grad_norms_step0"), "git_commit": _git_commit(),
-            "machine": platform.platform(), "device": device, "processes": processes, "wall_s": state["wall_s"]}
-
-
-def save_best_of_replay(output_dir: str | Path, config: TrainConfig, bitext: list[Bitext], history: list[dict],
-                        atol: float = 1e-3, teacher: Teacher | None = None,
-                        teacher_cache: TeacherTokenCache | None = None, exact: bool = True) -> Path:
-    """Save, as ``output_dir/student``, the student a finished run with dev ``history`` kept (its best dev step),
-    from the checkpoint of a replay of that run stopped at or after that step (``train(..., stop_at_step=...)``):
-    for reading a run with another readout once its checkpoint is gone. The replay's dev history must be the
-    run's up to its step (:func:`check_replay` with ``atol`` and ``exact``) and reach the run's best step, else
-    ``ValueError``; the card records the run's ``history`` and, as ``replay``, how close the replay came."""
-    out = Path(output_dir)
-    folder = out / "checkpoint"
-    if not (folder / "state.json").is_file() or not (folder / "best.safetensors").is_file():
-        raise ValueError(f"{folder} holds no checkpoint with best dev weights: replay the run with an evaluator first")
-    state = read_json(folder / "state.json")
-    _refuse_other_run(folder, state["config"], state["n_pairs"], config, len(bitext_pairs(bitext)[0]),
-                      "was written by")
-    replay = check_replay(state["dev_history"], history, atol, exact)
-    best = best_evaluation(history)
-    if best["step"] > state["step"]:
-        raise ValueError(f"the replay in {folder} is at step {state['step']}: the run's best step {best['step']} "
-                         "is not reached")
-    c = build_components(config, bitext, config.max_steps or 1, "cpu", teacher, teacher_cache, fit_projection=False)
-    c.student.load_state_dict(load_file(folder / "best.safetensors"))
-    card = _student_card(config, bitext, {**state, "step": history[-1]["step"], "dev_history": history,
-                                          "best_dev": best["macro"]}, "cpu", 1)
-    _save_student(c.student, out / "student", {**card, "replayed_to_step": state["step"], "replay": replay})
-    return out / "student"
-
-
-def check_replay(replayed: list[dict], history: list[dict], atol: float = 1e-3, exact: bool = True) -> dict:
-    """``ValueError`` unless the dev history of a replay is the run's up to where it got: every number within
-    ``atol`` and the selection criterion ``"macro"`` bit for bit (``exact``: the same run), or, with
-    ``exact=False`` (a near replay, drifted from its run in floating point), the macro within ``atol`` too and
-    the best of the evaluations made at the same step as the run's best over those steps. Returns the record of
-    the replay for its student card: ``{"exact", "tolerance": atol, "max_dev_difference"}``."""
-    if len(replayed) > len(history):
-        raise ValueError(f"the replay has {len(replayed)} dev evaluations, the run {len(history)}")
-    largest = 0.0
-    for mine, theirs in zip(replayed, history):
-        difference = max(abs(mine[k] - theirs[k]) for k in mine) if mine.keys() == theirs.keys() else float("inf")
-        if difference > atol or (exact and mine["macro"] != theirs["macro"]):
-            raise ValueError(f"the replay's dev evaluation at step {mine['step']} differs from the run's "
-                             f"(largest difference {difference:.2g}, tolerance {atol:g}"
-                             f"{', macro bit for bit' if exact else ''}): its student is not the run's")
-        largest = max(largest, difference)
-    if replayed and best_evaluation(replayed)["step"] != best_evaluation(history[:len(replayed)])["step"]:
-        raise ValueError(f"the replay's best dev evaluation is at step {best_evaluation(replayed)['step']}, the "
-                         f"run's (over the same steps) at {best_evaluation(history[:len(replayed)])['step']}")
-    return {"exact": exact, "tolerance": atol, "max_dev_difference": largest}
-
-
-def _save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:
-    """Save as a sentence-transformers directory (safetensors), with the projection as a Dense layer."""
-    with atomic_folder(out) as tmp:
-        save_sentence_transformer(student.as_sentence_transformer(), tmp)
-        atomic_write_json(tmp / STUDENT_CARD, card)
-
-
 def _truncate_log(path: Path, step: int) -> None:
     """Drop the lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
     if path.is_file():
@@ -457,7 +323,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     total = config.max_steps or steps_per_epoch * config.epochs
     if (out / "student" / STUDENT_CARD).is_file():  # saved only after the last step
         card = read_json(out / "student" / STUDENT_CARD)
-        _refuse_other_run(out / "student", card["config"], sum(card["pairs"].values()), config, len(pairs),
+        refuse_other_run(out / "student", card["config"], sum(card["pairs"].values()), config, len(pairs),
                           "is a finished run of")
         log.info("%s is finished (%d steps); not retrained", out, card["steps"])
         return TrainResult(out, card["steps"], card["best_dev_macro_mrr10"], card["dev_history"], card["wall_s"])
@@ -468,7 +334,7 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
     resuming = checkpointer.exists()
     if resuming:
         saved = read_json(checkpointer.folder / "state.json")
-        _refuse_other_run(checkpointer.folder, saved["config"], saved["n_pairs"], config, len(pairs), "was written by")
+        refuse_other_run(checkpointer.folder, saved["config"], saved["n_pairs"], config, len(pairs), "was written by")
         if stop_at_step is not None and stop_at_step <= saved["step"] < total:  # this session's steps are done
             return TrainResult(out, saved["step"], saved["best_dev"], saved["dev_history"], saved["wall_s"])
     with acc.main_process_first():  # the main process writes the teacher cache's shards, the others read them
@@ -549,10 +415,10 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         model = acc.unwrap_model(student)
         if best_weights is not None:
             model.load_state_dict(best_weights)
-        card = _student_card(config, bitext, {"step": step, "dev_history": history, "best_dev": best,
+        card = student_card(config, bitext, {"step": step, "dev_history": history, "best_dev": best,
                                               "grad_norms_step0": grad_norms, "wall_s": wall_s},
                              str(acc.device), acc.num_processes)
-        _save_student(model, out / "student", card)
+        save_student(model, out / "student", card)
     acc.wait_for_everyone()
     checkpointer.remove()  # finished: the student and its card replace it
     return TrainResult(out, step, best, history, wall_s)

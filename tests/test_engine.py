@@ -55,7 +55,7 @@ def test_gradient_accumulation_equals_the_whole_batch(no_dropout_model, tmp_path
 
 
 def test_a_checkpoint_is_renamed_only_after_every_process_has_written_into_it(tmp_path):
-    from optical.train import Checkpointer
+    from optical.checkpoint import Checkpointer
 
     class TwoProcesses:  # the main process; the other one writes its random states when it reaches a barrier
         is_main_process = True

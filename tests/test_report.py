@@ -33,7 +33,7 @@ def test_committed_answer_opens_with_the_fair_test_and_defines_every_alias():
            f"**{m['verdict']}**" in text
     assert f"| OT★ (3 seeds) | {read_json(tested / 'ot-eps0.01-annealed-idf-pooled.json')['macro']['MRR@10']:.3f} | " \
            f"{ot['macro']['MRR@10']:.3f} |" in text
-    head = text[:text.index("### Every final reading")]
+    head = text[:text.index("### Multilingual students")]
     for superseded in ("e5t", "e5s", "best KD student", "best OT student"):
         assert superseded not in head
     legend = {row.split(" | ")[0].lstrip("| ") for row in head.splitlines() if row.count("`") == 2}
@@ -41,6 +41,28 @@ def test_committed_answer_opens_with_the_fair_test_and_defines_every_alias():
     aliases = {re.sub(r" \(\d+ seeds\)$", "", r) for r in rows} - {"test macro MRR@10", "alias", "---", "|---|---|---|"}
     aliases = {a for a in aliases if not a.startswith("---")}
     assert aliases and aliases <= legend <= {a for a, _ in ALIASES.values()}
+
+
+def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_path):
+    """A multilingual arm read on test (its KD student chosen on dev, e.g. kd-frozen) is answered like the MiniLM
+    student, with its own floor and ceiling named; an arm not read says so."""
+    from optical.io import atomic_write_json
+    from optical.report.intro import multilingual_answer
+
+    test = tmp_path / "e5t" / "test"
+    langs = {"hau": {"MRR@10": 0.5}}
+    for name, score in (("teacher", 0.40), ("ceiling", 0.70), ("kd-frozen", 0.55)):
+        atomic_write_json(test / f"{name}-pooled.json", {"macro": {"MRR@10": score}, "languages": langs})
+    atomic_write_json(test / "ot-rel0.5-frozen-pooled.json", {
+        "macro": {"MRR@10": 0.56}, "languages": langs, "seeds": [0, 1],
+        "significance": {"reference": "kd-frozen-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
+        "macro_test": {"ci": [-0.004, 0.02], "verdict": "non-inferior", "margin": 0.01}})
+    text = "\n".join(multilingual_answer(tmp_path))
+    assert "* pooled (the mean token vector, the student's sentence embedding), KD-fz 0.550: OT κ.5-fz +0.010 " \
+           "[-0.004, +0.020], **non-inferior**." in text
+    assert "| floor: mE5-small on the query in L (zero-shot) | 0.400 |" in text
+    assert "| OT κ.5-fz (2 seeds) | 0.560 |" in text and "| KD-fz | `kd-frozen` |" in text
+    assert "OPTICAL's own setting)**: not read on test under the fair protocol" in text
 
 
 def test_answer_without_a_test_read_says_what_to_run(tmp_path):
@@ -70,7 +92,7 @@ def test_dev_table_reads_the_selected_checkpoint_and_diagnostics_the_log():
 
 def test_fair_test_answer_counts_significant_languages():
     kd = {"macro": {"MRR@10": 0.30}}
-    ot = {"macro": {"MRR@10": 0.32}, "significance": {"languages": {
+    ot = {"macro": {"MRR@10": 0.32}, "significance": {"reference": "kd-pooled", "languages": {
         "hau": {"delta": 0.05, "p_holm": 0.01}, "zul": {"delta": -0.01, "p_holm": 0.5},
         "twi": {"delta": -0.03, "p_holm": 0.02}}}}
     text = fair_test_answer({"kd-pooled": kd, "ot-pooled": ot}, ["pooled"])
@@ -142,8 +164,10 @@ def test_fair_readings_table_every_final_reading_and_the_dev_study_only_without_
         folder = tmp_path / key / "test"
         folder.mkdir(parents=True)
         kd = {"macro": {"MRR@10": 0.30}, "languages": {lang: {} for lang in languages}}
-        ot = {"macro": {"MRR@10": score}, "languages": kd["languages"], "significance": {"languages": {
-            lang: {"delta": -0.02, "p_holm": 0.01 if i == 0 else 0.5} for i, lang in enumerate(languages)}}}
+        ot = {"macro": {"MRR@10": score}, "languages": kd["languages"], "significance": {
+            "reference": "kd-pooled",
+            "languages": {lang: {"delta": -0.02, "p_holm": 0.01 if i == 0 else 0.5}
+                          for i, lang in enumerate(languages)}}}
         (folder / "kd-pooled.json").write_text(json.dumps(kd))
         (folder / "ot-pooled.json").write_text(json.dumps(ot))
 
@@ -176,7 +200,8 @@ def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_t
         params = {"languages": ["hau"], "readout": "pooled",
                   "train": {"max_steps": steps, "batch_size": 32, "max_pairs": 4000}}
         kd = {"macro": {"MRR@10": 0.30}, "languages": {"hau": {}}, "seeds": list(range(seeds)), "params": params}
-        ot = {**kd, "macro": {"MRR@10": 0.31}, "significance": {"languages": {"hau": {"delta": 0.01, "p_holm": 0.5}}}}
+        ot = {**kd, "macro": {"MRR@10": 0.31},
+              "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.5}}}}
         (folder / "kd-pooled.json").write_text(json.dumps(kd))
         (folder / "ot-pooled.json").write_text(json.dumps(ot))
 

@@ -87,7 +87,7 @@ def test_a_crash_between_the_checkpoint_renames_resumes_from_the_previous_checkp
     torch.set_num_threads(1)
     config = cfg(loss="ot", teacher=str(tiny_model), max_steps=8, batch_size=4, checkpoint_every=3, lr=1e-3,
                  log_every=1)
-    full = train(config, bitext(), tmp_path / "full")
+    train(config, bitext(), tmp_path / "full")
     rename, out = Path.rename, tmp_path / "resumed"
 
     def crash_on_the_second_save(self, target):  # the old checkpoint is moved aside, the new one not yet in place
@@ -327,7 +327,7 @@ def test_training_log_is_strict_json_when_the_solver_makes_no_check(tiny_model, 
 
 
 def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(tiny_model, tmp_path):
-    from optical.train import check_replay, save_best_of_replay
+    from optical.replay import check_replay, save_best_of_replay
 
     def evaluator():  # dev scores by evaluation: the best is the second (step 2 of 4)
         scores = iter([0.5, 0.9, 0.7, 0.6])

@@ -232,7 +232,6 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     not the repository is also executed and built there (``<root>/book/executed``, ``<root>/_build/html``),
     never touching the main book.
     """
-    start = time.time()
     params = load_params(params_path)
     root = (REPO_ROOT / params.get("root", ".")).resolve()
     sources = sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.py"))

@@ -88,6 +88,71 @@ def _budget_line(root: Path, key: str) -> str:
             f"pairs, each kept at its best dev step; {hours:.1f} h of training in all ({devices}).")
 
 
+def _ordered(rows: list[dict]) -> list[dict]:
+    """Rows in the legend's order (KD's variants, then OT★, the mixes…), unknown names last."""
+    order = list(ALIASES)
+    return sorted(rows, key=lambda r: (order + [r["name"]]).index(r["name"]))
+
+
+def _readout_lines(tested: dict[str, dict], rows: list[dict], readouts: list[str]) -> list[str]:
+    """A bullet per readout: KD's macro test MRR@10, then each student's difference, 95% CI and verdict."""
+    lines = []
+    for readout in readouts:
+        mine = [r for r in rows if r["readout"] == readout]
+        if not mine:
+            continue
+        parts = [f"{alias(r['name'])} {r['score'] - r['kd']:+.3f}"
+                 + (f" [{r['macro']['ci'][0]:+.3f}, {r['macro']['ci'][1]:+.3f}], **{r['macro']['verdict']}**"
+                    if r["macro"] else "") for r in mine]
+        lines.append(f"* {READOUTS[readout]}, {alias(mine[0]['kd_name'])} {mine[0]['kd']:.3f}: "
+                     + "; ".join(parts) + ".")
+    return lines
+
+
+def _score_table(tested: dict[str, dict], names: list[str], readouts: list[str], labels: dict[str, str]) -> list[str]:
+    """Markdown rows: test macro MRR@10 of each system in each readout (seed means, their number of seeds);
+    ``labels`` names a row where the alias would not (a floor of another teacher)."""
+    lines = ["| test macro MRR@10 | " + " | ".join(readouts) + " |", "|---|" + "---|" * len(readouts)]
+    for name in names:
+        cells = [tested.get(f"{name}-{r}") for r in readouts]
+        seeds = len(cells[0].get("seeds", [])) if cells[0] else 0
+        label = labels.get(name, alias(name)) + (f" ({seeds} seeds)" if seeds > 1 else "")
+        lines.append(f"| {label} | " + " | ".join(f"{c['macro']['MRR@10']:.3f}" if c else "–" for c in cells) + " |")
+    return lines
+
+
+MULTILINGUAL_ARMS = (
+    ("e5t", "mE5-small teacher, its copy as student (e5t)",
+     {"teacher": "floor: mE5-small on the query in L (zero-shot)",
+      "ceiling": "ceiling: mE5-small on the human English translation"}),
+    ("e5s", "all-MiniLM-L6-v2 teacher, mE5-small student (e5s, OPTICAL's own setting)",
+     {"teacher": "floor: all-MiniLM-L6-v2 on the query in L", "ceiling": "ceiling: all-MiniLM-L6-v2 on the "
+                                                                        "human English translation"}))
+"""The multilingual arms (chapter 12): study key, who teaches whom, and the labels of their floor and ceiling."""
+
+
+def multilingual_answer(root: Path) -> list[str]:
+    """Markdown lines: each multilingual arm's final reading against its KD student (as for the MiniLM student),
+    or that it has not been read on test under the fair protocol."""
+    lines = ["### Multilingual students", ""]
+    for key, who, labels in MULTILINGUAL_ARMS:
+        tested = read_json_folder(root / key / "test")
+        rows = _ordered(against_kd(tested, list(READOUTS)))
+        if not rows:
+            lines += [f"**{who}**: not read on test under the fair protocol (see the limitations and "
+                      "{doc}`executed/12_multilingual_fair`).", ""]
+            continue
+        readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
+        kd = rows[0]["kd_name"]
+        lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages, "
+                  f"options and budget chosen on dev, margin fixed before the test read):", "",
+                  *_readout_lines(tested, rows, readouts), "",
+                  *_score_table(tested, ["teacher", kd, *dict.fromkeys(r["name"] for r in rows), "ceiling"],
+                                readouts, labels), "",
+                  legend_markdown([kd, *(r["name"] for r in rows)]), "", _budget_line(root, key), ""]
+    return lines
+
+
 def answer_markdown(results_root: str | Path) -> str:
     """Markdown that opens the book: the question; the fair test's answer per readout (each student's macro
     difference from KD with its CI and equivalence verdict); one table with floor and ceiling in the same readout;
@@ -99,8 +164,7 @@ def answer_markdown(results_root: str | Path) -> str:
         return "\n".join(lines + ["No student has been read on test yet: run `optical book` (the main job).", ""])
     key, budget, tested = latest
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
-    order = list(ALIASES)
-    rows = sorted(against_kd(tested, readouts), key=lambda r: (order + [r["name"]]).index(r["name"]))
+    rows = _ordered(against_kd(tested, readouts))
     if lead := _one_sentence(rows):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
@@ -111,29 +175,17 @@ def answer_markdown(results_root: str | Path) -> str:
               "against KD: the difference, its 95% CI (bootstrap over queries and seeds) and the equivalence "
               f"verdict at ±{margin:g} (two one-sided tests):" if margin is not None else
               f"**Answer** (AfriQA-CLIR, {len(langs)} languages, students {budget}):", ""]
-    for readout in readouts:
-        parts = []
-        for r in (r for r in rows if r["readout"] == readout):
-            test = r["macro"]
-            parts.append(f"{alias(r['name'])} {r['score'] - r['kd']:+.3f}"
-                         + (f" [{test['ci'][0]:+.3f}, {test['ci'][1]:+.3f}], **{test['verdict']}**" if test else ""))
-        lines.append(f"* {READOUTS[readout]}, KD {tested[f'kd-{readout}']['macro']['MRR@10']:.3f}: "
-                     + "; ".join(parts) + ".")
+    lines += _readout_lines(tested, rows, readouts)
     if after:
         lines += ["", "The margin was fixed after these test reads (the macro test came after them); every later "
                       "study writes its margin in the parameters before its test read. The budget of these students "
                       "(2,000 steps) was chosen after students of 1,000 steps had been read on test."]
     names = ["teacher", "kd", *dict.fromkeys(r["name"] for r in rows), "ceiling"]
-    lines += ["", "| test macro MRR@10 | " + " | ".join(readouts) + " |", "|---|" + "---|" * len(readouts)]
-    for name in names:
-        cells = [tested.get(f"{name}-{r}") for r in readouts]
-        seeds = len(cells[0].get("seeds", [])) if cells[0] else 0
-        label = alias(name) + (f" ({seeds} seeds)" if seeds > 1 else "")
-        lines.append(f"| {label} | " + " | ".join(f"{c['macro']['MRR@10']:.3f}" if c else "–" for c in cells) + " |")
+    lines += ["", *_score_table(tested, names, readouts, {})]
     lines += ["", legend_markdown(names), "", _budget_line(root, key), "",
               "Queries in L retrieve among the 5,363 distinct English gold passages of the eight languages (not all "
               "of Wikipedia). The per-language tests and the other budgets are in {doc}`executed/08_fair_test`; "
-              "{doc}`executed/09_conclusions` sums up.", ""]
+              "{doc}`executed/09_conclusions` sums up.", "", *multilingual_answer(root)]
     if fair := fair_readings(root):
         lines.append(fair)
     lines += ["Generated from `results/` by the book runner.", ""]

@@ -37,13 +37,24 @@ ALIASES = {
     "ot+kd-cos-1": ("OT+KD", "OT (ε 0.05, uniform masses) + cosine KD, weights 1 : 1 (chosen on dev)"),
     "ot+kd-cos-3": ("3·OT+KD", "OT (ε 0.05) + cosine KD, weights 3 : 1"),
     "token-kd": ("token-KD", "hard-aligned token KD: greedy one-to-one token matching, MSE on matched tokens"),
+    "ot-rel0.5": ("OT κ.5", "OT distillation, ε = 0.5 × sd of the batch's informative (double-centred) cost"),
+    "kd-frozen": ("KD-fz", "KD with the student's word embeddings frozen"),
+    "ot-frozen": ("OT ε.05-fz", "OT ε 0.05, uniform masses, word embeddings frozen"),
+    "ot-rel0.5-frozen": ("OT κ.5-fz", "OT κ 0.5 (ε relative to the cost's spread), word embeddings frozen"),
+    "ot-rel0.1-frozen": ("OT κ.1-fz", "OT κ 0.1, word embeddings frozen"),
+    "ot-rel0.5-idf-frozen": ("OT κ.5 IDF-fz", "OT κ 0.5, IDF token masses, word embeddings frozen"),
+    "ot-rel0.5-center-frozen": ("OT κ.5 ctr-fz", "OT κ 0.5, each side's mean token removed, word embeddings "
+                                                 "frozen"),
+    "ot-rel0.1-annealed-idf-frozen": ("OT★κ-fz", "OT★'s recipe with ε relative: κ 0.1, annealed from 0.5, IDF "
+                                                "masses, word embeddings frozen"),
 }
 """Short alias and its definition, by variant name: the legend every table with aliases points to."""
 
 PALETTE = {"teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22", "e5": "#17becf", "e5-torch": "#9edae5",
            "translate-test": "#8c564b", "kd": "#1f77b4", "kd-cosine": "#aec7e8", "token-kd": "#9467bd",
            "ot": "#ff9896", "ot-eps0.01-annealed-idf": "#d62728", "ot+kd": "#ff7f0e", "ot+kd-cos-1": "#ff7f0e",
-           "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c", "e5t-ot": "#a50f15"}
+           "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c", "e5t-ot": "#a50f15",
+           "kd-frozen": "#1f77b4", "ot-rel0.5": "#e7969c", "ot-frozen": "#ff9896"}
 """One colour per method in every chapter (keys: system names without seed or readout): KD blue, the OT of the
 answer (OT★) red, OT + KD orange, token-KD purple."""
 

@@ -45,19 +45,19 @@ def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict
 
 def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> list[dict]:
     """Each student of :func:`optical.studies.experiments.final_test` against KD, per readout: its name, the readout,
-    both macro MRR@10 (seed means), both numbers of seeds, the macro test of the claim (``macro``: Δ, CI, p and
-    equivalence verdict; ``None`` where not computed) and the languages where it is significantly better or
-    worse (Holm, ``alpha``: exploratory)."""
+    the KD student's name (``kd_name``: ``kd``, or the study's dev-chosen KD variant), both macro MRR@10 (seed
+    means), both numbers of seeds, the macro test of the claim (``macro``: Δ, CI, p and equivalence verdict;
+    ``None`` where not computed) and the languages where it is significantly better or worse (Holm, ``alpha``:
+    exploratory)."""
     rows = []
     for readout in readouts:
-        kd = tested.get(f"kd-{readout}")
-        if kd is None:
-            continue
         for name, result in tested.items():
             if not name.endswith(f"-{readout}") or "significance" not in result:
                 continue
+            kd = tested[result["significance"]["reference"]]  # kd, or the study's dev-chosen KD student
             sig = result["significance"]["languages"]
             rows.append({"name": name.removesuffix("-" + readout), "readout": readout,
+                         "kd_name": result["significance"]["reference"].removesuffix("-" + readout),
                          "score": result["macro"]["MRR@10"], "kd": kd["macro"]["MRR@10"], "n": len(sig),
                          "seeds": len(result.get("seeds", [0])), "kd_seeds": len(kd.get("seeds", [0])),
                          "macro": result.get("macro_test"),

@@ -330,13 +330,14 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tole
     """The student that the committed run ``variant`` of ``p[key]`` (:func:`dev_study`) kept, re-trained only as
     far as its best dev step and saved as ``runs/<key>/<variant>/student``, so that :func:`final_test` can read it
     with another readout once its checkpoint is gone (checkpoints are not committed). The replay must reproduce the
-    run's dev history (:func:`optical.train.check_replay`), else ``ValueError``: bit for bit in the selection
+    run's dev history (:func:`optical.replay.check_replay`), else ``ValueError``: bit for bit in the selection
     criterion by default (a final test of the replay with a readout already read should then equal the committed
     read), or, with a ``tolerance``, every dev number within it and the same best step (a near replay: the student
     card and :func:`final_test`'s read record it). A replay already at its best step is checked again, not
     re-trained."""
     from optical.models import STUDENT_CARD
-    from optical.train import check_replay, save_best_of_replay, train
+    from optical.replay import check_replay, save_best_of_replay
+    from optical.train import train
 
     s = p[key]
     path = Path(root) / "results" / key / f"{variant}.json"
@@ -539,9 +540,9 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     A variant ``name-seed<k>`` is a seed of ``name`` (:func:`seed_groups`). Each student's read is stored as
     ``results/<key>/test/seeds/<variant>-<readout>.json``; ``results/<key>/test/<name>-<readout>.json`` holds the
     mean over its seeds (:func:`aggregate_seeds`: per-query RR averaged over seeds) with its paired test against
-    ``kd`` of the same readout (randomisation over queries, Holm over languages: exploratory) and the macro test
-    of the claim (:func:`add_macro_comparison`; the KD student is :func:`kd_reference`; settings: ``statistics`` of the study, else of ``p``); floors and
-    ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
+    the KD student (:func:`kd_reference`) of the same readout (randomisation over queries, Holm over languages:
+    exploratory) and the macro test of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the
+    study, else of ``p``); floors and ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
     parameters where there is one. Returns the floors, ceilings and seed means."""
     s = p[key]
     readout_variants = readout_variants or {}
@@ -606,7 +607,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
 def replayed_reads(key: str, root: str | Path = ".") -> dict[str, dict]:
     """The test reads of study ``key`` (``results/<key>/test/seeds``) made from students replayed from committed
     runs (:func:`replay_to_best`), by read: how close the replay came (``exact``, ``tolerance``,
-    ``max_dev_difference``: :func:`optical.train.check_replay`)."""
+    ``max_dev_difference``: :func:`optical.replay.check_replay`)."""
     paths = sorted((Path(root) / "results" / key / "test" / "seeds").glob("*.json"))
     return {path.stem: r["replay"] for path in paths if "replay" in (r := read_json(path))}
 
