@@ -485,3 +485,15 @@ def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
     assert "the MiniLM floor (no map): dev 0.180, test 0.190" in text and "starts below its floor" in text
     assert "does not help" in text  # both fits equal here
     assert "not all in this run's parameters" in e5s_start_sentence({"minilm": minilm})
+
+
+def test_twin_table_sets_each_variant_beside_its_frozen_twin():
+    from optical.report.tables import twin_table
+
+    def card(score, wall, steps=250):
+        return {"training": {"best_dev_macro_mrr10": score, "wall_s": wall, "steps": steps}}
+
+    table = twin_table({"kd": card(0.50, 1000.0), "kd-frozen": card(0.52, 500.0), "ot-frozen": card(0.4, 200.0)})
+    assert list(table.index) == ["KD"]  # ot-frozen has no unfrozen twin here
+    assert table.loc["KD"].to_dict() == {"dev macro": 0.50, "s/step": 4.0, "dev macro frozen": 0.52,
+                                         "s/step frozen": 2.0}

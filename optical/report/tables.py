@@ -6,7 +6,8 @@ import pandas as pd
 
 from optical.eval.selection import best_evaluation
 from optical.eval.metrics import gap_closure
-from optical.report.labels import display_name, legend_markdown
+from optical.report.labels import alias, display_name, legend_markdown
+
 
 def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool = True) -> pd.DataFrame:
     """Rows: systems; columns: languages then ``macro``; values: ``measure``."""
@@ -132,6 +133,22 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
             row["‖∇OT‖ / ‖∇KD‖ at step 0"] = norms["ot"] / norms["kd"]
         if row:
             rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFrame:
+    """Each variant beside its twin named ``<variant><suffix>`` (e.g. frozen word embeddings): best macro dev
+    MRR@10 of both and the wall seconds per step of both (dev evaluations included), from the training cards."""
+    rows = {}
+    for name, result in results.items():
+        if (twin := results.get(name + suffix)) is None:
+            continue
+        row = {}
+        for label, r in (("", result), (suffix.strip("-"), twin)):
+            t = r["training"]
+            row[f"dev macro{' ' + label if label else ''}"] = t["best_dev_macro_mrr10"]
+            row[f"s/step{' ' + label if label else ''}"] = t["wall_s"] / t["steps"]
+        rows[alias(name)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
