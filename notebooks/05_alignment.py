@@ -29,13 +29,11 @@ alignment = {"language": "hau", "n_pairs": 2, "student": "ot-seed0"}
 root = "."
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.studies.experiments import alignment_examples
-from optical.report.plots import transport_heatmap
+from optical.report.plots import show_plans
+from optical.report.tables import plan_entropy_table
+from optical.studies.plans import alignment_examples
 
 result = alignment_examples({"dataset": dataset, "teacher": teacher, "train": train, "alignment": alignment}, root)
 if result["trained_student"] is None:
@@ -47,18 +45,7 @@ if result["trained_student"] is None:
 # student's tokens became interchangeable (closer to a common direction) rather than aligned one-to-one.
 
 # %%
-pd.DataFrame([{"pair": e["source"][:40], **{f"{stage}: row entropy": plans["row_entropy"]
-                                            for stage, plans in e["plans"].items()}} for e in result["examples"]]
-             ).style.format(precision=3).hide(axis="index")
+plan_entropy_table(result["examples"]).style.format(precision=3).hide(axis="index")
 
 # %% mystnb={"figure": {"caption": "Transport plans of the first OT student for sentence pairs of the training language (rows: student tokens in L, columns: teacher tokens in English), before and after training, next to the hard one-to-one alignment of token-KD; each cell is the share of a student token's mass sent to a teacher token."}}
-for example in result["examples"]:
-    display(Markdown(f"**{example['source']}** → *{example['target']}*"))
-    panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"]) for stage, plans in example["plans"].items()]
-    panels.append(("hard alignment (token-KD), " + list(example["plans"])[-1], example["plans"][list(example["plans"])[-1]]["hard"]))
-    width = min(0.45 * len(example["teacher_tokens"]) + 3, 11)  # one panel a row: labels stay readable
-    fig, axes = plt.subplots(len(panels), 1, figsize=(width, len(panels) * (0.3 * len(example["student_tokens"]) + 2)))
-    for ax, (title, plan) in zip(np.atleast_1d(axes), panels):
-        transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
-    plt.tight_layout()
-    plt.show()
+show_plans(result["examples"])

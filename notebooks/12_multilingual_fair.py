@@ -44,11 +44,13 @@ fresh = False
 # %%
 from IPython.display import Markdown, display
 
+from optical.report.plots import show_plans
 from optical.report.summary import e5s_start_sentence
-from optical.report.tables import ot_diagnostics, show_dev_study, show_final_test, twin_table
+from optical.report.tables import ot_diagnostics, plan_entropy_table, show_dev_study, show_final_test, twin_table
 from optical.studies.closed_form import closed_form_maps
+from optical.studies.plans import student_plans
 from optical.studies.runner import run_study
-from optical.study import check_choices
+from optical.study import check_choices, dev_winners
 
 p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "e5t": e5t, "statistics": statistics,
      "closed_form": closed_form}
@@ -88,6 +90,24 @@ else:
 (ot_diagnostics(e5t_results).style.format(precision=3, na_rep="–").set_caption(
     "OT diagnostics: the informative cost's spread over ε and the plans' row entropy (1: uniform), early and late")
  if e5t_results else None)
+
+# %% [markdown]
+# ### Transport plans of the OT student chosen on dev
+#
+# The best OT variant of the dev study (macro dev MRR@10) on two Hausa training pairs, under its own OT options, at
+# its initialisation (a copy of the teacher) and at its best dev step, beside token-KD's hard one-to-one alignment.
+# Rows are the student's Hausa tokens, columns the teacher's English tokens; a row entropy near 1 means a token
+# spreads its mass evenly (the uniform plans that ε 0.05 gives on mE5's tokens), near 0 that it picks one token.
+
+# %%
+chosen = dev_winners(e5t_dev, {"study": "e5t_dev", "among": "ot"}, root)[1][:1] if e5t_results else []
+plans = student_plans(p, "e5t_dev", chosen[0], "hau", 2, root, fresh) if chosen else None
+(plan_entropy_table(plans["examples"]).style.format(precision=3).hide(axis="index").set_caption(
+    f"row entropy of the plans of {chosen[0]}") if plans else None)
+
+# %% mystnb={"figure": {"caption": "Transport plans of the multilingual OT student chosen on dev, before and after training, beside the hard alignment of token-KD: where each Hausa token's mass goes among the English tokens."}}
+if plans:
+    show_plans(plans["examples"])
 
 # %% [markdown]
 # ## The multilingual arm on test

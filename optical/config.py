@@ -162,6 +162,8 @@ def _leaves(cls: type, path: tuple[str, ...] = ()) -> dict[str, tuple[tuple[str,
 LEAVES = _leaves(TrainConfig)
 """Every settable leaf of :class:`TrainConfig` by its (unique) name."""
 NESTED = {"ot": ("ot",), "sinkhorn": ("ot", "sinkhorn")}
+TRAIN_KEYS = set(LEAVES) | set(NESTED)
+"""Every name a parameter file may give a training section (leaves written flat, or the nested sections)."""
 
 
 def _nested(values: Mapping, path: tuple[str, ...] = ()) -> dict:

@@ -161,7 +161,7 @@ class Collate:
         return PairBatch(tokenize(self.model, texts, self.max_length), len(pairs), pad_token_rows(self.cache.rows(tgt)))
 
 
-def _idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
+def bitext_idf(bitext: list[Bitext], student, teacher: Teacher) -> IDFWeights:
     src = [p for b in bitext for p in b.source]
     tgt = [p for b in bitext for p in b.target]
     s_ids = student.model.tokenizer(src, truncation=True, max_length=512)["input_ids"]
@@ -224,7 +224,7 @@ def build_components(config: TrainConfig, bitext: list[Bitext], total_steps: int
         cosine = student.fit_projection(fit, targets, config.max_length)
         log.info("projection fitted by least squares on %d English sentences: mean cosine %.3f", len(fit), cosine)
     student.train()
-    idf = _idf(bitext, student, teacher) if config.ot.marginals == "idf" else None
+    idf = bitext_idf(bitext, student, teacher) if config.ot.marginals == "idf" else None
     loss_fn = DistillationLoss.from_config(config, idf)
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)

@@ -109,7 +109,7 @@ def test_loss_names_are_validated():
 
 
 def test_row_entropy_of_plans():
-    from optical.studies.experiments import row_entropy
+    from optical.studies.plans import row_entropy
 
     assert row_entropy(torch.eye(3) / 3) == pytest.approx(0.0, abs=1e-7)
     assert row_entropy(torch.full((2, 4), 1 / 8)) == pytest.approx(1.0)

@@ -497,3 +497,32 @@ def test_twin_table_sets_each_variant_beside_its_frozen_twin():
     assert list(table.index) == ["KD"]  # ot-frozen has no unfrozen twin here
     assert table.loc["KD"].to_dict() == {"dev macro": 0.50, "s/step": 4.0, "dev macro frozen": 0.52,
                                          "s/step frozen": 2.0}
+
+
+def test_the_plans_of_a_study_student_use_its_ot_options_and_are_read_back_once_it_is_gone(tiny_model, afriqa_dir,
+                                                                                           tmp_path):
+    import shutil
+
+    import torch
+
+    from optical.studies.experiments import dev_study
+    from optical.studies.plans import student_plans
+
+    study = {"languages": ["hau"], "train": {"max_steps": 2, "batch_size": 2, "max_pairs": 8},
+             "variants": {"kd": {"loss": "kd"}, "ot-idf": {"loss": "ot", "epsilon_relative": 0.5, "marginals": "idf"}}}
+    p = {"dataset": "afriqa", "teacher": str(tiny_model), "study": study}
+    with pytest.raises(FileNotFoundError, match="run study 'study' first"):
+        student_plans(p, "study", "ot-idf", "hau", 1, tmp_path)
+    dev_study(p, "study", tmp_path)
+    with pytest.raises(ValueError, match="'kd' has no transport plan"):
+        student_plans(p, "study", "kd", "hau", 1, tmp_path)
+    plans = student_plans(p, "study", "ot-idf", "hau", 1, tmp_path)
+    assert plans["ot_options"]["epsilon_relative"] == 0.5 and plans["ot_options"]["marginals"] == "idf"
+    example = plans["examples"][0]
+    for stage in ("before", "after"):
+        plan = torch.tensor(example["plans"][stage]["ot"])
+        assert plan.shape == (len(example["student_tokens"]), len(example["teacher_tokens"]))
+        assert float(plan.sum()) == pytest.approx(1.0, abs=1e-3)  # a coupling of two probability vectors
+        assert 0.0 <= example["plans"][stage]["row_entropy"] <= 1.0
+    shutil.rmtree(tmp_path / "runs")  # a later session: the student is gone, the stored plans are read
+    assert student_plans(p, "study", "ot-idf", "hau", 1, tmp_path) == plans

@@ -39,6 +39,27 @@ def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[
     return ax
 
 
+def show_plans(examples: list[dict]) -> None:
+    """Display each example of :func:`optical.studies.plans.pair_plans`: the pair, then one heatmap a row for the
+    OT plan at each stage and the hard alignment of token-KD at the last stage."""
+    from IPython.display import Markdown, display
+
+    for example in examples:
+        display(Markdown(f"**{example['source']}** → *{example['target']}*"))
+        stages = example["plans"]
+        last = list(stages)[-1]
+        panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"])
+                  for stage, plans in stages.items()]
+        panels.append((f"hard alignment (token-KD), {last}", stages[last]["hard"]))
+        width = min(0.45 * len(example["teacher_tokens"]) + 3, 11)  # one panel a row: labels stay readable
+        height = len(panels) * (0.3 * len(example["student_tokens"]) + 2)
+        axes = np.atleast_1d(plt.subplots(len(panels), 1, figsize=(width, height))[1])
+        for ax, (title, plan) in zip(axes, panels):
+            transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
+        plt.tight_layout()
+        plt.show()
+
+
 def _pairs_axis(ax, sizes: list[int], xlabel: str, title: str) -> None:
     """A log-scale axis of bitext sizes, ticked at the sizes used."""
     ax.set_xscale("log")

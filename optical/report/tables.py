@@ -152,6 +152,13 @@ def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFram
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
+def plan_entropy_table(examples: list[dict]) -> pd.DataFrame:
+    """Row entropy of each pair's OT plan at each stage (:func:`optical.studies.plans.pair_plans`): 0 when every
+    student token sends its mass to one teacher token, 1 when it spreads it evenly."""
+    return pd.DataFrame([{"pair": e["source"][:40], **{f"{stage}: row entropy": plans["row_entropy"]
+                                                       for stage, plans in e["plans"].items()}} for e in examples])
+
+
 def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
                     per_language: bool = False) -> None:
     """Display one reading of :func:`optical.studies.experiments.final_test`: test MRR@10 per language (students:

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from optical.config import LEAVES, NESTED, TrainConfig, config_from_dict
+from optical.config import TRAIN_KEYS, TrainConfig, config_from_dict
 from optical.data.registry import load_tasks
 from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
@@ -28,7 +28,6 @@ from optical.study import in_family, seed_groups
 
 log = logging.getLogger(__name__)
 
-TRAIN_KEYS = set(LEAVES) | set(NESTED)
 DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
 
 
@@ -382,72 +381,6 @@ def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[st
                                                    "teacher": p["teacher"]}, p["dataset"], [lang], out, runs,
                                             eval_split="dev", fresh=fresh)
     return results
-
-
-def row_entropy(plan) -> float:
-    """:func:`optical.losses.plan_row_entropy` of one ``(n, m)`` plan: 0 one-to-one, 1 uniform."""
-    import torch
-
-    from optical.losses import plan_row_entropy
-
-    n, m = plan.shape
-    return float(plan_row_entropy(plan[None], torch.ones(1, n, dtype=torch.bool), torch.ones(1, m, dtype=torch.bool)))
-
-
-def alignment_examples(p: dict, root: str | Path = ".") -> dict:
-    """Notebook 05: OT plans (before and after training) and the hard alignment for real bitext pairs."""
-    a = p["alignment"]
-    params = {"alignment": a, "teacher": p["teacher"], "max_length": p["train"]["max_length"],
-              "epsilon": p["train"].get("epsilon", 0.05)}
-    path = Path(root) / "results" / p["dataset"] / "alignment.json"
-    trained = Path(root) / "runs" / p["dataset"] / a["student"] / "student"
-    if not trained.is_dir() and path.is_file() and read_json(path).get("params") == params:
-        log.info("no trained student %s here: reusing the plans stored in %s", trained, path)
-        return read_json(path)  # the "after" plans were stored when the student was trained
-    import torch
-
-    from optical.data import afriqa
-    from optical.losses import ot_distillation_loss
-    from optical.losses.kd import greedy_matching
-    from optical.models import StudentQueryEncoder, load_sentence_transformer
-    from optical.transport import cosine_cost
-
-    teacher, _ = _teacher(p["teacher"], p["train"]["max_length"])
-    bitext = afriqa.build_bitext(a["language"])
-    pairs = list(zip(bitext.source, bitext.target))[: a["n_pairs"]]
-    students = {"before": StudentQueryEncoder(load_sentence_transformer(p["teacher"]))}
-    if trained.is_dir():
-        students["after"] = StudentQueryEncoder(load_sentence_transformer(str(trained)))
-    examples = []
-    for src, tgt in pairs:
-        t_out = teacher.tokens([tgt], p["train"]["max_length"])
-        t_mask = t_out.content_mask[0]
-        t_tokens = teacher.model.tokenizer.convert_ids_to_tokens(t_out.input_ids[0][t_mask].tolist())
-        example = {"source": src, "target": tgt, "teacher_tokens": t_tokens, "plans": {}}
-        for stage, student in students.items():
-            student.eval()
-            with torch.no_grad():
-                s_out = student([src], p["train"]["max_length"])
-                _, parts, res = ot_distillation_loss(s_out.tokens, s_out.content_mask, t_out.tokens, t_out.content_mask,
-                                                     epsilon=p["train"].get("epsilon", 0.05), grad="detach")
-                match = greedy_matching(cosine_cost(s_out.tokens, t_out.tokens), s_out.content_mask,
-                                        t_out.content_mask)
-            s_mask = s_out.content_mask[0]
-            example["student_tokens"] = student.model.tokenizer.convert_ids_to_tokens(
-                s_out.input_ids[0][s_mask].tolist())
-            plan = res.plan[0][s_mask][:, t_mask]
-            hard = torch.zeros_like(plan)
-            rows = match[0][s_mask]
-            col_index = torch.cumsum(t_mask.long(), 0) - 1  # position among content tokens
-            for i, j in enumerate(rows.tolist()):
-                if j >= 0:
-                    hard[i, col_index[j]] = 1.0 / plan.shape[0]
-            example["plans"][stage] = {"ot": plan.tolist(), "hard": hard.tolist(), "ot_cost": float(parts["ot"]),
-                                       "row_entropy": row_entropy(plan)}
-        examples.append(example)
-    return store.store(path, params, {
-        "language": a["language"], "examples": examples,
-        "trained_student": f"runs/{p['dataset']}/{a['student']}/student" if trained.is_dir() else None})
 
 
 def webfaq_unavailable(languages: list[str]) -> str | None:
