@@ -82,9 +82,10 @@ else:
                      "(`optical run --params params/multilingual.yaml --study e5t_dev`); see the limitations."))
 
 # %%
-(twin_table(e5t_results).style.format(precision=3).set_caption(
+twins = twin_table(e5t_results) if e5t_results else []
+(twins.style.format(precision=3).set_caption(
     "Frozen word embeddings, ablated for KD and OT alike: best dev macro MRR@10 and wall seconds per step")
- if e5t_results else None)
+ if len(twins) else None)
 
 # %%
 (ot_diagnostics(e5t_results).style.format(precision=3, na_rep="–").set_caption(

@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
 def test_there_are_notebooks():
-    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(14)]
+    assert [n.stem.split("_")[0] for n in NOTEBOOKS] == [f"{i:02d}" for i in range(15)]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
