@@ -62,7 +62,7 @@ def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_pa
            "[-0.004, +0.020], **non-inferior**." in text
     assert "| floor: mE5-small on the query in L (zero-shot) | 0.400 |" in text
     assert "| OT κ.5-fz (2 seeds) | 0.560 |" in text and "| KD-fz | `kd-frozen` |" in text
-    assert "OPTICAL's own setting)**: not read on test under the fair protocol" in text
+    assert "OPTICAL's own setting)**: not read on test under the fair protocol yet" in text
 
 
 def test_answer_without_a_test_read_says_what_to_run(tmp_path):
