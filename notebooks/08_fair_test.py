@@ -52,6 +52,8 @@ fair = {
     "train": {"max_pairs": 400, "max_steps": 150, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "seed": 0,
               "eval_every": 75},
     "variants": {"kd": {"loss": "kd"}, "ot": {"loss": "ot", "epsilon": 0.05}},
+    "tested": ["kd", {"best_of": {"study": "fair", "among": "ot"}}],   # read on test: KD and the best OT on dev
+    "readouts": ["pooled", "maxsim"],
 }
 curves = {
     "languages": ["hau", "zul", "twi"],
@@ -83,7 +85,6 @@ long_rerun = {
     "final": True,
     "readouts": ["pooled"],
 }
-readouts = ["pooled", "maxsim"]
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100_000}
 root = "."
 fresh = False
@@ -93,11 +94,11 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.studies.experiments import best_variant, dev_by_seed, dev_study, final_test, loss_scales
+from optical.studies.experiments import dev_by_seed, dev_study, final_test, loss_scales
 from optical.report.plots import learning_curves
 from optical.report.summary import budget_sentence, longer_budget_sentence
 from optical.report.tables import dev_table, ot_diagnostics, show_dev_study, show_final_test
-from optical.study import check_choices
+from optical.study import check_choices, tested_students
 from optical.studies.runner import run_study
 
 p = {"dataset": dataset, "teacher": teacher, "fair": fair, "curves": curves, "long_curves": long_curves,
@@ -147,11 +148,12 @@ seeds["mean"] = seeds.mean(axis=1)
 seeds.style.format(precision=3, na_rep="–").set_caption("OT + KD (cosine KD): best AfriQA dev MRR@10 by λ_OT and seed")
 
 # %%
-best_ot, best_mix = best_variant(variants, "ot"), seeds["mean"].idxmax()
+tested_here = tested_students(p, "fair", root)  # KD and the winners the study's rules name (`fair.tested`)
 dev_score = {name: r["training"]["best_dev_macro_mrr10"] for name, r in variants.items()}
-display(Markdown(f"Chosen on dev: OT variant **{best_ot}** ({dev_score[best_ot]:.3f}), OT + KD variant **{best_mix}** "
-                 f"(mean over seeds {seeds['mean'][best_mix]:.3f}); KD {dev_score['kd']:.3f} (AfriQA dev MRR@10, "
-                 "macro, seed 0). The test below reads the seed-0 student of each."))
+display(Markdown("Read on test, as the study's `tested` rules choose on dev (the best OT and the best OT + KD "
+                 "variant by macro dev MRR@10, mean over seeds): " + ", ".join(
+                     f"**{name}** ({dev_score[name]:.3f})" for name in tested_here)
+                 + " (AfriQA dev MRR@10, macro, seed 0). The test below reads the seed-0 student of each."))
 
 # %% [markdown]
 # ## Learning curves
@@ -186,8 +188,8 @@ display(Markdown(longer_budget_sentence(curve_results, long_results) + "\n\n" + 
 # against the KD student of the same readout, Holm-corrected over languages.
 
 # %%
-tested = final_test(p, "fair", ["kd", best_ot, best_mix], tuple(readouts), root, fresh)
-show_final_test(tested, readouts, "test MRR@10")
+tested = final_test(p, "fair", tested_here, tuple(fair["readouts"]), root, fresh)
+show_final_test(tested, fair["readouts"], "test MRR@10")
 
 # %% [markdown]
 # ## At the learning curves' budget: the test split

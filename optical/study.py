@@ -9,7 +9,10 @@ entry per student: ``name`` for the study's base seed, ``name-seed<k>`` for seed
 ``study``, by macro dev MRR@10), checked against that study's stored results by :func:`check_choices`. A student
 may also be the rule itself, ``{best_of: {study: dev, among: ot}}``: :func:`compile_studies` resolves it from the
 dev study's stored results (:func:`dev_winners`) and records it under ``chosen_on_dev``; while the dev study has no
-results the study is compiled without it and lists the rule under ``unresolved`` (the runner refuses to run it).
+results the study is compiled without it and keeps the rule under ``pending``, resolved when the study runs
+(:func:`resolve_pending`: a dev study and the studies choosing from it run in one go). A study that is not itself
+final may name the students it reads on test, by name or by rule, under ``tested`` (:func:`tested_students`):
+what goes to test is the study's decision, not a notebook's.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
-              "chosen_on_dev"}
+              "chosen_on_dev", "tested"}
 RULE_KEYS = {"study", "among"}
 """The keys a study section written with ``students`` may hold."""
 
@@ -110,7 +113,8 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
             raise ValueError(f"{place}: unknown keys {unknown}; a study holds {sorted(STUDY_KEYS)}")
         compiled = {k: v for k, v in section.items() if k not in ("students", "seeds", "chosen_on_dev")}
         choices = dict(section.get("chosen_on_dev") or {})
-        chosen, unresolved = {}, []
+        chosen, pending = {}, []
+        base_seed = (section.get("train") or {}).get("seed", 0)
         for i, entry in enumerate(section["students"]):
             if isinstance(entry, Mapping) and set(entry) == {"best_of"}:
                 rule = _rule(entry["best_of"], f"{place}students[{i}].best_of")
@@ -119,7 +123,11 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
                     chosen[i] = winners[0]
                     choices[winners[0]] = rule
                 else:
-                    unresolved.append(f"the best {rule['among']} variant of {rule['study']} (no dev results yet)")
+                    pending.append({"rule": rule, "seeds": list(section.get("seeds", [base_seed])),
+                                    "base_seed": base_seed})
+        for i, entry in enumerate(section.get("tested") or []):
+            if not isinstance(entry, str):
+                _rule(entry.get("best_of") if isinstance(entry, Mapping) else entry, f"{place}tested[{i}].best_of")
         compiled["variants"] = study_students(section, registry, place, chosen)
         for student, rule in choices.items():
             if student not in compiled["variants"]:
@@ -127,8 +135,8 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
             _rule(rule, f"{place}chosen_on_dev.{student}")
         if choices:
             compiled["chosen_on_dev"] = choices
-        if unresolved:
-            compiled["unresolved"] = unresolved
+        if pending:
+            compiled["pending"] = pending
         out[key] = compiled
     return out
 
@@ -139,6 +147,48 @@ def _rule(rule: object, where: str) -> dict:
         raise ValueError(f"{where}: give the dev study and the prefix of the variants it is chosen among, "
                          f"e.g. {{study: fair, among: ot}}; got {rule!r}")
     return dict(rule)
+
+
+def _winner(params: dict, rule: Mapping, root: str | Path, key: str) -> str:
+    """The variant a rule names now (first winner in the dev study's order), or a ValueError saying what to run."""
+    winners = dev_winners(params.get(rule["study"], {}), rule, root)[1]
+    if not winners:
+        raise ValueError(f"study {key!r} cannot run yet: the best {rule['among']} variant of {rule['study']} is not "
+                         f"known (no dev results); run that dev study first")
+    return winners[0]
+
+
+def resolve_pending(params: dict, key: str, root: str | Path = ".") -> dict:
+    """Study ``key`` with every ``best_of`` rule that waited for its dev study (``pending``) resolved from the dev
+    study's stored results: the winner with the options the dev study trained it with, at each of the rule's seeds,
+    recorded under ``chosen_on_dev``. Raises naming the rule while its dev study has no results."""
+    s = params[key]
+    if not s.get("pending"):
+        return s
+    variants, choices = dict(s["variants"]), dict(s.get("chosen_on_dev") or {})
+    for item in s["pending"]:
+        name = _winner(params, item["rule"], root, key)
+        spec = {k: v for k, v in params[item["rule"]["study"]]["variants"][name].items() if k != "seed"}
+        for seed in item["seeds"]:
+            variants[name if seed == item["base_seed"] else f"{name}-seed{seed}"] = \
+                spec if seed == item["base_seed"] else {**spec, "seed": seed}
+        choices[name] = dict(item["rule"])
+    return {**{k: v for k, v in s.items() if k != "pending"}, "variants": variants, "chosen_on_dev": choices}
+
+
+def tested_students(params: dict, key: str, root: str | Path = ".") -> list[str]:
+    """The students study ``key`` reads on test (``tested``: names, or ``{best_of: {study, among}}`` rules resolved
+    from the stored dev results now), in order; a name must be a student of the study."""
+    s = params[key]
+    out = []
+    for i, entry in enumerate(s.get("tested") or []):
+        name = entry if isinstance(entry, str) else _winner(params, _rule(entry.get("best_of"),
+                                                                          f"{key}.tested[{i}].best_of"), root, key)
+        if name not in s["variants"]:
+            raise ValueError(f"{key}.tested[{i}]: {name!r} is not a student of the study; students: "
+                             f"{sorted(s['variants'])}")
+        out.append(name)
+    return out
 
 
 def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> tuple[float | None, list[str]]:

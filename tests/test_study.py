@@ -88,24 +88,34 @@ def test_optical_run_lists_the_studies_and_names_an_unknown_one(tmp_path, capsys
 
 
 def test_a_best_of_rule_resolves_to_the_dev_winner_and_waits_for_its_dev_study(tmp_path):
-    from optical.studies.runner import run_study
+    from optical.study import resolve_pending, tested_students
 
     params = {"variants": REGISTRY,
-              "dev": {"languages": ["hau"], "train": {"seed": 0}, "students": ["kd", "ot", "ot-star", "ot-star-long"]},
+              "dev": {"languages": ["hau"], "train": {"seed": 0}, "students": ["kd", "ot", "ot-star", "ot-star-long"],
+                      "tested": ["kd", {"best_of": {"study": "dev", "among": "ot"}}]},
               "final": {"languages": ["hau"], "train": {"seed": 0}, "seeds": [0, 1],
                         "students": ["kd", {"best_of": {"study": "dev", "among": "ot"}}]}}
-    waiting = compile_studies(params, root=tmp_path)["final"]
-    assert list(waiting["variants"]) == ["kd", "kd-seed1"]
-    assert waiting["unresolved"] == ["the best ot variant of dev (no dev results yet)"]
-    with pytest.raises(ValueError, match="'final' cannot run yet: the best ot variant of dev"):
-        run_study(compile_studies(params, root=tmp_path), "final", tmp_path)
+    waiting = compile_studies(params, root=tmp_path)
+    assert list(waiting["final"]["variants"]) == ["kd", "kd-seed1"]
+    assert waiting["final"]["pending"] == [{"rule": {"study": "dev", "among": "ot"}, "seeds": [0, 1], "base_seed": 0}]
+    with pytest.raises(ValueError, match="'final' cannot run yet: the best ot variant of dev is not known"):
+        resolve_pending(waiting, "final", tmp_path)
+    with pytest.raises(ValueError, match="'dev' cannot run yet"):
+        tested_students(waiting, "dev", tmp_path)
     # a tie (the longer solver reaches the same score) resolves to the first in the dev study's order; a result of
     # a variant the dev study no longer declares does not count
     for name, score in (("kd", 0.5), ("ot", 0.30), ("ot-star", 0.32), ("ot-star-long", 0.32), ("ot-old", 0.9)):
         atomic_write_json(tmp_path / "results" / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": score}})
-    final = compile_studies(params, root=tmp_path)["final"]
-    assert list(final["variants"]) == ["kd", "kd-seed1", "ot-star", "ot-star-seed1"]
-    assert final["chosen_on_dev"] == {"ot-star": {"study": "dev", "among": "ot"}} and "unresolved" not in final
+    assert tested_students(waiting, "dev", tmp_path) == ["kd", "ot-star"]
+    resolved = resolve_pending(waiting, "final", tmp_path)  # at run time, from the parameters compiled before
+    final = compile_studies(params, root=tmp_path)["final"]  # at load time, once the dev results exist
+    assert resolved == final and "pending" not in final
+    assert final["variants"] == {"kd": {"loss": "kd"}, "kd-seed1": {"loss": "kd", "seed": 1},
+                                 "ot-star": {"loss": "ot", "epsilon": 0.01, "marginals": "idf"},
+                                 "ot-star-seed1": {"loss": "ot", "epsilon": 0.01, "marginals": "idf", "seed": 1}}
+    assert final["chosen_on_dev"] == {"ot-star": {"study": "dev", "among": "ot"}}
     assert "tied with ot-star-long" in check_choices(compile_studies(params, root=tmp_path), "final", tmp_path)[0]
     with pytest.raises(ValueError, match=r"students\[0\].best_of: give the dev study"):
         compile_studies({**params, "final": {**params["final"], "students": [{"best_of": {"study": "dev"}}]}})
+    with pytest.raises(ValueError, match=r"dev.tested\[0\]: 'nope' is not a student"):
+        tested_students({**waiting, "dev": {**waiting["dev"], "tested": ["nope"]}}, "dev", tmp_path)

@@ -141,8 +141,8 @@ def multilingual_answer(root: Path) -> list[str]:
         rows = _ordered(against_kd(tested, list(READOUTS)))
         if not rows:
             trained = [r for r in read_json_folder(root / dev).values() if "training" in r]
-            done = (f"its options were chosen on dev ({len(trained)} students of `{dev}`), its students " if trained
-                    else "")
+            done = (f"its dev study of the options for mE5's tokens has {len(trained)} "
+                    f"student{'s' * (len(trained) > 1)} (`{dev}`); its KD and OT students are " if trained else "")
             lines += [f"**{who}**: {done}not read on test under the fair protocol yet (see the limitations and "
                       "{doc}`executed/12_multilingual_fair`).", ""]
             continue

@@ -1,5 +1,6 @@
-"""One runner for a study of the parameters: train its students (selected on dev) and, for a study of final
-students, read the test split in every readout it declares (:func:`optical.studies.experiments.final_test`, with
+"""One runner for a study of the parameters: resolve the students its rules choose on dev, train its students
+(selected on dev) and read on test the students it names (all of them for a study of final students) in every
+readout it declares (:func:`optical.studies.experiments.final_test`, with
 the claim's macro test against KD). ``optical run`` and the notebooks call it; what goes to test is the study's."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.studies.experiments import dev_study, final_test
+from optical.study import resolve_pending, tested_students
 
 
 def studies_of(params: dict) -> list[str]:
@@ -18,9 +20,11 @@ def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = Fals
     """Study ``key``: ``{"dev": its students' dev results, "test": its test reads (empty unless final)}``."""
     if key not in studies_of(params):
         raise ValueError(f"no study {key!r} in the parameters; studies: {studies_of(params)}")
+    params = {**params, key: resolve_pending(params, key, root)}
     s = params[key]
-    if s.get("unresolved"):
-        raise ValueError(f"study {key!r} cannot run yet: {'; '.join(s['unresolved'])}; run that dev study first")
     dev = dev_study(params, key, root, fresh)
-    test = final_test(params, key, list(s["variants"]), tuple(s["readouts"]), root, fresh) if s.get("final") else {}
+    tested = list(s["variants"]) if s.get("final") else tested_students(params, key, root)
+    if tested and not s.get("readouts"):
+        raise ValueError(f"{key}: a study that reads the test split must declare its readouts")
+    test = final_test(params, key, tested, tuple(s["readouts"]), root, fresh) if tested else {}
     return {"dev": dev, "test": test}
