@@ -77,14 +77,15 @@ def _interval(bounds: list[float]) -> str:
 def compute_cost(results_root) -> pd.DataFrame:
     """What a full recompute costs, per results folder (study) and in total, from the wall times each results file
     recorded when it was computed: students trained, their steps and training hours (seed means, which sum their
-    seeds, are not counted twice), and the hours of evaluation and of the training-free studies."""
+    seeds, are not counted twice; results kept under ``superseded/`` are not counted), and the hours of evaluation
+    and of the training-free studies."""
     from pathlib import Path
 
     from optical.io import read_json
 
     rows = {}
     for folder in sorted(p for p in Path(results_root).iterdir() if p.is_dir()):
-        results = [read_json(f) for f in sorted(folder.rglob("*.json"))]
+        results = [read_json(f) for f in sorted(folder.rglob("*.json")) if "superseded" not in f.parts]
         trained = [r["training"] for r in results if "training" in r and "seeds" not in r.get("params", {})]
         evaluated = sum(r.get("meta", {}).get("wall_s", 0.0) + r.get("wall_s", 0.0) for r in results)
         if trained or evaluated:
