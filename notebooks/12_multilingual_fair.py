@@ -45,7 +45,7 @@ fresh = False
 from IPython.display import Markdown, display
 
 from optical.report.plots import show_plans
-from optical.report.summary import e5s_start_sentence
+from optical.report.summary import dev_choice_sentence, e5s_start_sentence
 from optical.report.tables import ot_diagnostics, plan_entropy_table, show_dev_study, show_final_test, twin_table
 from optical.studies.closed_form import closed_form_maps
 from optical.studies.plans import student_plans
@@ -83,9 +83,11 @@ else:
 
 # %%
 twins = twin_table(e5t_results) if e5t_results else []
-(twins.style.format(precision=3).set_caption(
-    "Frozen word embeddings, ablated for KD and OT alike: best dev macro MRR@10 and wall seconds per step")
- if len(twins) else None)
+if len(twins):
+    display(twins.style.format(precision=3).set_caption(
+        "Frozen word embeddings, ablated for KD and OT alike: best dev macro MRR@10 and wall seconds per step"))
+if e5t_results:
+    display(Markdown(dev_choice_sentence(e5t_results)))
 
 # %%
 (ot_diagnostics(e5t_results).style.format(precision=3, na_rep="–").set_caption(

@@ -526,3 +526,18 @@ def test_the_plans_of_a_study_student_use_its_ot_options_and_are_read_back_once_
         assert 0.0 <= example["plans"][stage]["row_entropy"] <= 1.0
     shutil.rmtree(tmp_path / "runs")  # a later session: the student is gone, the stored plans are read
     assert student_plans(p, "study", "ot-idf", "hau", 1, tmp_path) == plans
+
+
+def test_dev_choice_sentence_names_each_family_best_and_what_freezing_changes():
+    from optical.report.summary import dev_choice_sentence
+
+    def card(score, wall):
+        return {"training": {"best_dev_macro_mrr10": score, "wall_s": wall, "steps": 100}}
+
+    text = dev_choice_sentence({"kd": card(0.50, 400.0), "kd-frozen": card(0.52, 200.0), "ot-rel0.5": card(0.49, 300.0),
+                                "ot-rel0.5-frozen": card(0.47, 150.0), "ot-rel0.5-seed1": card(0.47, 300.0),
+                                "ot+kd-cos-1": card(0.9, 1.0)})
+    assert text.startswith("On dev (macro MRR@10, mean over seeds), the best KD variant is KD-fz (0.520) and the best "
+                           "OT variant is OT κ.5 (0.480).")  # seeds 0.49, 0.47; ot+kd is not an OT variant
+    assert "KD-fz vs KD: dev +0.020, 2.0 s per step against 4.0" in text
+    assert "OT κ.5-fz vs OT κ.5: dev -0.010" in text

@@ -119,6 +119,32 @@ def budget_sentence(results: dict[str, dict]) -> str:
     return "\n".join(lines + ["", verdict])
 
 
+def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot"),
+                        twin: str = "-frozen") -> str:
+    """Markdown: the best variant of each family on a dev study (macro dev MRR@10, mean over its seeds: what a
+    ``best_of`` rule picks) and, for each variant with a twin ``<variant><twin>``, what the twin changes on dev and
+    in wall time per step."""
+    from optical.report.labels import alias
+    from optical.study import in_family, seed_groups
+
+    groups = seed_groups(list(results))
+    score = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
+             for name, members in groups.items()}
+    parts = []
+    for family in families:
+        members = {n: v for n, v in score.items() if in_family(n, family)}
+        if members:
+            best = max(members, key=members.get)
+            parts.append(f"the best {family.upper()} variant is {alias(best)} ({members[best]:.3f})")
+    lines = [f"On dev (macro MRR@10, mean over seeds), {' and '.join(parts)}." if parts else ""]
+    for name in score:
+        if name + twin in score:
+            pace = [results[n]["training"]["wall_s"] / results[n]["training"]["steps"] for n in (name, name + twin)]
+            lines.append(f"{alias(name + twin)} vs {alias(name)}: dev {score[name + twin] - score[name]:+.3f}, "
+                         f"{pace[1]:.1f} s per step against {pace[0]:.1f} (dev evaluations included).")
+    return " ".join(line for line in lines if line)
+
+
 def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str:
     """Markdown: each student of a longer dev study (``long``) against the same variant at the shorter budget
     (``short``): the best AfriQA dev MRR@10 and its step in each run, MAFAND dev at that step, and the longer run's
