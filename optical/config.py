@@ -17,7 +17,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dat
 
 KD_METRICS = ("mse", "cosine")
 COST_NAMES = ("cosine", "sqeuclidean", "sqeuclidean-raw")  # optical.transport.costs.COSTS (a test checks)
-DEV_CRITERIA = ("afriqa", "mafand", "mean")
+DEV_CRITERIA = ("queries", "bitext", "mean")
 LOSS_COMPONENTS = ["kd", "token-kd", "ot"]  # extended by optical.losses.register_loss
 
 _CHECKS = {
@@ -130,8 +130,9 @@ class TrainConfig:
     seed: int = _option(0, "seed of the data order and the initialisation")
     eval_every: int = _option(100, "dev evaluation every N steps for checkpoint selection (0: none)",
                               check="non_negative")
-    dev_select: str = _option("afriqa", "dev criterion for checkpoint selection: AfriQA dev MRR@10, MAFAND dev "
-                                        "bitext MRR, or their mean", DEV_CRITERIA)
+    dev_select: str = _option("queries", "dev criterion for checkpoint selection: MRR@10 of the dev queries "
+                                         "(macro), held-out bitext retrieval MRR (macro), or their mean",
+                              DEV_CRITERIA)
     patience: int | None = _option(None, "early stopping: end training after this many dev evaluations without a "
                                          "new best (default: every step of the budget)", check="at_least_one")
     checkpoint_every: int = _option(100, "steps between resumable checkpoints", check="at_least_one")

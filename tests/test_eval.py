@@ -198,3 +198,23 @@ def test_best_evaluation_keeps_the_first_of_equal_best_scores_and_refuses_an_emp
     assert best_evaluation(history)["step"] == 2
     with pytest.raises(ValueError, match="dev history is empty"):
         best_evaluation([])
+
+
+def test_the_dev_criteria_have_dataset_neutral_names(tiny_model, afriqa_dir):
+    """The dev evaluator scores the dev queries (``queries``) and the held-out bitext (``bitext``…), named for what
+    they measure; the selection score ``macro`` is the one ``select`` names; old dataset names are refused."""
+    from optical.data import afriqa
+    from optical.eval.dev import DevEvaluator
+    from optical.models import load_sentence_transformer
+
+    model = load_sentence_transformer(str(tiny_model))
+    tasks, bitexts = {"hau": afriqa.load_task("hau", "dev")}, {"hau": afriqa.mafand_dev("hau")}
+    scores = DevEvaluator(model, tasks, bitexts, select="mean")(model)
+    assert {"hau", "queries", "bitext", "bitext_top1", "bitext_hau", "bitext_top1_hau", "macro"} == set(scores)
+    assert scores["queries"] == scores["hau"] and scores["bitext"] == scores["bitext_hau"]
+    assert scores["macro"] == pytest.approx((scores["queries"] + scores["bitext"]) / 2)
+    assert DevEvaluator(model, tasks, bitexts, select="bitext")(model)["macro"] == scores["bitext"]
+    with pytest.raises(ValueError, match=r"unknown dev selection 'afriqa'; choose one of \('queries', 'bitext'"):
+        DevEvaluator(model, tasks, bitexts, select="afriqa")
+    with pytest.raises(ValueError, match="needs dev query tasks; none given"):
+        DevEvaluator(model, {}, bitexts)

@@ -76,13 +76,13 @@ def fake_student(history, log=None, norms=None):
 
 
 def test_dev_table_reads_the_selected_checkpoint_and_diagnostics_the_log():
-    history = [{"step": 1, "hau": 0.2, "afriqa": 0.2, "macro": 0.2, "mafand": 0.5, "mafand_top1": 0.4},
-               {"step": 2, "hau": 0.3, "afriqa": 0.3, "macro": 0.3, "mafand": 0.6, "mafand_top1": 0.5},
-               {"step": 3, "hau": 0.25, "afriqa": 0.25, "macro": 0.25, "mafand": 0.7, "mafand_top1": 0.6}]
+    history = [{"step": 1, "hau": 0.2, "queries": 0.2, "macro": 0.2, "bitext": 0.5, "bitext_top1": 0.4},
+               {"step": 2, "hau": 0.3, "queries": 0.3, "macro": 0.3, "bitext": 0.6, "bitext_top1": 0.5},
+               {"step": 3, "hau": 0.25, "queries": 0.25, "macro": 0.25, "bitext": 0.7, "bitext_top1": 0.6}]
     log = {"step": [1, 3], "epsilon": [0.1, 0.2], "cost_sd": [0.05, 0.4], "plan_entropy": [0.9, 0.5]}
     results = {"ot+kd": fake_student(history, log, {"ot": 2.0, "kd": 0.5}), "kd": fake_student(history)}
     table = dev_table(results)
-    assert table.loc["KD", "step"] == 2 and table.loc["KD", "MAFAND MRR"] == 0.6 and table.loc["KD", "hau"] == 0.3
+    assert table.loc["KD", "step"] == 2 and table.loc["KD", "bitext MRR"] == 0.6 and table.loc["KD", "hau"] == 0.3
     diag = ot_diagnostics(results)
     assert list(diag.index) == ["ot+kd"]
     assert diag.loc["ot+kd", "cost sd / ε (early)"] == pytest.approx(0.5)
@@ -338,13 +338,13 @@ def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
     from optical.report.summary import budget_sentence
 
     def run(scores, mafand):
-        history = [{"step": 100 * (i + 1), "macro": m, "mafand": f} for i, (m, f) in enumerate(zip(scores, mafand))]
+        history = [{"step": 100 * (i + 1), "macro": m, "bitext": f} for i, (m, f) in enumerate(zip(scores, mafand))]
         return {"training": {"steps": 100 * len(scores), "dev_history": history}}
 
     rising = budget_sentence({"kd": run([0.2, 0.3], [0.1, 0.15]), "ot": run([0.2, 0.25, 0.24], [0.1, 0.1, 0.2])})
     assert "`kd`: selected step 200 of 200; over the last 100 steps the selection criterion moved +0.100, " \
-           "MAFAND dev +0.050." in rising
-    assert "`ot`: selected step 200 of 300;" in rising and "moved -0.010, MAFAND dev +0.100." in rising
+           "bitext dev +0.050." in rising
+    assert "`ot`: selected step 200 of 300;" in rising and "moved -0.010, bitext dev +0.100." in rising
     assert rising.endswith("1 of 2 students select their last step: the budget, not dev, ended their training.")
     stopped = {"training": {**run([0.3, 0.2], [0.1, 0.1])["training"], "config": {"max_steps": 1000}}}
     text = budget_sentence({"ot": stopped})
@@ -356,14 +356,14 @@ def test_longer_budget_sentence_compares_each_variant_with_its_shorter_run():
     from optical.report.summary import longer_budget_sentence
 
     def run(scores, mafand, every):
-        history = [{"step": every * (i + 1), "macro": m, "mafand": f} for i, (m, f) in enumerate(zip(scores, mafand))]
+        history = [{"step": every * (i + 1), "macro": m, "bitext": f} for i, (m, f) in enumerate(zip(scores, mafand))]
         return {"training": {"steps": every * len(scores), "dev_history": history}}
 
     short = {"ot": run([0.2, 0.3], [0.1, 0.2], 500), "kd": run([0.3], [0.3], 1000)}
     long = {"ot": run([0.25, 0.28, 0.33, 0.32], [0.1, 0.2, 0.3, 0.4], 500), "token-kd": run([0.1], [0.1], 2000)}
     text = longer_budget_sentence(short, long)
     assert text == ("* `ot`: best AfriQA dev MRR@10 0.300 at step 1000 of 1000 → 0.330 at step 1500 of 2000 "
-                    "(Δ +0.030); MAFAND dev there 0.200 → 0.300; at step 1000 the longer run had 0.280.")
+                    "(Δ +0.030); bitext dev there 0.200 → 0.300; at step 1000 the longer run had 0.280.")
     assert longer_budget_sentence(short, {"token-kd": long["token-kd"]}).startswith("No student")
 
 

@@ -331,7 +331,7 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
 
     def evaluator():  # dev scores by evaluation: the best is the second (step 2 of 4)
         scores = iter([0.5, 0.9, 0.7, 0.6])
-        return lambda model: {"macro": next(scores), "mafand": 0.1}
+        return lambda model: {"macro": next(scores), "bitext": 0.1}
 
     config = cfg(loss="ot", teacher=str(tiny_model), max_steps=4, batch_size=4, eval_every=1, checkpoint_every=1)
     run = train(config, bitext(), tmp_path / "run", evaluator())
@@ -346,7 +346,7 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
     assert card["dev_history"] == run.dev_history and card["replayed_to_step"] == 2 and card["steps"] == 4
     assert card["replay"] == {"exact": True, "tolerance": 1e-3, "max_dev_difference": 0.0}
 
-    other = [dict(h, mafand=0.2) if h["step"] == 1 else h for h in run.dev_history]
+    other = [dict(h, bitext=0.2) if h["step"] == 1 else h for h in run.dev_history]
     with pytest.raises(ValueError, match="at step 1 differs from the run's"):
         save_best_of_replay(tmp_path / "replay", config, bitext(), other)
     later = [dict(h, macro=1.0) if h["step"] == 4 else h for h in run.dev_history]
@@ -359,7 +359,7 @@ def test_a_replay_stopped_at_the_runs_best_step_saves_the_student_the_run_kept(t
         check_replay(run.dev_history, run.dev_history[:2])
 
     # a near replay (another floating-point path): every number within atol and the same best step
-    near = [dict(h, macro=h["macro"] + 0.004, mafand=h["mafand"] - 0.002) for h in run.dev_history]
+    near = [dict(h, macro=h["macro"] + 0.004, bitext=h["bitext"] - 0.002) for h in run.dev_history]
     with pytest.raises(ValueError, match=r"at step 1 differs from the run's \(largest difference 0.004, tolerance "
                                          r"0.001, macro bit for bit\)"):
         check_replay(run.dev_history, near)

@@ -1,14 +1,16 @@
 """Dev criteria for checkpoint selection, given to the trainer as a callback.
 
-Two criteria, neither of which reuses a training sentence (benchmark.md §1):
+Two criteria, named for what they measure rather than for a dataset, neither of which reuses a training sentence
+(benchmark.md §1):
 
-* **AfriQA dev retrieval**: MRR@10 of the student's queries against the teacher's document matrix
-  (computed once per corpus and kept);
-* **held-out bitext retrieval** on MAFAND's dev split: each L sentence, encoded by the student, retrieves
-  its English source among all English sentences of the split, encoded by the teacher (top-1 and MRR).
+* ``queries`` — **dev query retrieval**: MRR@10 of the student's dev queries (AfriQA dev, WebFAQ dev…) against the
+  teacher's document matrix (computed once per corpus and kept), per language and their macro mean;
+* ``bitext`` — **held-out bitext retrieval** (MAFAND's dev split for AfriQA): each L sentence, encoded by the
+  student, retrieves its English source among all English sentences of the split, encoded by the teacher (MRR
+  per language as ``bitext_<lang>``, top-1 as ``bitext_top1_<lang>``, and their macro means).
 
-The selection score (``"macro"`` in the returned dict) is the AfriQA dev macro MRR@10 by default
-(``select="afriqa"``), the MAFAND macro MRR (``"mafand"``), or their mean (``"mean"``).
+The selection score (``"macro"`` in the returned dict) is the query criterion by default (``select="queries"``),
+the bitext criterion (``"bitext"``), or their mean (``"mean"``).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class DevEvaluator:
     """
 
     def __init__(self, teacher_model, tasks: dict[str, RetrievalTask] | None = None,
-                 bitexts: dict[str, Bitext] | None = None, select: str = "afriqa"):
+                 bitexts: dict[str, Bitext] | None = None, select: str = "queries"):
         if select not in DEV_CRITERIA:
             raise ValueError(f"unknown dev selection {select!r}; choose one of {DEV_CRITERIA}")
         self.teacher, self.select = teacher_model, select
@@ -55,9 +57,9 @@ class DevEvaluator:
         self.bitexts = {lang: b for lang, b in (bitexts or {}).items() if len(b)}
         if not self.tasks and not self.bitexts:
             raise ValueError("a dev evaluator needs at least one dev task or held-out bitext")
-        if select != "mafand" and not self.tasks:
-            raise ValueError(f"dev selection {select!r} needs AfriQA dev tasks; none given (use select='mafand')")
-        if select != "afriqa" and not self.bitexts:
+        if select != "bitext" and not self.tasks:
+            raise ValueError(f"dev selection {select!r} needs dev query tasks; none given (use select='bitext')")
+        if select != "queries" and not self.bitexts:
             raise ValueError(f"dev selection {select!r} needs held-out bitext; none given")
         self._docs: dict[int, np.ndarray] = {}
         self._english: dict[str, np.ndarray] = {}
@@ -75,19 +77,19 @@ class DevEvaluator:
             run = exact_search(encode_with(student_model, [task.queries[q] for q in qids]),
                                self._doc_matrix(task.corpus), qids, sorted(task.corpus), k=10)
             scores[lang] = aggregate(per_query(task.qrels, run, qids))["MRR@10"]
-        afriqa = float(np.mean([scores[lang] for lang in self.tasks])) if self.tasks else None
-        mafand = None
+        queries = float(np.mean([scores[lang] for lang in self.tasks])) if self.tasks else None
+        bitext = None
         if self.bitexts:
-            for lang, bitext in self.bitexts.items():
+            for lang, pairs in self.bitexts.items():
                 if lang not in self._english:
-                    self._english[lang] = encode_with(self.teacher, bitext.target)
-                result = bitext_retrieval(encode_with(student_model, bitext.source), self._english[lang])
-                scores[f"mafand_{lang}"], scores[f"mafand_top1_{lang}"] = result["mrr"], result["top1"]
-            mafand = float(np.mean([scores[f"mafand_{lang}"] for lang in self.bitexts]))
-            scores["mafand"] = mafand
-            scores["mafand_top1"] = float(np.mean([scores[f"mafand_top1_{lang}"] for lang in self.bitexts]))
-        if afriqa is not None:
-            scores["afriqa"] = afriqa
-        scores["macro"] = {"afriqa": afriqa, "mafand": mafand,
-                           "mean": None if afriqa is None or mafand is None else (afriqa + mafand) / 2}[self.select]
+                    self._english[lang] = encode_with(self.teacher, pairs.target)
+                result = bitext_retrieval(encode_with(student_model, pairs.source), self._english[lang])
+                scores[f"bitext_{lang}"], scores[f"bitext_top1_{lang}"] = result["mrr"], result["top1"]
+            bitext = float(np.mean([scores[f"bitext_{lang}"] for lang in self.bitexts]))
+            scores["bitext"] = bitext
+            scores["bitext_top1"] = float(np.mean([scores[f"bitext_top1_{lang}"] for lang in self.bitexts]))
+        if queries is not None:
+            scores["queries"] = queries
+        scores["macro"] = {"queries": queries, "bitext": bitext,
+                           "mean": None if queries is None or bitext is None else (queries + bitext) / 2}[self.select]
         return scores

@@ -88,7 +88,7 @@ def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = 
     """One panel per dev criterion (key of the dev history -> axis label), one line per variant, against steps.
     Each method keeps its colour (:func:`optical.report.labels.system_colour`); lines of the same colour (seeds of a
     variant, or one variant at two budgets) differ by line style. The legend sits below the panels."""
-    criteria = criteria or {"afriqa": "AfriQA dev MRR@10 (macro)", "mafand": "MAFAND dev bitext MRR (macro)"}
+    criteria = criteria or {"queries": "dev queries: MRR@10 (macro)", "bitext": "held-out bitext: MRR (macro)"}
     fig, axes = plt.subplots(1, len(criteria), figsize=(5.5 * len(criteria), 3.6), squeeze=False)
     seen: dict[str, int] = {}
     styles = {}

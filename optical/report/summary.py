@@ -106,7 +106,7 @@ def budget_sentence(results: dict[str, dict]) -> str:
         change = ""
         if len(history) > 1:
             last, before = history[-1], history[-2]
-            second = f", MAFAND dev {last['mafand'] - before['mafand']:+.3f}" if "mafand" in last else ""
+            second = f", bitext dev {last['bitext'] - before['bitext']:+.3f}" if "bitext" in last else ""
             change = (f"; over the last {steps - before['step']} steps the selection criterion moved "
                       f"{last['macro'] - before['macro']:+.3f}{second}")
         budget = result["training"].get("config", {}).get("max_steps")
@@ -156,13 +156,13 @@ def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str
             continue
         a, b = (best_evaluation(r["training"]["dev_history"]) for r in (short[name], result))
         steps_a, steps_b = short[name]["training"]["steps"], result["training"]["steps"]
-        mafand = f"; MAFAND dev there {a['mafand']:.3f} → {b['mafand']:.3f}" if "mafand" in a and "mafand" in b \
+        bitext = f"; bitext dev there {a['bitext']:.3f} → {b['bitext']:.3f}" if "bitext" in a and "bitext" in b \
             else ""
         same = next((h for h in result["training"]["dev_history"] if h["step"] == steps_a), None)
         at_short = f"; at step {steps_a} the longer run had {same['macro']:.3f}" if same else ""
         lines.append(f"* `{name}`: best AfriQA dev MRR@10 {a['macro']:.3f} at step {a['step']} of {steps_a} → "
                      f"{b['macro']:.3f} at step {b['step']} of {steps_b} (Δ {b['macro'] - a['macro']:+.3f})"
-                     f"{mafand}{at_short}.")
+                     f"{bitext}{at_short}.")
     return "\n".join(lines) if lines else "No student of the longer study has a shorter run to compare with."
 
 

@@ -108,8 +108,8 @@ def dev_table(results: dict[str, dict]) -> pd.DataFrame:
         best = best_evaluation(result["training"]["dev_history"])
         langs = [k for k in result["languages"]]
         row = {lang: best[lang] for lang in langs if lang in best}
-        row.update({"macro": best.get("afriqa", best["macro"]), "MAFAND MRR": best.get("mafand"),
-                    "MAFAND top-1": best.get("mafand_top1"), "step": best["step"]})
+        row.update({"macro": best.get("queries", best["macro"]), "bitext MRR": best.get("bitext"),
+                    "bitext top-1": best.get("bitext_top1"), "step": best["step"]})
         rows[display_name(name)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
