@@ -154,7 +154,7 @@ def _winner(params: dict, rule: Mapping, root: str | Path, key: str) -> str:
     winners = dev_winners(params.get(rule["study"], {}), rule, root)[1]
     if not winners:
         raise ValueError(f"study {key!r} cannot run yet: the best {rule['among']} variant of {rule['study']} is not "
-                         f"known (no dev results); run that dev study first")
+                         f"known (not every candidate has a dev result); run that dev study first")
     return winners[0]
 
 
@@ -195,11 +195,13 @@ def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> 
     """The best macro dev MRR@10 among the variants of family ``rule["among"]`` in the stored results of dev study
     ``rule["study"]`` (mean over each variant's seeds; only the study's declared students when its section is
     given) and the variants reaching it, in the study's order (a tie, e.g. a solver run longer to the same result,
-    counts as a best); ``(None, [])`` while the study has no results."""
+    counts as a best); ``(None, [])`` while a declared candidate of the family has no result yet."""
     from optical.io import read_json_folder
 
     results = {k: r for k, r in read_json_folder(Path(root) / "results" / rule["study"]).items()
                if "training" in r and ("variants" not in dev_section or k in dev_section["variants"])}
+    if any(in_family(name, rule["among"]) and name not in results for name in dev_section.get("variants", {})):
+        return None, []  # a declared candidate has not run yet: no choice is made on part of the study
     order = list(dev_section.get("variants", sorted(results)))
     scores = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
               for name, members in seed_groups(sorted(results, key=order.index)).items()
@@ -220,7 +222,7 @@ def check_choices(params: dict, key: str, root: str | Path = ".") -> list[str]:
     for student, rule in (params[key].get("chosen_on_dev") or {}).items():
         best, winners = dev_winners(params.get(rule["study"], {}), rule, root)
         if not winners:
-            lines.append(f"{student}: not checked ({rule['study']} has no results yet)")
+            lines.append(f"{student}: not checked ({rule['study']} has not run all its candidates yet)")
             continue
         prefix = rule["among"]
         if student not in winners:
