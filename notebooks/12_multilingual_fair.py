@@ -36,6 +36,7 @@ teacher = "all-MiniLM-L6-v2"
 e5t_dev = None   # the dev study of the options for mE5 (params/multilingual.yaml); None: not run here
 e5t = None       # KD and OT as chosen on e5t_dev, all languages, read on test when trained; None: not run here
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100000}
+maps_on_students_pairs = 1000   # bitext pairs per language the maps on the distilled students are fit on
 closed_form = {"languages": ["hau"], "sizes": [100],
                "spaces": {"minilm": {"query_encoder": "all-MiniLM-L6-v2", "target_encoder": "all-MiniLM-L6-v2"}}}
 root = "."
@@ -46,14 +47,16 @@ from IPython.display import Markdown, display
 
 from optical.report.plots import show_plans
 from optical.report.summary import dev_choice_sentence, e5s_start_sentence
-from optical.report.tables import ot_diagnostics, plan_entropy_table, show_dev_study, show_final_test, twin_table
-from optical.studies.closed_form import closed_form_maps
+from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_study,
+                                   show_final_test, twin_table)
+from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
 from optical.studies.plans import student_plans
 from optical.studies.runner import run_study
 from optical.study import check_choices, dev_winners
 
 p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "e5t": e5t, "statistics": statistics,
      "closed_form": closed_form}
+MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
 
 # %% [markdown]
 # ## OPTICAL's setting at step 0: why e5s started below its floor
@@ -111,6 +114,21 @@ plans = student_plans(p, "e5t_dev", chosen[0], "hau", 2, root, fresh) if chosen 
 # %% mystnb={"figure": {"caption": "Transport plans of the multilingual OT student chosen on dev, before and after training, beside the hard alignment of token-KD: where each Hausa token's mass goes among the English tokens."}}
 if plans:
     show_plans(plans["examples"])
+
+# %% [markdown]
+# ### Do closed-form maps still help a distilled student?
+#
+# The training-free maps of {doc}`11_closed_form`, fit on the first bitext pairs of each language (1,000) from the
+# distilled student's L vectors to the teacher's English vectors and applied to the student's queries, for the KD
+# and the OT student chosen on dev; read on dev only (these are dev-study students). `identity` is the student as
+# trained: a map that adds much to it would mean distillation left an offset a closed form removes.
+
+# %%
+kd_chosen = dev_winners(e5t_dev, {"study": "e5t_dev", "among": "kd"}, root)[1][:1] if e5t_results else []
+pair = kd_chosen + chosen
+on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs, root, fresh) if len(pair) == 2 else {}
+(maps_on_students_table(on_students).style.format(precision=3).set_caption(
+    "dev macro MRR@10 of the chosen students with each map applied to their queries") if on_students else None)
 
 # %% [markdown]
 # ## The multilingual arm on test

@@ -541,3 +541,27 @@ def test_dev_choice_sentence_names_each_family_best_and_what_freezing_changes():
                            "OT variant is OT κ.5 (0.480).")  # seeds 0.49, 0.47; ot+kd is not an OT variant
     assert "KD-fz vs KD: dev +0.020, 2.0 s per step against 4.0" in text
     assert "OT κ.5-fz vs OT κ.5: dev -0.010" in text
+
+
+def test_maps_on_a_distilled_student_read_dev_and_the_identity_is_the_student_itself(tiny_model, afriqa_dir,
+                                                                                      tmp_path):
+    import shutil
+
+    from optical.eval.selection import best_evaluation
+    from optical.studies.closed_form import maps_on_students
+    from optical.studies.experiments import dev_study
+
+    study = {"languages": ["hau"], "train": {"max_steps": 2, "batch_size": 2, "max_pairs": 8, "eval_every": 1,
+                                             "dev_bitext_pairs": 2},
+             "variants": {"ot": {"loss": "ot", "epsilon_relative": 0.5}}}
+    p = {"dataset": "afriqa", "teacher": str(tiny_model), "study": study}
+    with pytest.raises(FileNotFoundError, match="run study 'study' first"):
+        maps_on_students(p, "study", ["ot"], ["identity", "mean-shift"], 4, tmp_path)
+    trained = dev_study(p, "study", tmp_path)["ot"]
+    reads = maps_on_students(p, "study", ["ot"], ["identity", "mean-shift"], 4, tmp_path)["ot"]
+    assert set(reads["reads"]) == {"dev"}  # dev-study students: never read on test
+    identity = reads["reads"]["dev"]["4"]["identity"]["languages"]["hau"]["MRR@10"]
+    assert identity == pytest.approx(best_evaluation(trained["training"]["dev_history"])["hau"], abs=1e-6)
+    assert reads["spec"]["query_encoder"] == "runs/study/ot/student"
+    shutil.rmtree(tmp_path / "runs")  # the student gone, its reads are read back
+    assert maps_on_students(p, "study", ["ot"], ["identity", "mean-shift"], 4, tmp_path)["ot"] == reads

@@ -170,6 +170,16 @@ def size_frame(studies: dict[int, dict[str, dict]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def maps_on_students_table(reads: dict[str, dict]) -> pd.DataFrame:
+    """Dev macro MRR@10 of each distilled student (rows) with each closed-form map applied to its queries
+    (columns; ``identity``: the student as trained), from :func:`optical.studies.closed_form.maps_on_students`."""
+    rows = {}
+    for student, result in reads.items():
+        (size, by_map), = result["reads"]["dev"].items()
+        rows[f"{alias(student)} ({size} pairs)"] = {kind: cell["macro"]["MRR@10"] for kind, cell in by_map.items()}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def plan_entropy_table(examples: list[dict]) -> pd.DataFrame:
     """Row entropy of each pair's OT plan at each stage (:func:`optical.studies.plans.pair_plans`): 0 when every
     student token sends its mass to one teacher token, 1 when it spreads it evenly."""

@@ -56,13 +56,15 @@ def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: 
     return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}
 
 
-def closed_form_space(space: str, spec: dict, languages: list[str], settings: dict, dataset: str = "afriqa") -> dict:
-    """Dev and test reads of every map of ``settings["maps"]`` at every size for one space (see module doc)."""
+def closed_form_space(space: str, spec: dict, languages: list[str], settings: dict, dataset: str = "afriqa",
+                      splits: tuple[str, ...] = ("dev", "test")) -> dict:
+    """Reads on ``splits`` of every map of ``settings["maps"]`` at every size for one space (see module doc)."""
     start = time.time()
     source_model = _load(spec["query_encoder"])
     target_model = source_model if spec["target_encoder"] == spec["query_encoder"] else _load(spec["target_encoder"])
-    splits = {"dev": dev_tasks(dataset, languages), "test": load_tasks(dataset, languages, "test")}
-    corpus = next(iter(splits["test"].values())).corpus
+    splits = {split: dev_tasks(dataset, languages) if split == "dev" else load_tasks(dataset, languages, split)
+              for split in splits}
+    corpus = next(task for tasks in splits.values() for task in tasks.values()).corpus
     doc_ids, docs = sorted(corpus), teacher_documents(target_model, corpus)
     reads: dict[str, dict] = {split: {} for split in splits}
     pairs = {}
@@ -110,4 +112,36 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
             out[space] = stored
             continue
         out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], settings, p["dataset"]))
+    return out
+
+
+def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], size: int, root: str | Path = ".",
+                     fresh: bool = False) -> dict[str, dict]:
+    """Does distillation already remove the offset a closed-form map corrects? For each trained student of dev
+    study ``p[key]`` (its folder ``runs/<key>/<student>/student``), the maps ``maps`` (``identity`` included: the
+    student as trained) fit on the first ``size`` pairs of each of the study's languages from the student's L
+    vectors to the study's teacher's English vectors, applied to the student's queries, read on **dev** only (these
+    are dev-study students). Stored as ``results/<key>/maps-on-<student>.json`` and read back once the student is
+    gone."""
+    s = p[key]
+    teacher = s.get("teacher", p["teacher"])
+    settings = {**DEFAULTS, "sizes": [size], "maps": list(maps)}
+    out = {}
+    for student in students:
+        if student not in s["variants"]:
+            raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
+        params = {"study": key, "student": student, "train": {**s["train"], **s["variants"][student]},
+                  "teacher": teacher, "languages": s["languages"], "dataset": p["dataset"], **settings}
+        path = Path(root) / "results" / key / f"maps-on-{student}.json"
+        if (stored := store.stored(path, params, fresh)) is not None:
+            out[student] = stored
+            continue
+        folder = Path(root) / "runs" / key / student / "student"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: the student is not on this machine and no reads are stored for it; "
+                                    f"run study {key!r} first")
+        reads = closed_form_space(f"{key}/{student}", {"query_encoder": str(folder), "target_encoder": teacher},
+                                  s["languages"], settings, p["dataset"], ("dev",))
+        reads["spec"]["query_encoder"] = f"runs/{key}/{student}/student"  # not this machine's path
+        out[student] = store.store(path, params, reads)
     return out
