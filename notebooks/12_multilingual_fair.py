@@ -46,7 +46,7 @@ fresh = False
 from IPython.display import Markdown, display
 
 from optical.report.plots import show_plans
-from optical.report.summary import dev_choice_sentence, e5s_start_sentence
+from optical.report.summary import dev_choice_sentence, e5s_start_sentence, zero_shot_dev_sentence
 from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_study,
                                    show_final_test, twin_table)
 from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
@@ -67,7 +67,8 @@ MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
 # Both are training-free maps of {doc}`11_closed_form`, read here on dev and test before any training step.
 
 # %%
-Markdown(e5s_start_sentence(closed_form_maps(p, root, fresh)))
+spaces = closed_form_maps(p, root, fresh)
+Markdown(e5s_start_sentence(spaces))
 
 # %% [markdown]
 # ## The options on dev (mE5 teacher, student its copy)
@@ -90,7 +91,8 @@ if len(twins):
     display(twins.style.format(precision=3).set_caption(
         "Frozen word embeddings, ablated for KD and OT alike: best dev macro MRR@10 and wall seconds per step"))
 if e5t_results:
-    display(Markdown(dev_choice_sentence(e5t_results)))
+    zero_shot = zero_shot_dev_sentence(spaces["me5"], e5t_dev["languages"]) if "me5" in spaces else ""
+    display(Markdown(f"{dev_choice_sentence(e5t_results)} {zero_shot}"))
 
 # %%
 (ot_diagnostics(e5t_results).style.format(precision=3, na_rep="–").set_caption(

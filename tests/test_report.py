@@ -565,3 +565,15 @@ def test_maps_on_a_distilled_student_read_dev_and_the_identity_is_the_student_it
     assert reads["spec"]["query_encoder"] == "runs/study/ot/student"
     shutil.rmtree(tmp_path / "runs")  # the student gone, its reads are read back
     assert maps_on_students(p, "study", ["ot"], ["identity", "mean-shift"], 4, tmp_path)["ot"] == reads
+
+
+def test_zero_shot_dev_sentence_averages_the_identity_read_over_the_study_languages():
+    from optical.report.summary import zero_shot_dev_sentence
+
+    cells = {lang: {"MRR@10": v} for lang, v in (("hau", 0.4), ("zul", 0.5), ("ibo", 0.9))}
+    space = {"spec": {"query_encoder": "multilingual-e5-small"},
+             "reads": {"dev": {"100": {"identity": {"languages": cells}}}}}
+    assert zero_shot_dev_sentence(space, ["hau", "zul", "twi"]) == (
+        "Before any training step, multilingual-e5-small alone (zero-shot) scores 0.450 macro dev MRR@10 on hau, "
+        "zul (the closed-form study's identity read).")  # twi has no dev read here; ibo is not a study language
+    assert zero_shot_dev_sentence(space, ["twi"]) == ""

@@ -145,6 +145,19 @@ def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("
     return " ".join(line for line in lines if line)
 
 
+def zero_shot_dev_sentence(space: dict, languages: list[str]) -> str:
+    """Markdown: the encoder of a closed-form space with no map (``identity``: zero-shot, no training) on the dev
+    queries of ``languages``, macro MRR@10: the dev floor a dev study's students start from."""
+    reads = space["reads"]["dev"]
+    cells = next(iter(reads.values()))["identity"]["languages"]
+    have = [lang for lang in languages if lang in cells]
+    if not have:
+        return ""
+    macro = sum(cells[lang]["MRR@10"] for lang in have) / len(have)
+    return (f"Before any training step, {space['spec']['query_encoder']} alone (zero-shot) scores {macro:.3f} macro "
+            f"dev MRR@10 on {', '.join(have)} (the closed-form study's identity read).")
+
+
 def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str:
     """Markdown: each student of a longer dev study (``long``) against the same variant at the shorter budget
     (``short``): the best AfriQA dev MRR@10 and its step in each run, MAFAND dev at that step, and the longer run's
