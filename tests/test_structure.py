@@ -69,3 +69,18 @@ def test_no_import_cycle_inside_optical():
     graph = import_graph()
     assert "optical.e5_offline" in graph["optical.models"]  # the graph sees imports
     assert cycles(graph) == []
+
+
+def test_reading_results_loads_neither_torch_nor_scipy():
+    """The results-reading path (the store, the study schema, report/ and the opening answer) imports no torch and
+    no scipy: a reader of results/ needs neither (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import optical, optical.store, optical.study, optical.report.intro, optical.report.tables\n"
+            "import optical.report.summary, optical.report.conclusions, optical.report.labels\n"
+            "optical.report.intro.answer_markdown('results')\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'transformers'}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
