@@ -115,7 +115,11 @@ class TrainConfig:
     teacher: str = _option("all-MiniLM-L6-v2", "teacher: hub id, directory or offline alias")
     student: str | None = _option(None, "student initialisation (default: a copy of the teacher)")
     projection: str = _option("auto", "student-to-teacher linear map: auto (only when widths differ) or lstsq "
-                                      "(always, fitted by least squares on the English bitext)", ("auto", "lstsq"))
+                                      "(always, fitted by least squares on the bitext)", ("auto", "lstsq"))
+    projection_fit: str = _option("english", "what the lstsq projection is fitted on: english (the student's "
+                                             "vectors of the English side onto the teacher's) or pairs (the "
+                                             "student's L sentences onto the teacher's English translations)",
+                                  ("english", "pairs"))
     freeze_embeddings: bool = _option(False, "keep the student's input word embeddings fixed (mE5-small: 96 M of "
                                              "its 118 M parameters; faster steps, no drift of unseen tokens)")
     epochs: int = _option(1, "passes over the bitext (when max_steps is not set)", check="at_least_one")

@@ -62,7 +62,7 @@ from optical.teacher_cache import TeacherTokenCache
 log = logging.getLogger(__name__)
 
 PROJECTION_FIT_TEXTS = 4000
-"""English bitext sentences used to fit the ``lstsq`` projection (training data only)."""
+"""Bitext sentences (or pairs) used to fit the ``lstsq`` projection (training data only)."""
 
 
 @dataclass
@@ -202,8 +202,9 @@ def build_components(config: TrainConfig, bitext: list[Bitext], total_steps: int
                      teacher: Teacher | None = None, cache: TeacherTokenCache | None = None,
                      fit_projection: bool = True) -> Components:
     """The teacher (and its token cache, with every English sentence of ``bitext`` prepared), the student (its
-    projection fitted on the English side when ``projection: lstsq`` and ``fit_projection``), the loss (only
-    the named components; IDF marginals from the bitext), AdamW and the linear warm-up/decay schedule."""
+    projection fitted on the bitext as ``projection_fit`` says, when ``projection: lstsq`` and ``fit_projection``),
+    the loss (only the named components; IDF marginals from the bitext), AdamW and the linear warm-up/decay
+    schedule."""
     from transformers import get_linear_schedule_with_warmup
 
     teacher = teacher or Teacher(config.teacher, str(device))
@@ -218,11 +219,17 @@ def build_components(config: TrainConfig, bitext: list[Bitext], total_steps: int
     if config.freeze_embeddings:
         log.info("word embeddings frozen: %d parameters", student.freeze_word_embeddings())
     if config.projection == "lstsq" and fit_projection:
-        fit = english[:PROJECTION_FIT_TEXTS]
-        targets = torch.cat([cache.batch(fit[i:i + 64], "cpu").pooled for i in range(0, len(fit), 64)])
+        if config.projection_fit == "pairs":  # the L sentence onto its translation: what a query needs
+            pairs = [(s, t) for b in bitext for s, t in zip(b.source, b.target)][:PROJECTION_FIT_TEXTS]
+            fit, english_side = [s for s, _ in pairs], [t for _, t in pairs]
+        else:  # the English side onto itself: what the student already shares with the teacher
+            fit = english_side = english[:PROJECTION_FIT_TEXTS]
+        targets = torch.cat([cache.batch(english_side[i:i + 64], "cpu").pooled
+                             for i in range(0, len(english_side), 64)])
         student.eval()
         cosine = student.fit_projection(fit, targets, config.max_length)
-        log.info("projection fitted by least squares on %d English sentences: mean cosine %.3f", len(fit), cosine)
+        log.info("projection fitted by least squares on %d %s: mean cosine %.3f", len(fit),
+                 "bitext pairs" if config.projection_fit == "pairs" else "English sentences", cosine)
     student.train()
     idf = bitext_idf(bitext, student, teacher) if config.ot.marginals == "idf" else None
     loss_fn = DistillationLoss.from_config(config, idf)

@@ -274,6 +274,37 @@ def test_least_squares_projection_maps_the_student_onto_the_targets():
         StudentQueryEncoder(student.model).fit_projection(texts, targets)
 
 
+def test_a_projection_fitted_on_pairs_maps_l_sentences_onto_their_translations(tiny_model, tmp_path, monkeypatch):
+    """``projection_fit: pairs`` fits the student's L sentences onto the teacher's vectors of their English
+    translations (what a query needs); the default fits the student's English sentences onto the teacher's."""
+    from conftest import build_tiny_model
+
+    from optical.models import StudentQueryEncoder
+    from optical.train import build_components
+
+    wide = build_tiny_model(tmp_path / "wide", hidden=48)
+    fits = {}
+
+    def record(self, texts, targets, max_length=None, **kwargs):
+        fits[config.projection_fit] = (texts, targets)
+        return fit_projection(self, texts, targets, max_length, **kwargs)
+
+    fit_projection = StudentQueryEncoder.fit_projection
+    monkeypatch.setattr(StudentQueryEncoder, "fit_projection", record)
+    shuffled = [Bitext("hau", [s for s, _ in PAIRS[::-1]], [t for _, t in PAIRS[::-1]])]  # pairs stay pairs
+    for fit in ("english", "pairs"):
+        config = cfg(loss="kd", teacher=str(tiny_model), student=str(wide), projection="lstsq", projection_fit=fit)
+        c = build_components(config, shuffled, 1, "cpu")
+    english = {t: c.cache.batch([t], "cpu").pooled[0] for _, t in PAIRS}
+    for fit, side in (("english", 1), ("pairs", 0)):
+        texts, targets = fits[fit]
+        assert texts == [pair[side] for pair in PAIRS[::-1]]
+        for (source, translation), target in zip(PAIRS[::-1], targets):
+            torch.testing.assert_close(target, english[translation])  # the teacher's vector of the translation
+    with pytest.raises(ValueError, match="projection_fit: 'queries' is not one of english, pairs"):
+        cfg(projection_fit="queries")
+
+
 def test_unknown_projection_fails_loudly(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="projection: 'pca' is not one of auto, lstsq"):
         train(cfg(loss="kd", teacher=str(tiny_model), projection="pca", max_steps=1), bitext(), tmp_path)

@@ -47,6 +47,11 @@ ALIASES = {
                                                  "frozen"),
     "ot-rel0.1-annealed-idf-frozen": ("OT★κ-fz", "OT★'s recipe with ε relative: κ 0.1, annealed from 0.5, IDF "
                                                 "masses, word embeddings frozen"),
+    "kd-frozen-proj-en": ("KD-fz P-en", "KD-fz, mE5 student projected into MiniLM's space by a map fitted on "
+                                        "English sentences"),
+    "kd-frozen-proj-pairs": ("KD-fz P-pairs", "KD-fz, the projection fitted on the bitext pairs (L onto English)"),
+    "ot-rel0.5-frozen-proj-en": ("OT κ.5-fz P-en", "OT κ.5-fz, the projection fitted on English sentences"),
+    "ot-rel0.5-frozen-proj-pairs": ("OT κ.5-fz P-pairs", "OT κ.5-fz, the projection fitted on the bitext pairs"),
 }
 """Short alias and its definition, by variant name: the legend every table with aliases points to."""
 
