@@ -122,3 +122,13 @@ def test_a_best_of_rule_resolves_to_the_dev_winner_and_waits_for_its_dev_study(t
         compile_studies({**params, "final": {**params["final"], "students": [{"best_of": {"study": "dev"}}]}})
     with pytest.raises(ValueError, match=r"dev.tested\[0\]: 'nope' is not a student"):
         tested_students({**waiting, "dev": {**waiting["dev"], "tested": ["nope"]}}, "dev", tmp_path)
+
+
+def test_a_study_that_reads_test_must_declare_its_readouts(tmp_path, monkeypatch):
+    from optical.studies import runner
+
+    monkeypatch.setattr(runner, "dev_study", lambda *args: {})  # no training: only the test decision is checked
+    p = compile_studies({"variants": REGISTRY, "dev": {"languages": ["hau"], "train": {"seed": 0},
+                                                       "students": ["kd", "ot"], "tested": ["kd", "ot"]}})
+    with pytest.raises(ValueError, match="dev: a study that reads the test split must declare its readouts"):
+        runner.run_study(p, "dev", tmp_path)
