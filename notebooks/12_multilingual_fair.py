@@ -89,7 +89,8 @@ else:
 twins = twin_table(e5t_results) if e5t_results else []
 if len(twins):
     display(twins.style.format(precision=3).set_caption(
-        "Frozen word embeddings, ablated for KD and OT alike: best dev macro MRR@10 and wall seconds per step"))
+        "Frozen word embeddings, ablated for KD and OT alike: best dev macro MRR@10 (step times: "
+        "python benchmarks/bench_step.py measures the ratio in one run)"))
 if e5t_results:
     zero_shot = zero_shot_dev_sentence(spaces["me5"], e5t_dev["languages"]) if "me5" in spaces else ""
     display(Markdown(f"{dev_choice_sentence(e5t_results)} {zero_shot}"))

@@ -122,8 +122,7 @@ def budget_sentence(results: dict[str, dict]) -> str:
 def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot"),
                         twin: str = "-frozen") -> str:
     """Markdown: the best variant of each family on a dev study (macro dev MRR@10, mean over its seeds: what a
-    ``best_of`` rule picks) and, for each variant with a twin ``<variant><twin>``, what the twin changes on dev and
-    in wall time per step."""
+    ``best_of`` rule picks) and, for each variant with a twin ``<variant><twin>``, what the twin changes on dev."""
     from optical.report.labels import alias
     from optical.study import in_family, seed_groups
 
@@ -139,9 +138,7 @@ def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("
     lines = [f"On dev (macro MRR@10, mean over seeds), {' and '.join(parts)}." if parts else ""]
     for name in score:
         if name + twin in score:
-            pace = [results[n]["training"]["wall_s"] / results[n]["training"]["steps"] for n in (name, name + twin)]
-            lines.append(f"{alias(name + twin)} vs {alias(name)}: dev {score[name + twin] - score[name]:+.3f}, "
-                         f"{pace[1]:.1f} s per step against {pace[0]:.1f} (dev evaluations included).")
+            lines.append(f"{alias(name + twin)} vs {alias(name)}: dev {score[name + twin] - score[name]:+.3f}.")
     return " ".join(line for line in lines if line)
 
 

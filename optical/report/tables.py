@@ -139,35 +139,14 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
 
 def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFrame:
     """Each variant beside its twin named ``<variant><suffix>`` (e.g. frozen word embeddings): best macro dev
-    MRR@10 of both and the wall seconds per step of both (dev evaluations included), from the training cards."""
+    MRR@10 of both and the difference. (Step times are not compared from the cards: a card's wall time counts
+    whatever else the machine ran meanwhile; ``benchmarks/bench_step.py`` measures the ratio in one run.)"""
     rows = {}
     for name, result in results.items():
-        if (twin := results.get(name + suffix)) is None:
-            continue
-        row = {}
-        for label, r in (("", result), (suffix.strip("-"), twin)):
-            t = r["training"]
-            row[f"dev macro{' ' + label if label else ''}"] = t["best_dev_macro_mrr10"]
-            row[f"s/step{' ' + label if label else ''}"] = t["wall_s"] / t["steps"]
-        rows[alias(name)] = row
+        if (twin := results.get(name + suffix)) is not None:
+            base, other = (r["training"]["best_dev_macro_mrr10"] for r in (result, twin))
+            rows[alias(name)] = {"dev macro": base, f"dev macro{suffix.replace('-', ' ')}": other, "Δ": other - base}
     return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def size_frame(studies: dict[int, dict[str, dict]]) -> pd.DataFrame:
-    """One row per bitext size (pairs per language) and system: best macro dev MRR@10, mean and sd over the
-    system's seeds, from the dev results of one study per size (:func:`optical.studies.experiments.dev_study`);
-    ``language`` is "macro" so that :func:`optical.report.plots.size_curves` draws one panel."""
-    import numpy as np
-
-    from optical.study import seed_groups
-
-    rows = []
-    for pairs, results in studies.items():
-        for name, members in seed_groups(list(results)).items():
-            scores = [results[m]["training"]["best_dev_macro_mrr10"] for m in members]
-            rows.append({"language": "macro", "loss": alias(name), "pairs": pairs, "dev MRR@10": float(np.mean(scores)),
-                         "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else None, "seeds": len(scores)})
-    return pd.DataFrame(rows)
 
 
 def maps_on_students_table(reads: dict[str, dict]) -> pd.DataFrame:
