@@ -52,16 +52,16 @@ def test_every_committed_result_of_a_study_was_made_with_what_the_parameters_com
     parameters its study's students compile to, so the main job reads it back instead of retraining."""
     p = load_params(ROOT / "params" / "full.yaml")
     checked = 0
-    for key in ("fair", "curves", "long_curves", "rerun", "long_rerun"):
+    for key in ("fair", "curves", "long_curves", "rerun", "long_rerun", "e5t_dev"):
         s = p[key]
         for name, variant in s["variants"].items():
-            train = {**s["train"], **variant, "teacher": p["teacher"]}
+            train = {**s["train"], **variant, "teacher": s.get("teacher", p["teacher"])}
             assert read_json(ROOT / "results" / key / f"{name}.json")["params"]["train"] == train, (key, name)
             checked += 1
             for read in (ROOT / "results" / key / "test" / "seeds").glob(f"{name}-*.json"):
                 if read.stem.removeprefix(name + "-") in ("pooled", "maxsim"):
                     assert read_json(read)["params"]["train"] == {**s["train"], **variant}, read
-    assert checked == 12 + 4 + 2 + 12 + 12
+    assert checked == 12 + 4 + 2 + 12 + 12 + 9
 
 
 def test_a_dev_choice_is_checked_against_the_dev_study(tmp_path):
