@@ -575,3 +575,17 @@ def test_zero_shot_dev_sentence_averages_the_identity_read_over_the_study_langua
         "Before any training step, multilingual-e5-small alone (zero-shot) scores 0.450 macro dev MRR@10 on hau, "
         "zul (the closed-form study's identity read).")  # twi has no dev read here; ibo is not a study language
     assert zero_shot_dev_sentence(space, ["twi"]) == ""
+
+
+def test_size_frame_gives_each_size_and_system_its_seed_mean():
+    from optical.report.tables import size_frame
+
+    def card(score):
+        return {"training": {"best_dev_macro_mrr10": score}}
+
+    frame = size_frame({100: {"kd": card(0.30), "kd-seed1": card(0.32), "ot-eps0.01-annealed-idf": card(0.31)},
+                        300: {"kd": card(0.40)}})
+    rows = {(r.pairs, r.loss): r for r in frame.itertuples()}
+    assert rows[(100, "KD")].seeds == 2 and rows[(100, "KD")]._4 == pytest.approx(0.31)  # "dev MRR@10"
+    assert rows[(100, "OT★")].sd is None or rows[(100, "OT★")].seeds == 1
+    assert rows[(300, "KD")].seeds == 1 and set(frame.language) == {"macro"}

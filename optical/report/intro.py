@@ -6,7 +6,7 @@ from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
 from optical.report.labels import ALIASES, alias, legend_markdown
-from optical.report.summary import FINAL_READINGS, against_kd
+from optical.report.summary import FINAL_READINGS, against_kd, best_per_family
 from optical.study import in_family
 
 
@@ -140,11 +140,16 @@ def multilingual_answer(root: Path) -> list[str]:
         tested = read_json_folder(root / key / "test")
         rows = _ordered(against_kd(tested, list(READOUTS)))
         if not rows:
-            trained = [r for r in read_json_folder(root / dev).values() if "training" in r]
-            done = (f"its dev study of the options for mE5's tokens has {len(trained)} "
-                    f"student{'s' * (len(trained) > 1)} (`{dev}`); its KD and OT students are " if trained else "")
+            trained = {k: r for k, r in read_json_folder(root / dev).items() if "training" in r}
+            best = best_per_family(trained)
+            chosen = " and ".join(f"{alias(name)} ({score:.3f})" for name, score in best.values())
+            done = (f"its dev study of the options for mE5's tokens has {len(trained)} student"
+                    f"{'s' * (len(trained) > 1)} (`{dev}`; {len(trained[next(iter(trained))]['languages'])} "
+                    f"languages, macro dev MRR@10): its rules choose {chosen}; these are " if trained else "")
             lines += [f"**{who}**: {done}not read on test under the fair protocol yet (see the limitations and "
                       "{doc}`executed/12_multilingual_fair`).", ""]
+            if legend := legend_markdown([name for name, _ in best.values()]):
+                lines += [legend, ""]
             continue
         readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
         kd = rows[0]["kd_name"]

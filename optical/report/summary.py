@@ -119,24 +119,38 @@ def budget_sentence(results: dict[str, dict]) -> str:
     return "\n".join(lines + ["", verdict])
 
 
-def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot"),
-                        twin: str = "-frozen") -> str:
-    """Markdown: the best variant of each family on a dev study (macro dev MRR@10, mean over its seeds: what a
-    ``best_of`` rule picks) and, for each variant with a twin ``<variant><twin>``, what the twin changes on dev."""
-    from optical.report.labels import alias
-    from optical.study import in_family, seed_groups
+def dev_seed_means(results: dict[str, dict]) -> dict[str, float]:
+    """Best macro dev MRR@10 of each variant of a dev study, mean over its seeds (``name-seed<k>``)."""
+    from optical.study import seed_groups
 
-    groups = seed_groups(list(results))
-    score = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
-             for name, members in groups.items()}
-    parts = []
+    return {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
+            for name, members in seed_groups(list(results)).items()}
+
+
+def best_per_family(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot")) -> dict[str, tuple]:
+    """The best variant of each family of a dev study by :func:`dev_seed_means` (what a ``best_of`` rule picks;
+    a family without a result is left out): ``{family: (name, score)}``."""
+    from optical.study import in_family
+
+    score, out = dev_seed_means(results), {}
     for family in families:
-        members = {n: v for n, v in score.items() if in_family(n, family)}
-        if members:
+        if members := {n: v for n, v in score.items() if in_family(n, family)}:
             best = max(members, key=members.get)
-            parts.append(f"the best {family.upper()} variant is {alias(best)} ({members[best]:.3f})")
+            out[family] = (best, members[best])
+    return out
+
+
+def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot"),
+                        twin: str | None = "-frozen") -> str:
+    """Markdown: the best variant of each family on a dev study (:func:`best_per_family`) and, for each variant
+    with a twin ``<variant><twin>``, what the twin changes on dev."""
+    from optical.report.labels import alias
+
+    parts = [f"the best {family.upper()} variant is {alias(name)} ({score:.3f})"
+             for family, (name, score) in best_per_family(results, families).items()]
     lines = [f"On dev (macro MRR@10, mean over seeds), {' and '.join(parts)}." if parts else ""]
-    for name in score:
+    score = dev_seed_means(results)
+    for name in score if twin else ():
         if name + twin in score:
             lines.append(f"{alias(name + twin)} vs {alias(name)}: dev {score[name + twin] - score[name]:+.3f}.")
     return " ".join(line for line in lines if line)
