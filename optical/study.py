@@ -191,6 +191,13 @@ def tested_students(params: dict, key: str, root: str | Path = ".") -> list[str]
     return out
 
 
+def dev_seed_means(results: dict[str, dict]) -> dict[str, float]:
+    """Best macro dev MRR@10 of each variant of a dev study, mean over its seeds (:func:`seed_groups`), in the
+    order given."""
+    return {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
+            for name, members in seed_groups(list(results)).items()}
+
+
 def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> tuple[float | None, list[str]]:
     """The best macro dev MRR@10 among the variants of family ``rule["among"]`` in the stored results of dev study
     ``rule["study"]`` (mean over each variant's seeds; only the study's declared students when its section is
@@ -203,9 +210,8 @@ def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> 
     if any(in_family(name, rule["among"]) and name not in results for name in dev_section.get("variants", {})):
         return None, []  # a declared candidate has not run yet: no choice is made on part of the study
     order = list(dev_section.get("variants", sorted(results)))
-    scores = {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
-              for name, members in seed_groups(sorted(results, key=order.index)).items()
-              if in_family(name, rule["among"])}
+    results = {k: results[k] for k in sorted(results, key=order.index)}  # ties go to the first in the study
+    scores = {name: score for name, score in dev_seed_means(results).items() if in_family(name, rule["among"])}
     if not scores:
         return None, []
     best = max(scores.values())

@@ -119,18 +119,10 @@ def budget_sentence(results: dict[str, dict]) -> str:
     return "\n".join(lines + ["", verdict])
 
 
-def dev_seed_means(results: dict[str, dict]) -> dict[str, float]:
-    """Best macro dev MRR@10 of each variant of a dev study, mean over its seeds (``name-seed<k>``)."""
-    from optical.study import seed_groups
-
-    return {name: sum(results[m]["training"]["best_dev_macro_mrr10"] for m in members) / len(members)
-            for name, members in seed_groups(list(results)).items()}
-
-
 def best_per_family(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot")) -> dict[str, tuple]:
-    """The best variant of each family of a dev study by :func:`dev_seed_means` (what a ``best_of`` rule picks;
-    a family without a result is left out): ``{family: (name, score)}``."""
-    from optical.study import in_family
+    """The best variant of each family of a dev study by :func:`optical.study.dev_seed_means` (what a ``best_of``
+    rule picks; a family without a result is left out): ``{family: (name, score)}``."""
+    from optical.study import dev_seed_means, in_family
 
     score, out = dev_seed_means(results), {}
     for family in families:
@@ -145,6 +137,7 @@ def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("
     """Markdown: the best variant of each family on a dev study (:func:`best_per_family`) and, for each variant
     with a twin ``<variant><twin>``, what the twin changes on dev."""
     from optical.report.labels import alias
+    from optical.study import dev_seed_means
 
     parts = [f"the best {family.upper()} variant is {alias(name)} ({score:.3f})"
              for family, (name, score) in best_per_family(results, families).items()]
