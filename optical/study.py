@@ -198,6 +198,13 @@ def dev_seed_means(results: dict[str, dict]) -> dict[str, float]:
             for name, members in seed_groups(list(results)).items()}
 
 
+def twin_scores(results: dict[str, dict], suffix: str = "-frozen") -> dict[str, tuple[float, float]]:
+    """``{variant: (its dev seed mean, its twin's)}`` for each variant of a dev study whose twin
+    ``<variant><suffix>`` (e.g. frozen word embeddings) ran too (:func:`dev_seed_means`)."""
+    score = dev_seed_means(results)
+    return {name: (value, score[name + suffix]) for name, value in score.items() if name + suffix in score}
+
+
 def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> tuple[float | None, list[str]]:
     """The best macro dev MRR@10 among the variants of family ``rule["among"]`` in the stored results of dev study
     ``rule["study"]`` (mean over each variant's seeds; only the study's declared students when its section is

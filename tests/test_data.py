@@ -140,8 +140,14 @@ def test_real_afriqa_counts(monkeypatch):
     assert 5300 < len(corpus) < 5420  # benchmark.md: about 5,378 (our rule: NFC, stripped, non-empty)
     n = {lang: len(afriqa.load_task(lang, "test", corpus=corpus).queries) for lang in afriqa.LANGUAGES}
     assert n == {"hau": 300, "ibo": 409, "yor": 254, "swa": 295, "zul": 325, "kin": 347, "twi": 486, "bem": 309}
-    own = {lang: len(task.corpus) for lang, task in load_tasks("afriqa-own", ["hau", "bem"]).items()}
-    assert own == {"hau": 705, "bem": 724}
+    own = load_tasks("afriqa-own", ["hau", "bem"])
+    assert {lang: len(task.corpus) for lang, task in own.items()} == {"hau": 705, "bem": 724}
+    mini = load_tasks("afriqa-mini", ["hau", "bem"])  # the smoke book's: own passages, 50 questions
+    for lang, task in mini.items():
+        assert task.corpus == own[lang].corpus and list(task.queries) == list(own[lang].queries)[:50]
+        assert task.qrels == {q: own[lang].qrels[q] for q in task.queries if q in own[lang].qrels}
+        assert task.missing_gold == own[lang].missing_gold & set(task.queries) and task.validate()
+    assert len(mini["bem"].missing_gold) == len(own["bem"].missing_gold & set(list(own["bem"].queries)[:50]))
     bem = afriqa.build_bitext("bem")
     assert bem.counts["mafand"] == 0 and 400 < len(bem) < 520  # AfriQA bem train questions only
 

@@ -67,8 +67,8 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     for name in ("02_distillation", "05_alignment", "06_webfaq", "07_multilingual", "08_fair_test", "10_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
     results = ROOT / "build" / "smoke" / "results"
-    assert (results / "afriqa-own" / "ot.json").is_file() and (results / "manifest.json").is_file()
-    own = results / "afriqa-own"  # the smoke's dataset: hau against its own gold passages
+    assert (results / "afriqa-mini" / "ot.json").is_file() and (results / "manifest.json").is_file()
+    own = results / "afriqa-mini"  # the smoke's dataset: hau against its own gold passages, 50 questions
     assert (own / "e5s-ot.json").is_file() and (own / "e5-fidelity.json").is_file()
     assert (results / "fair" / "test" / "ot-rel0.5-debias-pooled.json").is_file()
     assert (results / "fair" / "test" / "ot+kd-cos-1-pooled.json").is_file()

@@ -488,14 +488,19 @@ def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
 
 
 def test_twin_table_sets_each_variant_beside_its_frozen_twin():
+    from optical.report.summary import dev_choice_sentence
     from optical.report.tables import twin_table
 
     def card(score, wall, steps=250):
         return {"training": {"best_dev_macro_mrr10": score, "wall_s": wall, "steps": steps}}
 
-    table = twin_table({"kd": card(0.50, 1000.0), "kd-frozen": card(0.52, 500.0), "ot-frozen": card(0.4, 200.0)})
+    results = {"kd": card(0.50, 1000.0), "kd-frozen": card(0.52, 500.0), "ot-frozen": card(0.4, 200.0),
+               "kd-seed1": card(0.46, 1000.0)}
+    table = twin_table(results)
     assert list(table.index) == ["KD"]  # ot-frozen has no unfrozen twin here
-    assert table.loc["KD"].to_dict() == pytest.approx({"dev macro": 0.50, "dev macro frozen": 0.52, "Δ": 0.02})
+    # seed means, as the dev rules and the dev-choice sentence read them: KD (0.50 + 0.46) / 2
+    assert table.loc["KD"].to_dict() == pytest.approx({"dev macro": 0.48, "dev macro frozen": 0.52, "Δ": 0.04})
+    assert "KD-fz vs KD: dev +0.040." in dev_choice_sentence(results)
 
 
 def test_the_plans_of_a_study_student_use_its_ot_options_and_are_read_back_once_it_is_gone(tiny_model, afriqa_dir,

@@ -31,8 +31,12 @@ DATASETS = {
     "afriqa": "every language against one corpus, the gold passages of all 8 languages (the benchmark)",
     "afriqa-own": "each language against its own language's gold passages only (300-1,100 passages instead of "
                   "5,363: a quick look, easier, not the benchmark)",
+    "afriqa-mini": "afriqa-own with the first 50 questions of each split per language (a smoke test of the code: "
+                   "its numbers measure nothing)",
 }
 """Dataset names served by this module and the corpus each one retrieves from."""
+MINI_QUERIES = 50
+"""Questions per split and language in ``afriqa-mini``."""
 
 
 def check_languages(languages: list[str] | tuple[str, ...], allowed: tuple[str, ...] = tuple(PIVOT)) -> list[str]:
@@ -177,6 +181,8 @@ def load_tasks(languages: list[str] | tuple[str, ...], split: str = "test", root
     check_languages(languages)
     if dataset == "afriqa-own":
         return {lang: load_task(lang, split, root, load_corpus([lang], root)) for lang in languages}
+    if dataset == "afriqa-mini":
+        return {lang: load_task(lang, split, root, load_corpus([lang], root)).take(MINI_QUERIES) for lang in languages}
     pooled = all(lang in LANGUAGES for lang in languages)  # fon, wol (French passages) keep their own corpus
     corpus = load_corpus(LANGUAGES, root) if pooled else None
     return {lang: load_task(lang, split, root, corpus) for lang in languages}

@@ -16,7 +16,7 @@ def default_languages(dataset: str) -> list[str]:
         return ["und"]
     if dataset == "webfaq":
         return ["swa", "hau", "amh", "som", "tgl"]
-    raise DataError(f"unknown dataset {dataset!r}; use afriqa, afriqa-own, webfaq or beir:<folder>")
+    raise DataError(f"unknown dataset {dataset!r}; use {', '.join(afriqa.DATASETS)}, webfaq or beir:<folder>")
 
 
 def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "test",
@@ -32,4 +32,4 @@ def load_tasks(dataset: str, languages: list[str] | None = None, split: str = "t
         if split not in ("dev", "test"):
             raise DataError(f"WebFAQ tasks exist for the dev and test splits, not {split!r}")
         return {lang: getattr(webfaq.load_split(lang), split) for lang in languages}
-    raise DataError(f"unknown dataset {dataset!r}; use afriqa, afriqa-own, webfaq or beir:<folder>")
+    raise DataError(f"unknown dataset {dataset!r}; use {', '.join(afriqa.DATASETS)}, webfaq or beir:<folder>")

@@ -86,6 +86,14 @@ class RetrievalTask:
             raise DataError(f"{self.name}/{self.language}: queries without qrels: {no_rel[:5]}")
         return self
 
+    def take(self, n: int) -> "RetrievalTask":
+        """The first ``n`` queries (file order) with their qrels and translations; the corpus is kept whole."""
+        keep = list(self.queries)[:n]
+        return RetrievalTask(self.name, self.language, self.corpus, {q: self.queries[q] for q in keep},
+                             {q: self.qrels[q] for q in keep if q in self.qrels},
+                             {q: self.translations[q] for q in keep if q in self.translations},
+                             self.missing_gold & set(keep))
+
 
 @dataclass
 class Bitext:

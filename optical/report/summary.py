@@ -137,15 +137,13 @@ def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("
     """Markdown: the best variant of each family on a dev study (:func:`best_per_family`) and, for each variant
     with a twin ``<variant><twin>``, what the twin changes on dev."""
     from optical.report.labels import alias
-    from optical.study import dev_seed_means
+    from optical.study import twin_scores
 
     parts = [f"the best {family.upper()} variant is {alias(name)} ({score:.3f})"
              for family, (name, score) in best_per_family(results, families).items()]
     lines = [f"On dev (macro MRR@10, mean over seeds), {' and '.join(parts)}." if parts else ""]
-    score = dev_seed_means(results)
-    for name in score if twin else ():
-        if name + twin in score:
-            lines.append(f"{alias(name + twin)} vs {alias(name)}: dev {score[name + twin] - score[name]:+.3f}.")
+    lines += [f"{alias(name + twin)} vs {alias(name)}: dev {other - base:+.3f}."
+              for name, (base, other) in (twin_scores(results, twin) if twin else {}).items()]
     return " ".join(line for line in lines if line)
 
 

@@ -139,13 +139,13 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
 
 def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFrame:
     """Each variant beside its twin named ``<variant><suffix>`` (e.g. frozen word embeddings): best macro dev
-    MRR@10 of both and the difference. (Step times are not compared from the cards: a card's wall time counts
-    whatever else the machine ran meanwhile; ``benchmarks/bench_step.py`` measures the ratio in one run.)"""
-    rows = {}
-    for name, result in results.items():
-        if (twin := results.get(name + suffix)) is not None:
-            base, other = (r["training"]["best_dev_macro_mrr10"] for r in (result, twin))
-            rows[alias(name)] = {"dev macro": base, f"dev macro{suffix.replace('-', ' ')}": other, "Δ": other - base}
+    MRR@10 of both, mean over seeds (:func:`optical.study.twin_scores`), and the difference. (Step times are not
+    compared from the cards: a card's wall time counts whatever else the machine ran meanwhile;
+    ``benchmarks/bench_step.py`` measures the ratio in one run.)"""
+    from optical.study import twin_scores
+
+    rows = {alias(name): {"dev macro": base, f"dev macro{suffix.replace('-', ' ')}": other, "Δ": other - base}
+            for name, (base, other) in twin_scores(results, suffix).items()}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
