@@ -8,7 +8,9 @@ a list of aligned (student-language, teacher-language) sentence pairs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -28,8 +30,13 @@ def leakage_key(text: str) -> str:
     ``"Who was the first female president in Africa ?"`` and ``"who was the first female President in Africa?"``
     share a key."""
     folded = unicodedata.normalize("NFKC", text).casefold()
-    kept = "".join(c for c in folded if not unicodedata.category(c).startswith(("P", "Cf")))
-    return " ".join(kept.split())
+    return " ".join(folded.translate(_unmatched()).split())
+
+
+@functools.cache
+def _unmatched() -> dict[int, None]:
+    """``str.translate`` table deleting every punctuation (P*) and format (Cf) code point (built once)."""
+    return {c: None for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)).startswith(("P", "Cf"))}
 
 
 def passage_id(title: str, context: str) -> str:
