@@ -250,11 +250,15 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     assert kd["per_query"]["MRR@10"]["hau"]["0"] == pytest.approx(0.75)  # each query: its mean over seeds
     sig = read_json(out / "ot-pooled.json")["significance"]
     assert sig["reference"] == "kd-pooled" and sig["languages"]["hau"]["delta"] == pytest.approx(-0.5)
-    assert sig["languages"]["hau"]["p_holm"] < 0.01
+    assert sig["languages"]["hau"]["p_holm"] < 0.01 and sig["n_resamples"] == 100_000  # the default
     assert "significance" not in read_json(out / "seeds" / "ot-pooled.json")  # the reads carry no test
     assert "(Δ -0.500; 1 seed vs KD's 2; 95% CI [-0.600, -0.400]" in fair_test_answer(tested, ["pooled"])
     macro = read_json(out / "ot-pooled.json")["macro_test"]  # the claim's test, from the per-seed reads
     assert macro["delta"] == pytest.approx(-0.5) and macro["seeds"] == [1, 2] and macro["verdict"] == "worse"
+    p["statistics"] = {"margin": 0.01, "per_language_resamples": 999}  # the parameters' count, for the exploratory tests
+    final_test(p, "rerun", ["kd", "kd-seed1", "ot"], ("pooled",), tmp_path)
+    assert read_json(out / "ot-pooled.json")["significance"]["n_resamples"] == 999
+    assert read_json(out / "ot-pooled.json")["macro_test"]["delta"] == pytest.approx(-0.5)
     final_test(p, "rerun", ["ot"], ("pooled",), tmp_path)  # without KD: no test, and none kept from before
     assert "significance" not in read_json(out / "ot-pooled.json")
     with pytest.raises(ValueError, match="unknown variants \\['kd-seed2'\\]"):

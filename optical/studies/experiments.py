@@ -154,7 +154,7 @@ def add_significance(results: dict[str, dict], reference: str, results_dir: str 
         tests = compare_runs(result["per_query"]["MRR@10"], ref, n_resamples)
         result["significance"] = {"reference": reference, "measure": "MRR@10",
                                   "test": "paired randomisation (sign flip), two-sided", "correction": "Holm",
-                                  "inputs": inputs, "languages": tests}
+                                  "n_resamples": n_resamples, "inputs": inputs, "languages": tests}
         atomic_write_json(Path(results_dir) / f"{system}.json", result)
         out[system] = tests
     return out
@@ -163,6 +163,9 @@ def add_significance(results: dict[str, dict], reference: str, results_dir: str 
 STATISTICS = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100_000}
 """Defaults of the macro comparison (``statistics`` in the parameters): the equivalence margin in macro MRR@10,
 the level and the number of resamples (benchmark protocol, section 1)."""
+PER_LANGUAGE_RESAMPLES = 100_000
+"""Default resamples of the per-language (exploratory, Holm) tests of :func:`final_test`; ``statistics:
+per_language_resamples`` sets another (the committed chapter-8 tables used 10,000)."""
 
 
 def add_macro_comparison(results: dict[str, dict], reads: dict[str, list[dict]], reference: str,
@@ -175,7 +178,8 @@ def add_macro_comparison(results: dict[str, dict], reads: dict[str, list[dict]],
     stats = {**STATISTICS, **(statistics or {})}
     unknown = sorted(set(stats) - set(STATISTICS) - {"fixed_after_test_read"})
     if unknown:
-        raise ValueError(f"statistics: unknown keys {unknown}; valid: {sorted(STATISTICS)}, fixed_after_test_read")
+        raise ValueError(f"statistics: unknown keys {unknown}; valid: {sorted(STATISTICS)}, fixed_after_test_read, "
+                         "per_language_resamples")
     ref = [r["per_query"]["MRR@10"] for r in reads[reference]]
     out = {}
     for system, result in results.items():
@@ -474,8 +478,8 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     ``results/<key>/test/seeds/<variant>-<readout>.json``; ``results/<key>/test/<name>-<readout>.json`` holds the
     mean over its seeds (:func:`aggregate_seeds`: per-query RR averaged over seeds) with its paired test against
     the KD student (:func:`kd_reference`) of the same readout (randomisation over queries, Holm over languages:
-    exploratory) and the macro test of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the
-    study, else of ``p``); floors and ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
+    exploratory; ``statistics: per_language_resamples``, default :data:`PER_LANGUAGE_RESAMPLES`) and the macro
+    test of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the study, else of ``p``); floors and ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
     parameters where there is one. Returns the floors, ceilings and seed means."""
     s = p[key]
     readout_variants = readout_variants or {}
@@ -504,8 +508,9 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
             means[system]["params"] = {**reads[system][0]["params"], "system": name, "variants": members}
             atomic_write_json(out / f"{system}.json", means[system])
         if kd:
-            add_significance(means, f"{kd}-{readout}", out)
-            add_macro_comparison(means, reads, f"{kd}-{readout}", out, s.get("statistics", p.get("statistics")))
+            stats = dict(s.get("statistics", p.get("statistics")) or {})
+            add_significance(means, f"{kd}-{readout}", out, stats.pop("per_language_resamples", PER_LANGUAGE_RESAMPLES))
+            add_macro_comparison(means, reads, f"{kd}-{readout}", out, stats)
         results.update(means)
     return results
 
