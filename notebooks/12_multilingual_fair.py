@@ -35,6 +35,8 @@ dataset = "afriqa"
 teacher = "all-MiniLM-L6-v2"
 e5t_dev = None   # the dev study of the options for mE5 (params/multilingual.yaml); None: not run here
 e5t = None       # KD and OT as chosen on e5t_dev, all languages, read on test when trained; None: not run here
+e5s_dev = None   # OPTICAL's setting (MiniLM teacher, mE5 student): the projection's fit and OT options on dev
+e5s = None       # KD and OT as chosen on e5s_dev, all languages, read on test when trained; None: not run here
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100000}
 maps_on_students_pairs = 1000   # bitext pairs per language the maps on the distilled students are fit on
 closed_form = {"languages": ["hau"], "sizes": [100],
@@ -54,8 +56,8 @@ from optical.studies.plans import student_plans
 from optical.studies.runner import run_study
 from optical.study import check_choices, dev_winners
 
-p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "e5t": e5t, "statistics": statistics,
-     "closed_form": closed_form}
+p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "e5t": e5t, "e5s_dev": e5s_dev, "e5s": e5s,
+     "statistics": statistics, "closed_form": closed_form}
 MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
 
 # %% [markdown]
@@ -69,6 +71,22 @@ MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
 # %%
 spaces = closed_form_maps(p, root, fresh)
 Markdown(e5s_start_sentence(spaces))
+
+# %% [markdown]
+# ### OPTICAL's setting on dev
+#
+# Students with frozen word embeddings trained jointly on the study's languages, the projection fitted on the
+# English side (as in {doc}`07_multilingual`) or on the bitext pairs, KD and OT alike; each row at its best dev
+# checkpoint. The rules of the test study (`e5s`) take the best KD and the best OT variant from here.
+
+# %% mystnb={"figure": {"caption": "Learning curves of OPTICAL's setting on dev (MiniLM teacher and passages, mE5-small student): which projection fit and which OT options the test study keeps."}}
+e5s_results = run_study(p, "e5s_dev", root, fresh)["dev"] if e5s_dev else {}
+if e5s_results:
+    show_dev_study(e5s_results)
+    display(Markdown(dev_choice_sentence(e5s_results, twin=None)))
+else:
+    display(Markdown("Not run with these parameters: `params/multilingual.yaml` declares this dev study "
+                     "(`optical run --params params/multilingual.yaml --study e5s_dev`); see the limitations."))
 
 # %% [markdown]
 # ## The options on dev (mE5 teacher, student its copy)
@@ -134,19 +152,24 @@ on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs,
     "dev macro MRR@10 of the chosen students with each map applied to their queries") if on_students else None)
 
 # %% [markdown]
-# ## The multilingual arm on test
+# ## The multilingual arms on test
 #
-# KD and OT as the rules of the study choose them on the dev study above (the best KD variant and the best OT
-# variant, by macro dev MRR@10), trained on all eight languages, each kept at its best dev step and read on test as
-# soon as it is trained, in both readouts; the equivalence margin was written in the parameters before the read.
+# For each arm, KD and OT as the rules of its study choose them on its dev study above (the best KD variant and the
+# best OT variant, by macro dev MRR@10), trained on all eight languages, each kept at its best dev step and read on
+# test as soon as it is trained, in both readouts; the equivalence margin was written in the parameters before the
+# read.
 
 # %%
-if e5t and e5t.get("unresolved"):
-    display(Markdown("Waiting for its dev study: " + "; ".join(e5t["unresolved"]) + "."))
-elif e5t:
-    display(Markdown("\n".join(f"* {line}" for line in check_choices(p, "e5t", root))))
-    show_final_test(run_study(p, "e5t", root, fresh)["test"], list(e5t["readouts"]),
-                    "test MRR@10, mE5-small teacher and students (floor: mE5-small zero-shot)", per_language=True)
-else:
-    display(Markdown("Not read on test with these parameters (`params/multilingual.yaml` declares it); see the "
-                     "limitations."))
+ARMS = {"e5t": "mE5-small teacher and students (floor: mE5-small zero-shot)",
+        "e5s": "MiniLM teacher and passages, mE5-small students (floor: MiniLM on the L query)"}
+for key, arm in ARMS.items():
+    display(Markdown(f"**{key}**: {arm}."))
+    if not p[key]:
+        display(Markdown("Not read on test with these parameters (`params/multilingual.yaml` declares it); see the "
+                         "limitations."))
+    elif p[key].get("unresolved"):
+        display(Markdown("Waiting for its dev study: " + "; ".join(p[key]["unresolved"]) + "."))
+    else:
+        display(Markdown("\n".join(f"* {line}" for line in check_choices(p, key, root))))
+        show_final_test(run_study(p, key, root, fresh)["test"], list(p[key]["readouts"]), f"test MRR@10, {arm}",
+                        per_language=True)

@@ -52,6 +52,8 @@ ALIASES = {
     "kd-frozen-proj-pairs": ("KD-fz P-pairs", "KD-fz, the projection fitted on the bitext pairs (L onto English)"),
     "ot-rel0.5-frozen-proj-en": ("OT κ.5-fz P-en", "OT κ.5-fz, the projection fitted on English sentences"),
     "ot-rel0.5-frozen-proj-pairs": ("OT κ.5-fz P-pairs", "OT κ.5-fz, the projection fitted on the bitext pairs"),
+    "ot-rel0.5-center-frozen-proj-pairs": ("OT κ.5 ctr-fz P-pairs", "OT κ.5 ctr-fz, the projection fitted on the "
+                                           "bitext pairs"),
 }
 """Short alias and its definition, by variant name: the legend every table with aliases points to."""
 
