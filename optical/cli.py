@@ -9,8 +9,8 @@ import sys
 from optical.data.schema import DataError
 
 DATASET_HELP = ("afriqa (default: the benchmark, one corpus of all 8 languages' gold passages), afriqa-own (each "
-                "language against its own gold passages: small, not the benchmark), afriqa-mini (afriqa-own with 50 questions "
-                "per split: a smoke test), webfaq, or beir:<folder>")
+                "language against its own gold passages: small, not the benchmark), afriqa-mini (afriqa-own with 50 "
+                "questions per split: a smoke test), webfaq, or beir:<folder>")
 
 
 def _languages(value: str | None) -> list[str] | None:

@@ -18,7 +18,8 @@ def training_bitext(dataset: str, languages: list[str], max_pairs: int | None = 
     if dataset == "webfaq":
         return [webfaq.load_split(lang).train.take(max_pairs) for lang in languages]
     if dataset not in afriqa.DATASETS:
-        raise DataError(f"no training bitext builder for dataset {dataset!r} (available: {', '.join(afriqa.DATASETS)}, webfaq)")
+        raise DataError(f"no training bitext builder for dataset {dataset!r} "
+                        f"(available: {', '.join(afriqa.DATASETS)}, webfaq)")
     afriqa.check_languages(languages, afriqa.LANGUAGES)
     return [afriqa.build_bitext(lang, root, seed).take(max_pairs) for lang in languages]
 

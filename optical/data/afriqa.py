@@ -179,10 +179,9 @@ def load_tasks(languages: list[str] | tuple[str, ...], split: str = "test", root
     if dataset not in DATASETS:
         raise DataError(f"unknown AfriQA dataset {dataset!r}; valid: {', '.join(DATASETS)}")
     check_languages(languages)
-    if dataset == "afriqa-own":
-        return {lang: load_task(lang, split, root, load_corpus([lang], root)) for lang in languages}
-    if dataset == "afriqa-mini":
-        return {lang: load_task(lang, split, root, load_corpus([lang], root)).take(MINI_QUERIES) for lang in languages}
+    if dataset in ("afriqa-own", "afriqa-mini"):
+        n = MINI_QUERIES if dataset == "afriqa-mini" else None
+        return {lang: load_task(lang, split, root, load_corpus([lang], root)).take(n) for lang in languages}
     pooled = all(lang in LANGUAGES for lang in languages)  # fon, wol (French passages) keep their own corpus
     corpus = load_corpus(LANGUAGES, root) if pooled else None
     return {lang: load_task(lang, split, root, corpus) for lang in languages}

@@ -93,8 +93,11 @@ class RetrievalTask:
             raise DataError(f"{self.name}/{self.language}: queries without qrels: {no_rel[:5]}")
         return self
 
-    def take(self, n: int) -> "RetrievalTask":
-        """The first ``n`` queries (file order) with their qrels and translations; the corpus is kept whole."""
+    def take(self, n: int | None) -> "RetrievalTask":
+        """The first ``n`` queries (file order; all when ``n`` is None) with their qrels and translations; the
+        corpus is kept whole."""
+        if n is None or n >= len(self.queries):
+            return self
         keep = list(self.queries)[:n]
         return RetrievalTask(self.name, self.language, self.corpus, {q: self.queries[q] for q in keep},
                              {q: self.qrels[q] for q in keep if q in self.qrels},

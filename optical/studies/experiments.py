@@ -479,8 +479,9 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     mean over its seeds (:func:`aggregate_seeds`: per-query RR averaged over seeds) with its paired test against
     the KD student (:func:`kd_reference`) of the same readout (randomisation over queries, Holm over languages:
     exploratory; ``statistics: per_language_resamples``, default :data:`PER_LANGUAGE_RESAMPLES`) and the macro
-    test of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the study, else of ``p``); floors and ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's read with the same
-    parameters where there is one. Returns the floors, ceilings and seed means."""
+    test of the claim (:func:`add_macro_comparison`; settings: ``statistics`` of the study, else of ``p``);
+    floors and ceilings are ``results/<key>/test/<teacher|ceiling>-<readout>.json``, copied from another study's
+    read with the same parameters where there is one. Returns the floors, ceilings and seed means."""
     s = p[key]
     readout_variants = readout_variants or {}
     unknown = sorted(set(variants).union(*readout_variants.values()) - set(s["variants"]))
@@ -509,7 +510,8 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
             atomic_write_json(out / f"{system}.json", means[system])
         if kd:
             stats = dict(s.get("statistics", p.get("statistics")) or {})
-            add_significance(means, f"{kd}-{readout}", out, stats.pop("per_language_resamples", PER_LANGUAGE_RESAMPLES))
+            per_language = stats.pop("per_language_resamples", PER_LANGUAGE_RESAMPLES)
+            add_significance(means, f"{kd}-{readout}", out, per_language)
             add_macro_comparison(means, reads, f"{kd}-{readout}", out, stats)
         results.update(means)
     return results
