@@ -56,16 +56,19 @@ class TeacherTokenCache:
         self.root = Path(root) if root is not None else cache_dir() / "teacher-tokens"
         self.key = f"{fingerprint(teacher.model)}-len{max_length}"
         self._where: dict[str, tuple[Path, int]] = {}  # text -> (shard folder, row)
+        self._indexed: set[Path] = set()  # shard folders whose texts are in _where
         self._open: dict[Path, dict[str, np.ndarray]] = {}
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "teacher": None, "_open": {}}
 
     def prepare(self, texts: list[str]) -> None:
-        """Make every text of ``texts`` readable: compute and write the shards that are not on disk yet.
-
-        Shards hold the new texts in sorted order, so any order of the same English side (another seed's
-        shuffle) finds the same shards."""
+        """Make every text of ``texts`` readable: read the texts of every complete shard on disk, then compute
+        and write shards for the texts none of them holds (in sorted order, so another order of the same texts
+        finds the same shards). A text is encoded once whatever sets of texts earlier runs prepared (another
+        seed's sample of the bitext, a resumed run in a new process)."""
+        if any(t not in self._where for t in texts):
+            self._index_shards()
         todo = sorted({t for t in texts if t not in self._where})
         for start in range(0, len(todo), self.shard_size):
             part = todo[start:start + self.shard_size]
@@ -73,7 +76,19 @@ class TeacherTokenCache:
             folder = self.root / self.key / digest
             if not (folder / "texts.json").is_file():
                 self._write_shard(folder, part)
-            self._where.update({text: (folder, row) for row, text in enumerate(part)})
+            self._register(folder, part)
+
+    def _index_shards(self) -> None:
+        """Register the texts of the complete shards on disk not read yet (``texts.json`` is written last; private
+        folders of writers still at work start with a dot)."""
+        for texts_file in sorted((self.root / self.key).glob("[!.]*/texts.json")):
+            if texts_file.parent not in self._indexed:
+                self._register(texts_file.parent, json.loads(texts_file.read_text(encoding="utf-8")))
+
+    def _register(self, folder: Path, texts: list[str]) -> None:
+        for row, text in enumerate(texts):
+            self._where.setdefault(text, (folder, row))
+        self._indexed.add(folder)
 
     def _write_shard(self, folder: Path, texts: list[str]) -> None:
         log.info("teacher tokens of %d English sentences -> %s", len(texts), folder)

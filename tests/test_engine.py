@@ -126,6 +126,11 @@ def test_disk_cache_gives_the_teachers_batches_and_is_reused_without_the_teacher
     again = TeacherTokenCache(teacher, max_length=16, root=tmp_path / "cache", shard_size=5)
     again.prepare(english[::-1])  # another seed's order of the same English side finds the same shards
     torch.testing.assert_close(again.batch(batch).tokens, got.tokens, atol=0, rtol=0)
+    some = TeacherTokenCache(teacher, max_length=16, root=tmp_path / "cache", shard_size=5)
+    some.prepare(english[1:20:3])  # a subset (a resumed run, another seed's sample) reads the shards that hold it
+    torch.testing.assert_close(some.batch([english[4], english[16]]).tokens,
+                               cache.batch([english[4], english[16]]).tokens, atol=0, rtol=0)
+    assert len(list((tmp_path / "cache" / cache.key).iterdir())) == 5  # no shard of the subset's own
     with pytest.raises(KeyError, match="not prepared"):
         import pickle
 

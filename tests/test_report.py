@@ -598,3 +598,4 @@ def test_size_frame_gives_each_size_and_system_its_seed_mean():
     assert rows[(100, "KD")].seeds == 2 and rows[(100, "KD")]._4 == pytest.approx(0.31)  # "dev MRR@10"
     assert rows[(100, "OT★")].sd is None or rows[(100, "OT★")].seeds == 1
     assert rows[(300, "KD")].seeds == 1 and set(frame.language) == {"macro"}
+    assert set(size_frame({100: {"kd": card(0.3)}}, panel="e5t").language) == {"e5t"}  # one panel per arm

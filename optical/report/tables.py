@@ -149,10 +149,11 @@ def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFram
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def size_frame(studies: dict[int, dict[str, dict]]) -> pd.DataFrame:
+def size_frame(studies: dict[int, dict[str, dict]], panel: str = "macro") -> pd.DataFrame:
     """One row per bitext size (pairs per language) and system: best macro dev MRR@10, mean and sd over the
     system's seeds, from the dev results of one study per size (:func:`optical.studies.experiments.dev_study`);
-    ``language`` is "macro" so that :func:`optical.report.plots.size_curves` draws one panel."""
+    ``language`` is ``panel`` so that :func:`optical.report.plots.size_curves` draws one panel per value (e.g. one
+    per arm when frames of several arms are concatenated)."""
     import numpy as np
 
     from optical.study import seed_groups
@@ -161,7 +162,7 @@ def size_frame(studies: dict[int, dict[str, dict]]) -> pd.DataFrame:
     for pairs, results in studies.items():
         for name, members in seed_groups(list(results)).items():
             scores = [results[m]["training"]["best_dev_macro_mrr10"] for m in members]
-            rows.append({"language": "macro", "loss": alias(name), "pairs": pairs, "dev MRR@10": float(np.mean(scores)),
+            rows.append({"language": panel, "loss": alias(name), "pairs": pairs, "dev MRR@10": float(np.mean(scores)),
                          "sd": float(np.std(scores, ddof=1)) if len(scores) > 1 else None, "seeds": len(scores)})
     return pd.DataFrame(rows)
 
