@@ -47,8 +47,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.io import read_json_folder
-from optical.report.plots import size_curves
-from optical.report.tables import show_dev_study, show_final_test, size_frame
+from optical.report.plots import show_plans, size_curves
+from optical.report.tables import plan_entropy_table, show_dev_study, show_final_test, size_frame
+from optical.studies.plans import student_plans
 from optical.studies.runner import run_study
 
 ARMS = {"low_data": ("MiniLM student", "long_rerun"), "low_data_e5t": ("e5t (mE5-small)", "e5t")}
@@ -95,3 +96,23 @@ for arm, by_size in runs.items():
                         f"{label}: test MRR@10 with {smallest} bitext pairs per language")
     if largest := read_json_folder(f"{root}/results/{answer}/test"):
         show_final_test(largest, ["pooled", "maxsim"], f"{label}: test MRR@10 with every bitext pair ({answer})")
+
+# %% [markdown]
+# ## Transport plans of OT★
+#
+# The fair test's OT student, OT★ (ε 0.01 annealed from 0.5, IDF token masses), as trained here on 1,000 pairs per
+# language (its chapter-8 students, trained on every pair, were not kept), on two Hausa training pairs, at its
+# initialisation (a copy of the teacher) and at its best dev step, beside token-KD's hard one-to-one alignment. Rows
+# are the student's Hausa tokens, columns the teacher's English tokens; a row entropy near 1 means a token spreads
+# its mass evenly, near 0 that it picks one token.
+
+# %%
+STAR = "ot-eps0.01-annealed-idf"
+plans = student_plans(p, "low_data_1000", STAR, "hau", 2, root, fresh) if 1000 in runs.get("low_data", {}) else None
+(plan_entropy_table(plans["examples"]).style.format(precision=3).hide(axis="index").set_caption(
+    "row entropy of OT★'s plans before and after training") if plans else
+ Markdown("Not run with these parameters: the plans come from the 1,000-pair OT★ student."))
+
+# %% mystnb={"figure": {"caption": "Transport plans of OT\u2605 (1,000 pairs per language) on Hausa training pairs, before and after training, beside token-KD's hard alignment: where each Hausa token's mass goes among the English tokens."}}
+if plans:
+    show_plans(plans["examples"])

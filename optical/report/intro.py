@@ -154,7 +154,8 @@ def multilingual_answer(root: Path) -> list[str]:
         readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
         kd = rows[0]["kd_name"]
         lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages, "
-                  f"options and budget chosen on dev, margin fixed before the test read):", "",
+                  f"options chosen on dev, each student kept at its best dev step, margin fixed before the test "
+                  "read):", "",
                   *_readout_lines(tested, rows, readouts), "",
                   *_score_table(tested, ["teacher", kd, *dict.fromkeys(r["name"] for r in rows), "ceiling"],
                                 readouts, labels), "",
