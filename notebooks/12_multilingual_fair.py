@@ -33,7 +33,7 @@
 # %% tags=["parameters"]
 dataset = "afriqa"
 teacher = "all-MiniLM-L6-v2"
-e5t_dev = None   # the dev study of the options for mE5 (params/multilingual.yaml); None: not run here
+e5t_dev = None   # the dev study of the options for mE5 (params/full.yaml); None: not run here
 e5t = None       # KD and OT as chosen on e5t_dev, all languages, read on test when trained; None: not run here
 e5s_dev = None   # OPTICAL's setting (MiniLM teacher, mE5 student): the projection's fit and OT options on dev
 e5s = None       # KD and OT as chosen on e5s_dev, all languages, read on test when trained; None: not run here
@@ -100,8 +100,8 @@ e5t_results = run_study(p, "e5t_dev", root, fresh)["dev"] if e5t_dev else {}
 if e5t_results:
     show_dev_study(e5t_results)
 else:
-    display(Markdown("Not run with these parameters: `params/multilingual.yaml` declares this dev study "
-                     "(`optical run --params params/multilingual.yaml --study e5t_dev`); see the limitations."))
+    display(Markdown("Not run with these parameters: `params/full.yaml` declares this dev study "
+                     "(`optical run --params params/full.yaml --study e5t_dev`); see the limitations."))
 
 # %%
 twins = twin_table(e5t_results) if e5t_results else []
@@ -165,8 +165,8 @@ ARMS = {"e5t": "mE5-small teacher and students (floor: mE5-small zero-shot)",
 for key, arm in ARMS.items():
     display(Markdown(f"**{key}**: {arm}."))
     if not p[key]:
-        display(Markdown("Not read on test with these parameters (`params/multilingual.yaml` declares it); see the "
-                         "limitations."))
+        display(Markdown("Not read on test with these parameters (`params/full.yaml` declares e5t, "
+                         "`params/multilingual.yaml` e5s); see the limitations."))
     elif p[key].get("unresolved"):
         display(Markdown("Waiting for its dev study: " + "; ".join(p[key]["unresolved"]) + "."))
     else:

@@ -55,6 +55,15 @@ def stored(path: str | Path, params: dict, fresh: bool = False) -> dict | None:
     return None
 
 
+def peek(path: str | Path, params: dict) -> dict | None:
+    """The result at ``path`` if it was made with ``params`` (same digest), else ``None``: a read-only lookup that
+    never moves, replaces or warns about a file (for reading another study's results)."""
+    path = Path(path)
+    if path.is_file() and _digest_of(current := read_json(path)) == params_digest(params):
+        return current
+    return None
+
+
 def store(path: str | Path, params: dict, result: dict) -> dict:
     """Write ``result`` with its ``params`` and their digest to ``path`` (atomically); a result already there that
     was made with other parameters is kept under ``superseded/``. Returns the result as written."""

@@ -338,6 +338,26 @@ def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher
     assert len(evaluated) == 6, "long_rerun takes the floors rerun read with the same teacher"
 
 
+def test_looking_for_a_floor_in_another_study_never_moves_or_replaces_its_files(tmp_path, monkeypatch, caplog):
+    import optical.evaluate
+    from optical.io import read_json
+    from optical.studies.experiments import final_test
+
+    monkeypatch.setattr(optical.evaluate, "evaluate", lambda target, dataset, languages, teacher, split, readout: {
+        "macro": {"MRR@10": {"t1": 0.1, "t2": 0.2}[teacher]}, "languages": {}})
+    study = {"languages": ["hau"], "train": {"max_steps": 1}, "variants": {}}
+    final_test({"dataset": "afriqa", "teacher": "t1", "rerun": study}, "rerun", [], ("pooled",), tmp_path)
+    final_test({"dataset": "afriqa", "teacher": "t2", "rerun": study}, "rerun", [], ("pooled",), tmp_path)
+    rerun = tmp_path / "results" / "rerun" / "test" / "teacher-pooled.json"
+    assert read_json(rerun)["params"]["teacher"] == "t2"  # t1's read is kept under superseded/
+    caplog.clear()
+    tested = final_test({"dataset": "afriqa", "teacher": "t1", "long_rerun": study}, "long_rerun", [], ("pooled",),
+                        tmp_path)
+    assert tested["teacher-pooled"]["macro"]["MRR@10"] == 0.1
+    assert read_json(rerun)["params"]["teacher"] == "t2", "rerun's current read was swapped for its superseded one"
+    assert not [r for r in caplog.records if "rerun" in r.getMessage() and "long_rerun" not in r.getMessage()]
+
+
 def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
     from optical.report.summary import budget_sentence
 

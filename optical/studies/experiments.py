@@ -554,10 +554,12 @@ def replayed_reads(key: str, root: str | Path = ".") -> dict[str, dict]:
 
 def _floor_of_another_study(root: str | Path, name: str, params: dict) -> dict | None:
     """The teacher's floor or ceiling ``name`` as another study of :func:`final_test` stored it with the same
-    ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes minutes."""
+    ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes minutes.
+    Another study's files are only read (:func:`optical.store.peek`), never moved or replaced."""
     for path in sorted((Path(root) / "results").glob(f"*/test/{name}")):
-        if (stored := store.stored(path, params)) is not None:
-            return stored
+        if (stored := store.peek(path, params)) is not None:
+            log.info("%s: taken from %s (same parameters)", name, path)
+            return dict(stored)
     return None
 
 
