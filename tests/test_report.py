@@ -34,8 +34,13 @@ def test_committed_answer_opens_with_the_fair_test_and_defines_every_alias():
     assert f"| OT★ (3 seeds) | {read_json(tested / 'ot-eps0.01-annealed-idf-pooled.json')['macro']['MRR@10']:.3f} | " \
            f"{ot['macro']['MRR@10']:.3f} |" in text
     head = text[:text.index("### Multilingual students")]
-    for superseded in ("e5t", "e5s", "best KD student", "best OT student"):
+    for superseded in ("e5t-ot", "e5t-kd", "e5s-ot", "e5s-kd", "best KD student", "best OT student"):
         assert superseded not in head
+    e5t = read_json(ROOT / "results" / "e5t" / "test" / "ot-rel0.5-center-frozen-pooled.json")["macro_test"]
+    verdict = {"better": "better than KD by more than the margin", "equivalent": "equivalent to KD",
+               "non-inferior": "not worse than KD by more than the margin"}[e5t["verdict"]]
+    assert f"for the mE5-small student taught by mE5-small (e5t), OT (OT κ.5 ctr-fz) is {verdict} with the " \
+           "pooled readout" in head.split("\n\n")[2], "the one-sentence answer gives the fair multilingual arm"
     legend = {row.split(" | ")[0].lstrip("| ") for row in head.splitlines() if row.count("`") == 2}
     rows = [line.split(" | ")[0].lstrip("| ") for line in head.splitlines() if line.startswith("| ")]
     aliases = {re.sub(r" \(\d+ seeds\)$", "", r) for r in rows} - {"test macro MRR@10", "alias", "---", "|---|---|---|"}

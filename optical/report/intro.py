@@ -66,14 +66,24 @@ VERDICTS = {"equivalent": "equivalent to KD", "non-inferior": "not worse than KD
             "inconclusive": "neither shown equivalent to KD nor worse than it by the margin"}
 
 
-def _one_sentence(rows: list[dict]) -> str:
-    """The answer in one sentence: the dev-chosen OT student's verdict against KD in each readout."""
+def _verdicts(rows: list[dict]) -> str:
+    """The dev-chosen OT student's verdict against KD in each readout, as words ("" when none was tested); a
+    non-inferior verdict whose CI lies above zero says so."""
     ot = [r for r in rows if in_family(r["name"], "ot") and r["macro"]]
-    if not ot:
-        return ""
-    said = [f"{VERDICTS[r['macro']['verdict']]} with the {READOUTS[r['readout']].split(' (')[0]} readout" for r in ot]
-    return (f"**In one sentence:** with a fair protocol, the OT-distilled student ({alias(ot[0]['name'])}) is "
-            + " and ".join(said) + ".")
+    return " and ".join(f"{VERDICTS[r['macro']['verdict']]}"
+                        + (" (its CI above zero)" if r["macro"]["verdict"] == "non-inferior"
+                           and r["macro"]["ci"][0] > 0 else "")
+                        + f" with the {READOUTS[r['readout']].split(' (')[0]} readout" for r in ot)
+
+
+def _one_sentence(rows: list[dict], arms: list[tuple[str, list[dict]]]) -> str:
+    """The answer in one sentence per student type: the English MiniLM student's dev-chosen OT against KD (``rows``),
+    then each multilingual arm's (``arms``: who, its rows) that was read on test."""
+    said = [f"for the English MiniLM student, OT ({alias(rows[0]['name'])}) is {_verdicts(rows)}"] \
+        if _verdicts(rows) else []
+    said += [f"for the {who}, OT ({alias(next(r['name'] for r in arm if in_family(r['name'], 'ot')))}) is "
+             f"{_verdicts(arm)}" for who, arm in arms if _verdicts(arm)]
+    return f"**In one sentence:** with a fair protocol, {'; '.join(said)}." if said else ""
 
 
 def _budget_line(root: Path, key: str) -> str:
@@ -130,6 +140,9 @@ MULTILINGUAL_ARMS = (
                                                                         "human English translation"}))
 """The multilingual arms (chapter 12): study key, its dev study's key, who teaches whom, and the labels of their
 floor and ceiling."""
+SHORT_WHO = {"e5t": "mE5-small student taught by mE5-small (e5t)",
+             "e5s": "mE5-small student taught by all-MiniLM-L6-v2 (e5s, OPTICAL's own setting)"}
+"""How the one-sentence answer names each multilingual arm's student."""
 
 
 def multilingual_answer(root: Path) -> list[str]:
@@ -175,7 +188,9 @@ def answer_markdown(results_root: str | Path) -> str:
     key, budget, tested = latest
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
     rows = _ordered(against_kd(tested, readouts))
-    if lead := _one_sentence(rows):
+    arms = [(SHORT_WHO[key], _ordered(against_kd(read_json_folder(root / key / "test"), list(READOUTS))))
+            for key, *_ in MULTILINGUAL_ARMS]
+    if lead := _one_sentence(rows, arms):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
     margin = next((r["macro"]["margin"] for r in rows if r["macro"]), None)
