@@ -19,8 +19,10 @@
 # On a fresh machine with the data folder `shared/data` beside the repository (or `OPTICAL_DATA_DIR` set):
 #
 # ```bash
-# pip install -e .[dev] && optical book --params params/full.yaml   # the main job: experiments + this book
-# pip install -e .[dev] && python -m pytest                          # the tests
+# # the main job: experiments + this book
+# pip install -e .[dev] && optical book --params params/full.yaml
+# # the tests
+# pip install -e .[dev] && python -m pytest
 # ```
 #
 # `optical book` executes every notebook in `notebooks/` with papermill (parameters from the YAML file), writes
@@ -38,7 +40,8 @@
 # under it (`my_run/results`, `my_run/runs`):
 #
 # ```bash
-# papermill notebooks/02_distillation.ipynb out.ipynb -f params/full.yaml -y "{languages: [hau], root: my_run}"
+# papermill notebooks/02_distillation.ipynb out.ipynb -f params/full.yaml \
+#     -y "{languages: [hau], root: my_run}"
 # ```
 #
 # With `-p root .` *and* other parameters, a notebook retrains and **replaces** the committed results it
