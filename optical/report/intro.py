@@ -156,9 +156,9 @@ def multilingual_answer(root: Path) -> list[str]:
             trained = {k: r for k, r in read_json_folder(root / dev).items() if "training" in r}
             best = best_per_family(trained)
             chosen = " and ".join(f"{alias(name)} ({score:.3f})" for name, score in best.values())
-            done = (f"its dev study of the options for mE5's tokens has {len(trained)} student"
-                    f"{'s' * (len(trained) > 1)} (`{dev}`; {len(trained[next(iter(trained))]['languages'])} "
-                    f"languages, macro dev MRR@10): its rules choose {chosen}; these are " if trained else "")
+            done = (f"its dev study (`{dev}`; {len(trained[next(iter(trained))]['languages'])} languages, macro dev "
+                    f"MRR@10) has {len(trained)} student{'s' * (len(trained) > 1)}: its rules choose {chosen}; "
+                    "these are " if trained else "")
             lines += [f"**{who}**: {done}not read on test under the fair protocol yet (see the limitations and "
                       "{doc}`executed/12_multilingual_fair`).", ""]
             if legend := legend_markdown([name for name, _ in best.values()]):

@@ -38,6 +38,9 @@ ALIASES = {
     "ot+kd-cos-3": ("3·OT+KD", "OT (ε 0.05) + cosine KD, weights 3 : 1"),
     "token-kd": ("token-KD", "hard-aligned token KD: greedy one-to-one token matching, MSE on matched tokens"),
     "ot-rel0.5": ("OT κ.5", "OT distillation, ε = 0.5 × sd of the batch's informative (double-centred) cost"),
+    "ot-eps0.01-annealed-idf-iter500": ("OT★ 500it", "OT★ with up to 500 Sinkhorn iterations instead of 100"),
+    "ot-rel0.5-debias": ("OT κ.5 deb", "OT κ.5 with the Sinkhorn divergence (entropic bias removed)"),
+    "ot-raw-all-rel0.5": ("OT κ.5 raw", "OT κ.5 on squared Euclidean costs of raw tokens, [CLS]/[SEP] included"),
     "kd-frozen": ("KD-fz", "KD with the student's word embeddings frozen"),
     "ot-frozen": ("OT ε.05-fz", "OT ε 0.05, uniform masses, word embeddings frozen"),
     "ot-rel0.5-frozen": ("OT κ.5-fz", "OT κ 0.5 (ε relative to the cost's spread), word embeddings frozen"),
@@ -54,6 +57,8 @@ ALIASES = {
     "ot-rel0.5-frozen-proj-pairs": ("OT κ.5-fz P-pairs", "OT κ.5-fz, the projection fitted on the bitext pairs"),
     "ot-rel0.5-center-frozen-proj-pairs": ("OT κ.5 ctr-fz P-pairs", "OT κ.5 ctr-fz, the projection fitted on the "
                                            "bitext pairs"),
+    "ot+kd-rel0.5-center-frozen": ("OT κ.5 ctr-fz+KD", "OT κ.5 ctr-fz + cosine KD, weights 1 : 1"),
+    "token-kd-frozen": ("token-KD-fz", "token-KD with the student's word embeddings frozen"),
 }
 """Short alias and its definition, by variant name: the legend every table with aliases points to."""
 
