@@ -63,6 +63,7 @@ def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_pa
         "significance": {"reference": "kd-frozen-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
         "macro_test": {"ci": [-0.004, 0.02], "verdict": "non-inferior", "margin": 0.01}})
     text = "\n".join(multilingual_answer(tmp_path))
+    assert "(1 languages, 2 seeds vs KD's 1, options chosen on dev" in text, "a study read seed by seed says so"
     assert "* pooled (the mean token vector, the student's sentence embedding), KD-fz 0.550: OT κ.5-fz +0.010 " \
            "[-0.004, +0.020], **non-inferior**." in text
     assert "| floor: mE5-small on the query in L (zero-shot) | 0.400 |" in text

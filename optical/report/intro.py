@@ -6,7 +6,7 @@ from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
 from optical.report.labels import ALIASES, alias, legend_markdown
-from optical.report.summary import FINAL_READINGS, against_kd, best_per_family
+from optical.report.summary import FINAL_READINGS, against_kd, best_per_family, seeds_phrase
 from optical.study import in_family
 
 
@@ -166,7 +166,8 @@ def multilingual_answer(root: Path) -> list[str]:
             continue
         readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
         kd = rows[0]["kd_name"]
-        lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages, "
+        seeds = sorted({seeds_phrase(r["seeds"], r["kd_seeds"]) for r in rows})
+        lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages, {'; '.join(seeds)}, "
                   f"options chosen on dev, each student kept at its best dev step, margin fixed before the test "
                   "read):", "",
                   *_readout_lines(tested, rows, readouts), "",
