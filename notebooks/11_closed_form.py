@@ -51,9 +51,9 @@ from optical.io import read_json_folder
 from optical.report.plots import closed_form_curves
 from optical.report.summary import closed_form_sentence
 from optical.report.tables import closed_form_table
-from optical.studies.closed_form import closed_form_maps
+from optical.studies.closed_form import closed_form_maps, on_l_queries
 
-results = closed_form_maps({"dataset": dataset, "closed_form": closed_form}, root, fresh)
+results = on_l_queries(closed_form_maps({"dataset": dataset, "closed_form": closed_form}, root, fresh))
 
 # %% [markdown]
 # ## Dev and test, by bitext size

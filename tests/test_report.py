@@ -515,6 +515,13 @@ def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
     assert "the MiniLM floor (no map): dev 0.180, test 0.190" in text and "starts below its floor" in text
     assert "does not help" in text  # both fits equal here
     assert "not all in this run's parameters" in e5s_start_sentence({"minilm": minilm})
+    results["me5-en-to-minilm-ceiling"] = space("c", {"100": {"identity": 0.0, "lstsq": 0.4}},
+                                                {"100": {"identity": 0.0, "lstsq": 0.42}})
+    assert "projection's ceiling" not in e5s_start_sentence(results)  # without MiniLM's own read: not said
+    results["minilm-ceiling"] = space("mc", {"100": {"identity": 0.7}}, {"100": {"identity": 0.75}})
+    assert "test 0.490;\n* the English-fit map applied to mE5's vectors of the human English translations of the " \
+           "queries (the projection's ceiling): `lstsq` on 100 pairs, dev 0.400, test 0.420, where MiniLM itself on " \
+           "the translations scores dev 0.700, test 0.750." in e5s_start_sentence(results)
 
 
 def test_twin_table_sets_each_variant_beside_its_frozen_twin():
@@ -625,3 +632,22 @@ def test_size_frame_gives_each_size_and_system_its_seed_mean():
     assert rows[(100, "OT★")].sd is None or rows[(100, "OT★")].seeds == 1
     assert rows[(300, "KD")].seeds == 1 and set(frame.language) == {"macro"}
     assert set(size_frame({100: {"kd": card(0.3)}}, panel="e5t").language) == {"e5t"}  # one panel per arm
+
+
+def test_a_closed_form_space_read_on_english_translations_gives_the_ceiling_through_its_maps(tiny_model, afriqa_dir,
+                                                                                         tmp_path):
+    from optical.evaluate import evaluate
+    from optical.studies.closed_form import closed_form_maps
+
+    model = str(tiny_model)
+    spaces = {"l": {"query_encoder": model, "target_encoder": model},
+              "en": {"query_encoder": model, "target_encoder": model, "queries": "english"}}
+    p = {"dataset": "afriqa", "closed_form": {"languages": ["hau"], "sizes": [4], "maps": ["identity", "lstsq"],
+                                              "spaces": spaces}}
+    reads = closed_form_maps(p, tmp_path)
+    for space, system in (("l", "teacher"), ("en", "ceiling")):  # the identity map is the encoder itself
+        expected = evaluate(system, "afriqa", ["hau"], model, "test")["macro"]["MRR@10"]
+        assert reads[space]["reads"]["test"]["4"]["identity"]["macro"]["MRR@10"] == pytest.approx(expected, abs=1e-6)
+    bad = {**p, "closed_form": {**p["closed_form"], "spaces": {"x": {**spaces["en"], "queries": "french"}}}}
+    with pytest.raises(ValueError, match="fit_on and queries"):
+        closed_form_maps(bad, tmp_path)

@@ -5,7 +5,9 @@ A *space* names the encoder of the L side (queries and L sentences) and of the E
 passages): ``minilm`` (all-MiniLM-L6-v2 both), ``me5`` (multilingual-e5-small both) or a cross space such as
 ``me5-to-minilm`` (mE5 queries mapped into MiniLM's space: OPTICAL's e5s student at step 0, its projection fitted on
 bitext pairs instead of English sentences; with ``fit_on: english`` the map is fit from the query encoder's
-vectors of the *English* side instead, as notebook 07's e5s projection was). Each map is fit per language on the
+vectors of the *English* side instead, as notebook 07's e5s projection was; with ``queries: english`` the map is
+applied to the query encoder's vectors of the human English translations of the queries instead of the queries in
+L: the map's ceiling, what it could give a student that knew L perfectly). Each map is fit per language on the
 first ``n`` pairs of that language's leakage-filtered bitext (the pairs a student of the same size trains on). Stored as
 ``results/closed_form/<space>.json``: dev and test MRR@10 per size, map and language, and the pair counts.
 """
@@ -51,6 +53,18 @@ def encode_sentences(model, texts: list[str], max_length: int) -> np.ndarray:
         model.max_seq_length = keep
 
 
+def task_queries(task, qids: list[str]) -> list[str]:
+    """The queries ``qids`` of ``task`` in its language."""
+    return [task.queries[q] for q in qids]
+
+
+def task_translations(task, qids: list[str]) -> list[str]:
+    """The human English translations of the queries ``qids`` of ``task``; raises naming the queries without one."""
+    if missing := [q for q in qids if not task.translations.get(q)]:
+        raise ValueError(f"{task.name}/{task.language}: no English translation for queries {missing[:5]}")
+    return [task.translations[q] for q in qids]
+
+
 def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: list[str]) -> dict[str, float]:
     values = per_query(task.qrels, exact_search(mapped, docs, qids, doc_ids, k=100), qids)
     return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}
@@ -75,8 +89,8 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
         x = encode_sentences(source_model, fit_source, settings["bitext_max_length"])
         y = encode_sentences(target_model, bitext.target, settings["bitext_max_length"])
         queries = {split: (list(tasks[lang].queries), tasks[lang]) for split, tasks in splits.items() if lang in tasks}
-        vectors = {split: encode_with(source_model, [task.queries[q] for q in qids])
-                   for split, (qids, task) in queries.items()}
+        side = task_translations if spec.get("queries") == "english" else task_queries
+        vectors = {split: encode_with(source_model, side(task, qids)) for split, (qids, task) in queries.items()}
         for size in settings["sizes"]:
             for kind in settings["maps"]:
                 linear_map = fit_map(kind, x[:size], y[:size], settings["reg"])  # one fit, read on dev and test
@@ -102,10 +116,11 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
         raise ValueError(f"closed_form: unknown keys {unknown}; valid: {sorted(DEFAULTS)}, languages, spaces")
     out = {}
     for space, spec in s["spaces"].items():
-        if not {"query_encoder", "target_encoder"} <= set(spec) <= {"query_encoder", "target_encoder", "fit_on"} \
-                or spec.get("fit_on", "l") not in ("l", "english"):
+        if not {"query_encoder", "target_encoder"} <= set(spec) <= {"query_encoder", "target_encoder", "fit_on",
+                                                                    "queries"} \
+                or spec.get("fit_on", "l") not in ("l", "english") or spec.get("queries", "l") not in ("l", "english"):
             raise ValueError(f"closed_form.spaces.{space}: give query_encoder, target_encoder and optionally "
-                             f"fit_on (l or english), got {spec}")
+                             f"fit_on and queries (each l or english), got {spec}")
         params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
         path = Path(root) / "results" / "closed_form" / f"{space}.json"
         if (stored := store.stored(path, params, fresh)) is not None:
@@ -113,6 +128,12 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
             continue
         out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], settings, p["dataset"]))
     return out
+
+
+def on_l_queries(results: dict[str, dict]) -> dict[str, dict]:
+    """The spaces of ``results`` read on the queries in L (the training-free baselines), without those read on the
+    English translations (``queries: english``: a map's ceiling, not a baseline)."""
+    return {space: r for space, r in results.items() if r["spec"].get("queries", "l") == "l"}
 
 
 def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], size: int, root: str | Path = ".",
