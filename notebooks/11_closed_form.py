@@ -49,9 +49,9 @@ from IPython.display import Markdown
 
 from optical.io import read_json_folder
 from optical.report.plots import closed_form_curves
-from optical.report.summary import closed_form_sentence
+from optical.report.summary import closed_form_sentence, on_l_queries
 from optical.report.tables import closed_form_table
-from optical.studies.closed_form import closed_form_maps, on_l_queries
+from optical.studies.closed_form import closed_form_maps
 
 results = on_l_queries(closed_form_maps({"dataset": dataset, "closed_form": closed_form}, root, fresh))
 

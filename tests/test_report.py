@@ -102,7 +102,7 @@ def test_fair_test_answer_counts_significant_languages():
         "hau": {"delta": 0.05, "p_holm": 0.01}, "zul": {"delta": -0.01, "p_holm": 0.5},
         "twi": {"delta": -0.03, "p_holm": 0.02}}}}
     text = fair_test_answer({"kd-pooled": kd, "ot-pooled": ot}, ["pooled"])
-    assert "`ot` 0.320 vs KD 0.300" in text and "better on 1 (hau), worse on 1 (twi) of 3" in text
+    assert "OT ε.05 0.320 vs KD 0.300" in text and "better on 1 (hau), worse on 1 (twi) of 3" in text
 
 
 def test_dev_selection_by_variant_and_seed():
@@ -372,13 +372,13 @@ def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
         return {"training": {"steps": 100 * len(scores), "dev_history": history}}
 
     rising = budget_sentence({"kd": run([0.2, 0.3], [0.1, 0.15]), "ot": run([0.2, 0.25, 0.24], [0.1, 0.1, 0.2])})
-    assert "`kd`: selected step 200 of 200; over the last 100 steps the selection criterion moved +0.100, " \
+    assert "KD: selected step 200 of 200; over the last 100 steps the selection criterion moved +0.100, " \
            "bitext dev +0.050." in rising
-    assert "`ot`: selected step 200 of 300;" in rising and "moved -0.010, bitext dev +0.100." in rising
+    assert "OT ε.05: selected step 200 of 300;" in rising and "moved -0.010, bitext dev +0.100." in rising
     assert rising.endswith("1 of 2 students select their last step: the budget, not dev, ended their training.")
     stopped = {"training": {**run([0.3, 0.2], [0.1, 0.1])["training"], "config": {"max_steps": 1000}}}
     text = budget_sentence({"ot": stopped})
-    assert "`ot`: selected step 100 of 200 (stopped early by patience; budget 1000);" in text
+    assert "OT ε.05: selected step 100 of 200 (stopped early by patience; budget 1000);" in text
     assert text.endswith("peaked before its last step.")
 
 
@@ -392,7 +392,7 @@ def test_longer_budget_sentence_compares_each_variant_with_its_shorter_run():
     short = {"ot": run([0.2, 0.3], [0.1, 0.2], 500), "kd": run([0.3], [0.3], 1000)}
     long = {"ot": run([0.25, 0.28, 0.33, 0.32], [0.1, 0.2, 0.3, 0.4], 500), "token-kd": run([0.1], [0.1], 2000)}
     text = longer_budget_sentence(short, long)
-    assert text == ("* `ot`: best AfriQA dev MRR@10 0.300 at step 1000 of 1000 → 0.330 at step 1500 of 2000 "
+    assert text == ("* OT ε.05: best AfriQA dev MRR@10 0.300 at step 1000 of 1000 → 0.330 at step 1500 of 2000 "
                     "(Δ +0.030); bitext dev there 0.200 → 0.300; at step 1000 the longer run had 0.280.")
     assert longer_budget_sentence(short, {"token-kd": long["token-kd"]}).startswith("No student")
 
@@ -495,7 +495,7 @@ def test_a_final_study_reads_test_in_every_declared_readout_when_each_student_is
 
 
 def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
-    from optical.report.summary import best_closed_form, e5s_start_sentence
+    from optical.report.summary import best_closed_form, closed_form_sentence, e5s_start_sentence
 
     def space(name, dev, test):  # {size: {map: macro}} for dev and test
         reads = {split: {size: {k: {"macro": {"MRR@10": v}} for k, v in maps.items()} for size, maps in by.items()}
@@ -515,6 +515,12 @@ def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
     assert "the MiniLM floor (no map): dev 0.180, test 0.190" in text and "starts below its floor" in text
     assert "does not help" in text  # both fits equal here
     assert "not all in this run's parameters" in e5s_start_sentence({"minilm": minilm})
+    lines = closed_form_sentence({"minilm": {**minilm, "spec": {"query_encoder": "m", "target_encoder": "m"}},
+                                  "x": {**results["me5-to-minilm"], "spec": {"query_encoder": "e",
+                                                                             "target_encoder": "m"}}}).splitlines()
+    assert lines[0].endswith("on test it gives 0.270 against 0.190 zero-shot (+0.080).")
+    assert lines[1].endswith("on test it gives 0.150 (the queries' encoder differs from the passages': no zero-shot "
+                             "read without a map).")
     results["me5-en-to-minilm-ceiling"] = space("c", {"100": {"identity": 0.0, "lstsq": 0.4}},
                                                 {"100": {"identity": 0.0, "lstsq": 0.42}})
     assert "projection's ceiling" not in e5s_start_sentence(results)  # without MiniLM's own read: not said

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import read_json_folder
+from optical.report.intro import multilingual_answer
+from optical.report.labels import alias, legend_markdown
 from optical.report.summary import (FINAL_READINGS, answer_paragraph, closed_form_sentence, fair_test_answer,
-                                    longer_budget_sentence)
+                                    longer_budget_sentence, on_l_queries)
 
 
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
@@ -20,7 +22,9 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
     main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
-    parts = _fair_section(root) + _closed_form_section(root)
+    parts = _fair_section(root)
+    parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root)[2:])]
+    parts += _closed_form_section(root)
     parts += ["## How the answer changed: the first comparison (superseded)",
               "The first protocol (200 steps, a dev split whose questions were in the bitext, ε 0.05, the pooled "
               "readout only); the fair test above supersedes it."]
@@ -102,7 +106,7 @@ def _fair_section(root: Path) -> list[str]:
     if variants:
         dev = {k: v["training"]["best_dev_macro_mrr10"] for k, v in variants.items()}
         parts.append("Dev MRR@10 (AfriQA, selected checkpoint) by variant: "
-                     + ", ".join(f"{k} {v:.3f}" for k, v in sorted(dev.items(), key=lambda kv: -kv[1])) + ".")
+                     + ", ".join(f"{alias(k)} {v:.3f}" for k, v in sorted(dev.items(), key=lambda kv: -kv[1])) + ".")
     if tested:
         first = next(iter(tested.values()))["params"]
         parts.append(f"Test split, read once ({', '.join(first['languages'])}):")
@@ -119,12 +123,14 @@ def _fair_section(root: Path) -> list[str]:
                          f"{train['batch_size']} pairs, up to {train['max_pairs']} pairs per language, the best dev "
                          "checkpoint), test read once:")
             parts.append(fair_test_answer(final, _readouts(final)))
-    return parts
+    names = [*variants, *(r["params"]["system"] for key in ("fair", *(k for k, _ in FINAL_READINGS))
+                          for r in read_json_folder(root / key / "test").values() if "system" in r["params"])]
+    return parts + [legend_markdown(names)]
 
 
 def _closed_form_section(root: Path) -> list[str]:
     """The training-free maps (notebook 11): the dev-chosen map per space against zero-shot and the students."""
-    results = read_json_folder(root / "closed_form")
+    results = on_l_queries(read_json_folder(root / "closed_form"))
     if not results:
         return []
     students = {name.removesuffix("-pooled"): r for name, r in read_json_folder(root / "long_rerun" / "test").items()

@@ -160,7 +160,7 @@ def multilingual_answer(root: Path) -> list[str]:
                     f"MRR@10) has {len(trained)} student{'s' * (len(trained) > 1)}: its rules choose {chosen}; "
                     "these are " if trained else "")
             lines += [f"**{who}**: {done}not read on test under the fair protocol yet (see the limitations and "
-                      "{doc}`executed/12_multilingual_fair`).", ""]
+                      "{doc}`/book/executed/12_multilingual_fair`).", ""]
             if legend := legend_markdown([name for name, _ in best.values()]):
                 lines += [legend, ""]
             continue
@@ -210,8 +210,8 @@ def answer_markdown(results_root: str | Path) -> str:
     lines += ["", *_score_table(tested, names, readouts, {})]
     lines += ["", legend_markdown(names), "", _budget_line(root, key), "",
               "Queries in L retrieve among the 5,363 distinct English gold passages of the eight languages (not all "
-              "of Wikipedia). The per-language tests and the other budgets are in {doc}`executed/08_fair_test`; "
-              "{doc}`executed/09_conclusions` sums up.", "", *multilingual_answer(root)]
+              "of Wikipedia). The per-language tests and the other budgets are in {doc}`/book/executed/08_fair_test`; "
+              "{doc}`/book/executed/09_conclusions` sums up.", "", *multilingual_answer(root)]
     if fair := fair_readings(root):
         lines.append(fair)
     lines += ["Generated from `results/` by the book runner.", ""]

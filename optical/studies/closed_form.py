@@ -130,12 +130,6 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
     return out
 
 
-def on_l_queries(results: dict[str, dict]) -> dict[str, dict]:
-    """The spaces of ``results`` read on the queries in L (the training-free baselines), without those read on the
-    English translations (``queries: english``: a map's ceiling, not a baseline)."""
-    return {space: r for space, r in results.items() if r["spec"].get("queries", "l") == "l"}
-
-
 def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], size: int, root: str | Path = ".",
                      fresh: bool = False) -> dict[str, dict]:
     """Does distillation already remove the offset a closed-form map corrects? For each trained student of dev
