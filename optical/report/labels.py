@@ -55,11 +55,11 @@ ALIASES = {
     "kd-frozen-proj-pairs": ("KD-fz P-pairs", "KD-fz, the projection fitted on the bitext pairs (L onto English)"),
     "ot-rel0.5-frozen-proj-en": ("OT κ.5-fz P-en", "OT κ.5-fz, the projection fitted on English sentences"),
     "ot-rel0.5-frozen-proj-pairs": ("OT κ.5-fz P-pairs", "OT κ.5-fz, the projection fitted on the bitext pairs"),
-    "ot-rel0.5-center-frozen-proj-pairs": ("OT κ.5 ctr-fz P-pairs", "OT κ.5 ctr-fz, the projection fitted on the "
-                                           "bitext pairs"),
-    "kd-frozen-proj-pairs-lr5e-4": ("KD-fz P-pairs lr×5", "KD-fz P-pairs at learning rate 5e-4 instead of 1e-4"),
-    "ot-rel0.5-center-frozen-proj-pairs-lr5e-4": ("OT κ.5 ctr-fz P-pairs lr×5", "OT κ.5 ctr-fz P-pairs at learning "
-                                                  "rate 5e-4 instead of 1e-4"),
+    "ot-rel0.5-center-frozen-proj-en": ("OT κ.5 ctr-fz P-en", "OT κ.5 ctr-fz, the projection fitted on English "
+                                        "sentences"),
+    "kd-frozen-proj-en-lr5e-4": ("KD-fz P-en lr×5", "KD-fz P-en at learning rate 5e-4 instead of 1e-4"),
+    "ot-rel0.5-center-frozen-proj-en-lr5e-4": ("OT κ.5 ctr-fz P-en lr×5", "OT κ.5 ctr-fz P-en at learning rate "
+                                               "5e-4 instead of 1e-4"),
     "ot+kd-rel0.5-center-frozen": ("OT κ.5 ctr-fz+KD", "OT κ.5 ctr-fz + cosine KD, weights 1 : 1"),
     "token-kd-frozen": ("token-KD-fz", "token-KD with the student's word embeddings frozen"),
 }
