@@ -658,3 +658,14 @@ def test_a_closed_form_space_read_on_english_translations_gives_the_ceiling_thro
     bad = {**p, "closed_form": {**p["closed_form"], "spaces": {"x": {**spaces["en"], "queries": "french"}}}}
     with pytest.raises(ValueError, match="fit_on and queries"):
         closed_form_maps(bad, tmp_path)
+
+
+def test_the_legend_defines_floor_and_ceiling_with_the_study_teacher():
+    from optical.report.labels import legend_markdown
+
+    english = legend_markdown(["teacher", "kd"])
+    assert "| floor | `teacher` | all-MiniLM-L6-v2 on the query in L (no training) |" in english
+    multilingual = legend_markdown(["teacher", "ceiling", "kd"], "multilingual-e5-small")
+    assert "| floor | `teacher` | multilingual-e5-small on the query in L (no training) |" in multilingual
+    assert "| ceiling | `ceiling` | multilingual-e5-small on the human English translation of the query |" in multilingual
+    assert "all-MiniLM" not in multilingual

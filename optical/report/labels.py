@@ -112,8 +112,14 @@ def display_name(name: str) -> str:
     return alias(name) + (f" · {readout}" if readout else "")
 
 
-def legend_markdown(names: list[str]) -> str:
-    """A Markdown table defining the aliases of ``names`` (each base name once, in the order given)."""
+def legend_markdown(names: list[str], teacher: str | None = None) -> str:
+    """A Markdown table defining the aliases of ``names`` (each base name once, in the order given); the floor and
+    ceiling are defined with ``teacher`` where given (default: the English MiniLM teacher)."""
     bases = list(dict.fromkeys(base_name(n) for n in names if base_name(n) in ALIASES))
-    rows = [f"| {ALIASES[b][0]} | `{b}` | {ALIASES[b][1]} |" for b in bases]
+
+    def definition(base: str) -> str:
+        text = ALIASES[base][1]
+        return text.replace("all-MiniLM-L6-v2", teacher) if teacher and base in ("teacher", "ceiling") else text
+
+    rows = [f"| {ALIASES[b][0]} | `{b}` | {definition(b)} |" for b in bases]
     return "\n".join(["| alias | variant | definition |", "|---|---|---|", *rows]) if rows else ""

@@ -51,8 +51,8 @@ def significance_table(results: dict[str, dict]) -> pd.DataFrame:
         if not sig:
             continue
         for lang, t in sig["languages"].items():
-            rows.append({"system": system, "vs": sig["reference"], "language": lang, "ΔMRR@10": t["delta"],
-                         "p": t["p_value"], "p (Holm)": t["p_holm"], "queries": t["n"]})
+            rows.append({"system": display_name(system), "vs": display_name(sig["reference"]), "language": lang,
+                         "ΔMRR@10": t["delta"], "p": t["p_value"], "p (Holm)": t["p_holm"], "queries": t["n"]})
     return pd.DataFrame(rows)
 
 
@@ -63,8 +63,8 @@ def macro_test_table(results: dict[str, dict]) -> pd.DataFrame:
     rows = []
     for system, result in results.items():
         if t := result.get("macro_test"):
-            rows.append({"system": system, "vs": t["reference"], "seeds (vs)": f"{t['seeds'][0]} ({t['seeds'][1]})",
-                         "Δ macro": t["delta"], f"{t['ci_level']:.0%} CI": _interval(t["ci"]), "p": t["p_value"],
+            rows.append({"system": display_name(system), "vs": display_name(t["reference"]),
+                         "seeds (vs)": f"{t['seeds'][0]} ({t['seeds'][1]})", "Δ macro": t["delta"], f"{t['ci_level']:.0%} CI": _interval(t["ci"]), "p": t["p_value"],
                          f"{1 - 2 * t['alpha']:.0%} CI (TOST)": _interval(t["ci_tost"]),
                          "verdict": f"{t['verdict']} at ±{t['margin']:g}"})
     return pd.DataFrame(rows)
@@ -195,7 +195,8 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
     from optical.report.summary import fair_test_answer
 
     display(metric_table(tested, "MRR@10").style.format(precision=3).set_caption(caption))
-    if legend := legend_markdown(list(tested)):
+    teacher = next((r["params"]["teacher"] for r in tested.values() if r.get("params", {}).get("teacher")), None)
+    if legend := legend_markdown(list(tested), teacher):
         display(Markdown(legend))
     if any(len(r.get("seeds", [])) > 1 for r in tested.values()):
         seeded = {name: r for name, r in tested.items() if "seeds" in r}
