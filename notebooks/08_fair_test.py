@@ -97,7 +97,7 @@ from IPython.display import Markdown, display
 from optical.studies.experiments import dev_by_seed, dev_study, final_test, loss_scales
 from optical.report.plots import learning_curves
 from optical.report.summary import budget_sentence, longer_budget_sentence
-from optical.report.tables import dev_table, ot_diagnostics, show_dev_study, show_final_test
+from optical.report.tables import dev_table, ot_diagnostics, show_dev_curves, show_dev_table, show_final_test
 from optical.study import check_choices, tested_students
 from optical.studies.runner import run_study
 
@@ -163,7 +163,10 @@ display(Markdown("Read on test, as the study's `tested` rules choose on dev (the
 # %% mystnb={"figure": {"caption": "Learning curves of the fair test's students on both dev criteria (AfriQA dev MRR@10, left; MAFAND held-out bitext retrieval, right). Each student is saved at its best AfriQA dev step; the table below gives the scores there."}}
 curve_run = run_study(p, "curves", root, fresh)  # the study declares its final test: read when trained
 curve_results = curve_run["dev"]
-show_dev_study(curve_results)
+show_dev_curves(curve_results)
+
+# %%
+show_dev_table(curve_results)
 
 # %% [markdown]
 # ## Past the curves' budget
@@ -178,7 +181,9 @@ long_results = dev_study(p, "long_curves", root, fresh)
 learning_curves({f"{name} ({r['training']['steps']:,} steps)": r for name in long_results
                  for r in (curve_results.get(name), long_results[name]) if r is not None})
 plt.show()
-display(Markdown(longer_budget_sentence(curve_results, long_results) + "\n\n" + budget_sentence(long_results)))
+
+# %%
+Markdown(longer_budget_sentence(curve_results, long_results) + "\n\n" + budget_sentence(long_results))
 
 # %% [markdown]
 # ## The test split, read once
@@ -217,7 +222,10 @@ show_final_test(curve_run["test"], curves["readouts"], "test MRR@10 at the learn
 # %% mystnb={"figure": {"caption": "Learning curves of the re-answer on every language (1,000 steps; seeds of a variant share its colour and differ by line style)."}}
 rerun_run = run_study(p, "rerun", root, fresh)
 rerun_results = rerun_run["dev"]
-show_dev_study(rerun_results)
+show_dev_curves(rerun_results)
+
+# %%
+show_dev_table(rerun_results)
 
 # %%
 show_final_test(rerun_run["test"], rerun["readouts"],
@@ -239,7 +247,10 @@ show_final_test(rerun_run["test"], rerun["readouts"],
 # %% mystnb={"figure": {"caption": "Learning curves of the final students (2,000 steps, every language, three seeds each): the students of the answer, each saved at its best AfriQA dev step."}}
 long_rerun_run = run_study(p, "long_rerun", root, fresh)
 long_rerun_results = long_rerun_run["dev"]
-show_dev_study(long_rerun_results)
+show_dev_curves(long_rerun_results)
+
+# %%
+show_dev_table(long_rerun_results)
 display(Markdown(longer_budget_sentence(rerun_results, long_rerun_results)))
 
 # %%

@@ -49,8 +49,8 @@ from IPython.display import Markdown, display
 
 from optical.report.plots import show_plans
 from optical.report.summary import dev_choice_sentence, e5s_start_sentence, zero_shot_dev_sentence
-from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_study,
-                                   show_final_test, twin_table)
+from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_curves,
+                                   show_dev_table, show_final_test, twin_table)
 from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
 from optical.studies.plans import student_plans
 from optical.studies.runner import run_study
@@ -86,13 +86,16 @@ Markdown(e5s_start_sentence(spaces))
 # %% mystnb={"figure": {"caption": "Learning curves of OPTICAL's setting on dev (MiniLM teacher and passages, mE5-small student): which projection fit and which OT options the test study keeps."}}
 e5s_results = run_study(p, "e5s_dev", root, fresh)["dev"] if e5s_dev else {}
 if e5s_results:
-    show_dev_study(e5s_results)
-    display(Markdown(dev_choice_sentence(e5s_results, twin=None)))
-    display(Markdown(" ".join(zero_shot_dev_sentence(spaces[s], e5s_dev["languages"]) for s in ("minilm", "me5")
-                              if s in spaces)))
+    show_dev_curves(e5s_results)
+
+# %%
+if e5s_results:
+    show_dev_table(e5s_results)
+    display(Markdown(dev_choice_sentence(e5s_results, twin=None) + " " + " ".join(
+        zero_shot_dev_sentence(spaces[s], e5s_dev["languages"]) for s in ("minilm", "me5") if s in spaces)))
 else:
-    display(Markdown("Not run with these parameters: `params/multilingual.yaml` declares this dev study "
-                     "(`optical run --params params/multilingual.yaml --study e5s_dev`); see the limitations."))
+    display(Markdown("Not run with these parameters: `params/full.yaml` declares this dev study "
+                     "(`optical run --params params/full.yaml --study e5s_dev`); see the limitations."))
 
 # %% [markdown]
 # ## The options on dev (mE5 teacher, student its copy)
@@ -104,7 +107,11 @@ else:
 # %% mystnb={"figure": {"caption": "Learning curves of the multilingual dev study (mE5-small teacher, its copy as student) on both dev criteria: which options the multilingual arm keeps."}}
 e5t_results = run_study(p, "e5t_dev", root, fresh)["dev"] if e5t_dev else {}
 if e5t_results:
-    show_dev_study(e5t_results)
+    show_dev_curves(e5t_results)
+
+# %%
+if e5t_results:
+    show_dev_table(e5t_results)
 else:
     display(Markdown("Not run with these parameters: `params/full.yaml` declares this dev study "
                      "(`optical run --params params/full.yaml --study e5t_dev`); see the limitations."))

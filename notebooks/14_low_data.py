@@ -48,7 +48,8 @@ from IPython.display import Markdown, display
 
 from optical.io import read_json_folder
 from optical.report.plots import show_plans, size_curves
-from optical.report.tables import plan_entropy_table, show_dev_study, show_final_test, size_frame
+from optical.report.tables import (plan_entropy_table, show_dev_curves, show_dev_table, show_final_test,
+                                   size_frame)
 from optical.studies.plans import student_plans
 from optical.studies.runner import run_study
 
@@ -73,7 +74,10 @@ frame = pd.concat([size_frame({pairs: out["dev"] for pairs, out in by_size.items
 if len(frame):
     size_curves(frame)
     plt.show()
-    display(frame.rename(columns={"language": "arm"}).style.format(precision=3, na_rep="–").hide(axis="index"))
+
+# %%
+(frame.rename(columns={"language": "arm"}).style.format(precision=3, na_rep="–").hide(axis="index")
+ if len(frame) else None)
 
 # %% [markdown]
 # ## Learning curves at each size
@@ -81,8 +85,13 @@ if len(frame):
 # %% mystnb={"figure": {"caption": "Dev learning curves at each bitext size (both dev criteria, one evaluation per epoch): each student is kept at its best dev step."}}
 for arm, by_size in runs.items():
     for pairs, out in by_size.items():
+        show_dev_curves(out["dev"], f"{ARMS[arm][0]}, {pairs} pairs per language")
+
+# %%
+for arm, by_size in runs.items():
+    for pairs, out in by_size.items():
         display(Markdown(f"**{ARMS[arm][0]}, {pairs} pairs per language**"))
-        show_dev_study(out["dev"])
+        show_dev_table(out["dev"])
 
 # %% [markdown]
 # ## Test at the smallest and the largest size

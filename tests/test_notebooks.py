@@ -203,6 +203,25 @@ def test_the_page_drops_parameter_and_import_cells_and_folds_the_rest(tmp_path):
     assert tags == [["parameters", "remove-cell"], ["remove-cell"], ["hide-input"], None]
 
 
+def test_a_captioned_figure_cell_must_output_its_figure_alone(tmp_path):
+    import nbformat
+
+    from optical.report.book import collapse_code
+
+    image = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    table = nbformat.v4.new_output("display_data", data={"text/html": "<table></table>", "text/plain": "t"})
+    caption = {"mystnb": {"figure": {"caption": "the point"}}}
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("plot()", metadata=caption, outputs=[image]),
+        nbformat.v4.new_code_cell("table()", outputs=[table])]), path)
+    collapse_code(path)  # the figure alone, the table in its own cell: fine
+    nbformat.write(nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("plot(); table()", metadata=caption, outputs=[image, table])]), path)
+    with pytest.raises(ValueError, match=r"cell 0: a captioned figure cell must output images only, got \[\['text/html'"):
+        collapse_code(path)
+
+
 @pytest.mark.slow
 def test_readme_public_face_snippet_runs_as_written(tmp_path):
     """README's "Use it on your own bitext" snippet runs verbatim (in a scratch folder) and prints a score."""

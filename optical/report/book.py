@@ -104,11 +104,19 @@ def _merged_params(path: Path) -> dict:
 
 def collapse_code(path: Path) -> None:
     """Tag the code cells of an executed notebook for the page: parameter cells and cells of imports only are
-    removed (``remove-cell``), every other cell shows its outputs with its code on a click (``hide-input``)."""
+    removed (``remove-cell``), every other cell shows its outputs with its code on a click (``hide-input``).
+    Raises naming the cell when a cell with a figure caption (``mystnb.figure``) outputs anything but images: the
+    caption would be repeated under a table or a sentence (they belong to the next cell)."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
-    for cell in notebook.cells:
+    for number, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code" and "figure" in cell.metadata.get("mystnb", {}):
+            shown = [o for o in cell.get("outputs", []) if o.get("output_type") != "stream"]
+            if others := [sorted(o.get("data", {})) for o in shown
+                          if not any(k.startswith("image/") for k in o.get("data", {}))]:
+                raise ValueError(f"{path.name}, cell {number}: a captioned figure cell must output images only, "
+                                 f"got {others}")
         if cell.cell_type == "code":
             tags = cell.metadata.setdefault("tags", [])
             tag = "remove-cell" if {"parameters", "injected-parameters"} & set(tags) or _imports_only(cell.source) \

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from optical.report.labels import system_colour
+from optical.report.labels import display_name, system_colour
 
 
 def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
@@ -40,12 +42,9 @@ def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[
 
 
 def show_plans(examples: list[dict]) -> None:
-    """Display each example of :func:`optical.studies.plans.pair_plans`: the pair, then one heatmap a row for the
-    OT plan at each stage and the hard alignment of token-KD at the last stage."""
-    from IPython.display import Markdown, display
-
+    """Display each example of :func:`optical.studies.plans.pair_plans` as one figure titled with the pair: one
+    heatmap a row for the OT plan at each stage and the hard alignment of token-KD at the last stage."""
     for example in examples:
-        display(Markdown(f"**{example['source']}** → *{example['target']}*"))
         stages = example["plans"]
         last = list(stages)[-1]
         panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"])
@@ -56,6 +55,7 @@ def show_plans(examples: list[dict]) -> None:
         axes = np.atleast_1d(plt.subplots(len(panels), 1, figsize=(width, height))[1])
         for ax, (title, plan) in zip(axes, panels):
             transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
+        plt.suptitle(f"{example['source']}  →  {example['target']}", fontsize=10, wrap=True)
         plt.tight_layout()
         plt.show()
 
@@ -84,10 +84,18 @@ def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
     return fig
 
 
-def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = None):
+def curve_label(name: str) -> str:
+    """A legend label: the variant's alias (:func:`optical.report.labels.display_name`) with its parenthesised note
+    kept (``kd (2,000 steps)`` → ``KD (2,000 steps)``)."""
+    note = re.search(r"\s*\(.*\)$", name)
+    return display_name(name[:note.start()]) + name[note.start():] if note else display_name(name)
+
+
+def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = None, title: str | None = None):
     """One panel per dev criterion (key of the dev history -> axis label), one line per variant, against steps.
     Each method keeps its colour (:func:`optical.report.labels.system_colour`); lines of the same colour (seeds of a
-    variant, or one variant at two budgets) differ by line style. The legend sits below the panels."""
+    variant, or one variant at two budgets) differ by line style; lines are named by alias (:func:`curve_label`).
+    The legend sits below the panels; ``title`` above them."""
     criteria = criteria or {"queries": "dev queries: MRR@10 (macro)", "bitext": "held-out bitext: MRR (macro)"}
     fig, axes = plt.subplots(1, len(criteria), figsize=(5.5 * len(criteria), 3.6), squeeze=False)
     seen: dict[str, int] = {}
@@ -100,14 +108,16 @@ def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = 
         for name, result in results.items():
             history = [h for h in result["training"]["dev_history"] if key in h]
             colour, style = styles[name]
-            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", markersize=3, label=name,
-                    color=colour, linestyle=style)
+            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", markersize=3,
+                    label=curve_label(name), color=colour, linestyle=style)
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncols=min(len(labels), 3), frameon=False, fontsize=9,
                bbox_to_anchor=(0.5, 0.0))
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 

@@ -212,18 +212,24 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
     display(Markdown(fair_test_answer(tested, readouts)))
 
 
-def show_dev_study(results: dict[str, dict]) -> None:
-    """Display one dev study of :func:`optical.studies.experiments.dev_study`: its learning curves on both dev
-    criteria, the dev table at each selected checkpoint, and whether dev or the budget ended training
-    (:func:`optical.report.summary.budget_sentence`)."""
+def show_dev_curves(results: dict[str, dict], title: str | None = None) -> None:
+    """Display the learning curves of one dev study (:func:`optical.studies.experiments.dev_study`) on both dev
+    criteria: the figure alone, for a cell whose caption states its point."""
     import matplotlib.pyplot as plt
-    from IPython.display import Markdown, display
 
     from optical.report.plots import learning_curves
+
+    learning_curves(results, title=title)
+    plt.show()
+
+
+def show_dev_table(results: dict[str, dict]) -> None:
+    """Display the dev table of one dev study at each selected checkpoint and whether dev or the budget ended
+    training (:func:`optical.report.summary.budget_sentence`)."""
+    from IPython.display import Markdown, display
+
     from optical.report.summary import budget_sentence
 
-    learning_curves(results)
-    plt.show()
     display(dev_table(results).style.format(precision=3, na_rep="–").set_caption(
         "AfriQA dev MRR@10 per language and macro; MAFAND dev bitext retrieval"))
     display(Markdown(budget_sentence(results)))
