@@ -66,7 +66,7 @@ grouped_bars(table, "MRR@10", "Distilled students vs floor and ceiling (test)")
 plt.show()
 
 # %% [markdown]
-# ## The answer
+# ## The first answer (superseded by the fair test)
 
 # %%
 if "ot" in results and "kd" in results:

@@ -42,8 +42,8 @@ def transport_heatmap(plan: np.ndarray, row_tokens: list[str], col_tokens: list[
 
 
 def show_plans(examples: list[dict]) -> None:
-    """Display each example of :func:`optical.studies.plans.pair_plans` as one figure titled with the pair: one
-    heatmap a row for the OT plan at each stage and the hard alignment of token-KD at the last stage."""
+    """Display each example of :func:`optical.studies.plans.pair_plans` as one figure, the pair above its first
+    panel: one heatmap a row for the OT plan at each stage and the hard alignment of token-KD at the last stage."""
     for example in examples:
         stages = example["plans"]
         last = list(stages)[-1]
@@ -53,9 +53,9 @@ def show_plans(examples: list[dict]) -> None:
         width = min(0.45 * len(example["teacher_tokens"]) + 3, 11)  # one panel a row: labels stay readable
         height = len(panels) * (0.3 * len(example["student_tokens"]) + 2)
         axes = np.atleast_1d(plt.subplots(len(panels), 1, figsize=(width, height))[1])
+        panels[0] = (f"{example['source']}  →  {example['target']}\n{panels[0][0]}", panels[0][1])
         for ax, (title, plan) in zip(axes, panels):
             transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
-        plt.suptitle(f"{example['source']}  →  {example['target']}", fontsize=10, wrap=True)
         plt.tight_layout()
         plt.show()
 
