@@ -96,7 +96,7 @@ class Retriever:
         docs = self._doc_matrix(task.corpus)
         if self.readout == "maxsim":
             if self.system == "ceiling":
-                texts = _translations(task, qids)
+                texts = query_translations(task, qids)
             else:
                 texts = [task.queries[q] for q in qids]
             encoder = self._load(self.teacher_name if self.system in ("teacher", "ceiling") else self.system)
@@ -111,14 +111,14 @@ class Retriever:
             english = self._translator.translate([task.queries[q] for q in qids], task.language)
             queries = encode_with(self._load(self.teacher_name), english)
         elif self.system == "ceiling":
-            queries = encode_with(self._load(self.teacher_name), _translations(task, qids))
+            queries = encode_with(self._load(self.teacher_name), query_translations(task, qids))
         else:
             encoder = self._load(self.teacher_name if self.system == "teacher" else self.system)
             queries = encode_with(encoder, [task.queries[q] for q in qids])
         return exact_search(queries, docs, qids, doc_ids, k=self.k, backend=self.backend)
 
 
-def _translations(task: RetrievalTask, qids: list[str]) -> list[str]:
+def query_translations(task: RetrievalTask, qids: list[str]) -> list[str]:
     missing = [q for q in qids if not task.translations.get(q)]
     if missing:
         raise DataError(f"{task.name}/{task.language}: no English translation for queries {missing[:5]}")

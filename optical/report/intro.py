@@ -79,10 +79,8 @@ def _verdicts(rows: list[dict]) -> str:
 def _one_sentence(rows: list[dict], arms: list[tuple[str, list[dict]]]) -> str:
     """The answer in one sentence per student type: the English MiniLM student's dev-chosen OT against KD (``rows``),
     then each multilingual arm's (``arms``: who, its rows) that was read on test."""
-    said = [f"for the English MiniLM student, OT ({alias(rows[0]['name'])}) is {_verdicts(rows)}"] \
-        if _verdicts(rows) else []
-    said += [f"for the {who}, OT ({alias(next(r['name'] for r in arm if in_family(r['name'], 'ot')))}) is "
-             f"{_verdicts(arm)}" for who, arm in arms if _verdicts(arm)]
+    said = [f"for the {who}, OT ({alias(next(r['name'] for r in arm if in_family(r['name'], 'ot')))}) is {verdicts}"
+            for who, arm in [("English MiniLM student", rows), *arms] if (verdicts := _verdicts(arm))]
     return f"**In one sentence:** with a fair protocol, {'; '.join(said)}." if said else ""
 
 

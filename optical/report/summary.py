@@ -137,7 +137,6 @@ def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("
                         twin: str | None = "-frozen") -> str:
     """Markdown: the best variant of each family on a dev study (:func:`best_per_family`) and, for each variant
     with a twin ``<variant><twin>``, what the twin changes on dev."""
-    from optical.report.labels import alias
     from optical.study import twin_scores
 
     parts = [f"the best {family.upper()} variant is {alias(name)} ({score:.3f})"
@@ -245,8 +244,9 @@ def e5s_start_sentence(results: dict[str, dict]) -> str:
     lines += [f"* the MiniLM floor (no map): dev {floor_dev:.3f}, test {identity('minilm', 'test'):.3f};",
               f"* mE5-small alone, in its own space: dev {identity('me5', 'dev'):.3f}, test "
               f"{identity('me5', 'test'):.3f}."]
-    if {"me5-en-to-minilm-ceiling", "minilm-ceiling"} <= set(results):
-        ceiling = best_closed_form(results["me5-en-to-minilm-ceiling"])
+    ceiling = best_closed_form(results["me5-en-to-minilm-ceiling"]) \
+        if {"me5-en-to-minilm-ceiling", "minilm-ceiling"} <= set(results) else None
+    if ceiling:
         lines[-1] = lines[-1].removesuffix(".") + ";"
         lines.append(f"* the English-fit map applied to mE5's vectors of the human English translations of the "
                      f"queries (the projection's ceiling): `{ceiling['map']}` on {ceiling['size']:,} pairs, dev "
@@ -260,7 +260,7 @@ def e5s_start_sentence(results: dict[str, dict]) -> str:
            "no linear map carries mE5's queries into MiniLM's space as well as MiniLM itself does on the L query: "
            "the student starts below its floor: what mE5 knows across languages is lost in the projection before any "
            "training step, and training has to win it back.")]
-    if {"me5-en-to-minilm-ceiling", "minilm-ceiling"} <= set(results):
+    if ceiling:
         share = ceiling["test"] / identity("minilm-ceiling", "test")
         lines[-1] += (f" The map is the bottleneck even without a language gap: on the English translations it keeps "
                       f"{share:.0%} of MiniLM's own test score, so the student has to rebuild MiniLM's query space "

@@ -64,7 +64,8 @@ def macro_test_table(results: dict[str, dict]) -> pd.DataFrame:
     for system, result in results.items():
         if t := result.get("macro_test"):
             rows.append({"system": display_name(system), "vs": display_name(t["reference"]),
-                         "seeds (vs)": f"{t['seeds'][0]} ({t['seeds'][1]})", "Δ macro": t["delta"], f"{t['ci_level']:.0%} CI": _interval(t["ci"]), "p": t["p_value"],
+                         "seeds (vs)": f"{t['seeds'][0]} ({t['seeds'][1]})", "Δ macro": t["delta"],
+                         f"{t['ci_level']:.0%} CI": _interval(t["ci"]), "p": t["p_value"],
                          f"{1 - 2 * t['alpha']:.0%} CI (TOST)": _interval(t["ci_tost"]),
                          "verdict": f"{t['verdict']} at ±{t['margin']:g}"})
     return pd.DataFrame(rows)

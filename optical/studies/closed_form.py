@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from optical.data.registry import load_tasks
+from optical.evaluate import query_translations
 from optical.eval.metrics import aggregate, per_query
 from optical.experiment import dev_tasks, training_bitext
 from optical import store
@@ -53,18 +54,6 @@ def encode_sentences(model, texts: list[str], max_length: int) -> np.ndarray:
         model.max_seq_length = keep
 
 
-def task_queries(task, qids: list[str]) -> list[str]:
-    """The queries ``qids`` of ``task`` in its language."""
-    return [task.queries[q] for q in qids]
-
-
-def task_translations(task, qids: list[str]) -> list[str]:
-    """The human English translations of the queries ``qids`` of ``task``; raises naming the queries without one."""
-    if missing := [q for q in qids if not task.translations.get(q)]:
-        raise ValueError(f"{task.name}/{task.language}: no English translation for queries {missing[:5]}")
-    return [task.translations[q] for q in qids]
-
-
 def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: list[str]) -> dict[str, float]:
     values = per_query(task.qrels, exact_search(mapped, docs, qids, doc_ids, k=100), qids)
     return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}
@@ -89,8 +78,9 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
         x = encode_sentences(source_model, fit_source, settings["bitext_max_length"])
         y = encode_sentences(target_model, bitext.target, settings["bitext_max_length"])
         queries = {split: (list(tasks[lang].queries), tasks[lang]) for split, tasks in splits.items() if lang in tasks}
-        side = task_translations if spec.get("queries") == "english" else task_queries
-        vectors = {split: encode_with(source_model, side(task, qids)) for split, (qids, task) in queries.items()}
+        english = spec.get("queries") == "english"  # the map's ceiling: the human translations of the queries
+        vectors = {split: encode_with(source_model, query_translations(task, qids) if english
+                                      else [task.queries[q] for q in qids]) for split, (qids, task) in queries.items()}
         for size in settings["sizes"]:
             for kind in settings["maps"]:
                 linear_map = fit_map(kind, x[:size], y[:size], settings["reg"])  # one fit, read on dev and test
