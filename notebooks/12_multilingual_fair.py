@@ -37,6 +37,8 @@ e5t_dev = None   # the dev study of the options for mE5 (params/full.yaml); None
 e5t = None       # KD and OT as chosen on e5t_dev, all languages, read on test when trained; None: not run here
 e5s_dev = None   # OPTICAL's setting (MiniLM teacher, mE5 student): the projection's fit and OT options on dev
 e5s = None       # KD and OT as chosen on e5s_dev, all languages, read on test when trained; None: not run here
+e5t_curves = None   # each arm's learning curve on three languages, to 2,000 steps or a dev plateau (dev only);
+e5s_curves = None   # None: not run here (params/multilingual.yaml declares both)
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100000}
 maps_on_students_pairs = 1000   # bitext pairs per language the maps on the distilled students are fit on
 closed_form = {"languages": ["hau"], "sizes": [100],
@@ -57,7 +59,7 @@ from optical.studies.runner import run_study
 from optical.study import check_choices, dev_winners
 
 p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "e5t": e5t, "e5s_dev": e5s_dev, "e5s": e5s,
-     "statistics": statistics, "closed_form": closed_form}
+     "e5t_curves": e5t_curves, "e5s_curves": e5s_curves, "statistics": statistics, "closed_form": closed_form}
 MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
 
 # %% [markdown]
@@ -163,6 +165,29 @@ pair = kd_chosen + chosen
 on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs, root, fresh) if len(pair) == 2 else {}
 (maps_on_students_table(on_students).style.format(precision=3).set_caption(
     "dev macro MRR@10 of the chosen students with each map applied to their queries") if on_students else None)
+
+# %% [markdown]
+# ## The budget: each arm's learning curve
+#
+# The test studies below train for 500 steps, the CPU's budget rather than one chosen on dev. Each arm's learning
+# curve trains KD and the dev-chosen OT on three languages for up to 2,000 steps, stopping after three evaluations
+# without a new best dev score, and says whether 500 steps stopped the students early (dev only).
+
+# %% mystnb={"figure": {"caption": "Learning curves of KD and the dev-chosen OT of each multilingual arm on three languages, up to 2,000 steps: whether the test studies' 500-step budget stopped their students early."}}
+CURVES = {"e5t_curves": "e5t: mE5-small teacher, its copy as student",
+          "e5s_curves": "e5s: MiniLM teacher, mE5-small student"}
+curve_results = {key: run_study(p, key, root, fresh)["dev"] for key in CURVES if p[key]}
+for key, results in curve_results.items():
+    show_dev_curves(results, CURVES[key])
+
+# %%
+for key, arm in CURVES.items():
+    display(Markdown(f"**{arm}**"))
+    if key in curve_results:
+        show_dev_table(curve_results[key])
+    else:
+        display(Markdown(f"Not run with these parameters: `params/multilingual.yaml` declares it "
+                         f"(`optical run --params params/multilingual.yaml --study {key}`); see the limitations."))
 
 # %% [markdown]
 # ## The multilingual arms on test
