@@ -223,6 +223,31 @@ def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_t
     assert "(Δ +0.010; mean of 3 seeds each;" in text[starts[1]:starts[2]]
 
 
+def test_conclusions_read_each_low_data_size_on_test_in_order_of_size(tmp_path):
+    import json
+
+    from optical.report.conclusions import _low_data_section
+
+    assert _low_data_section(tmp_path) == []  # nothing read: no section
+    for key, pairs, ot_score in (("low_data_1000", 1000, 0.33), ("low_data_100", 100, 0.25)):
+        folder = tmp_path / key / "test"
+        folder.mkdir(parents=True)
+        params = {"languages": ["hau"], "readout": "pooled", "teacher": "all-MiniLM-L6-v2",
+                  "train": {"max_pairs": pairs, "epochs": 4}}
+        kd = {"macro": {"MRR@10": 0.30}, "languages": {"hau": {}}, "seeds": [0, 1], "params": params}
+        ot = {**kd, "macro": {"MRR@10": ot_score}, "significance": {
+            "reference": "kd-pooled", "languages": {"hau": {"delta": ot_score - 0.30, "p_holm": 0.5}}}}
+        floor = {**kd, "params": {**params, "train": None}}  # a reference system, not a trained student
+        for name, result in (("kd-pooled", kd), ("ot-pooled", ot), ("teacher-pooled", floor)):
+            (folder / f"{name}.json").write_text(json.dumps(result))
+    text = "\n".join(_low_data_section(tmp_path))
+    small = text.index("Student all-MiniLM-L6-v2, the first 100 bitext pairs per language for 4 epochs")
+    large = text.index("Student all-MiniLM-L6-v2, the first 1,000 bitext pairs per language for 4 epochs")
+    assert small < large, "sizes in numeric order"
+    assert "(Δ -0.050; mean of 2 seeds each" in text[small:large] and "(Δ +0.030; mean of 2 seeds each" in text[large:]
+    assert "teacher" not in text.replace("all-MiniLM", ""), "the floor is no student"
+
+
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
     from optical.io import atomic_write_json, read_json
     from optical.studies.experiments import final_test, replayed_reads

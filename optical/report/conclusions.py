@@ -16,8 +16,8 @@ OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev ques
 
 
 def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
-    """Markdown: the fair test's answer first, the training-free maps, then the superseded first comparison, its
-    multilingual students, ablations and bitext size."""
+    """Markdown: the fair test's answer first, the multilingual arms, the training-free maps, little bitext, then the
+    superseded first comparison, its multilingual students, ablations and bitext size."""
     root = Path(results_root)
     stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
@@ -25,6 +25,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     parts = _fair_section(root)
     parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root)[2:])]
     parts += _closed_form_section(root)
+    parts += _low_data_section(root)
     parts += ["## How the answer changed: the first comparison (superseded)",
               "The first protocol (200 steps, a dev split whose questions were in the bitext, ε 0.05, the pooled "
               "readout only); the fair test above supersedes it."]
@@ -136,6 +137,22 @@ def _closed_form_section(root: Path) -> list[str]:
     students = {name.removesuffix("-pooled"): r for name, r in read_json_folder(root / "long_rerun" / "test").items()
                 if name.endswith("-pooled") and name.split("-")[0] in ("kd", "ot")}
     return ["## Training-free maps", closed_form_sentence(results, students)]
+
+
+def _low_data_section(root: Path) -> list[str]:
+    """The low-data regime (notebook 14): each bitext size read on test, against KD, student by student."""
+    readings = []
+    for folder in sorted(root.glob("low_data_*/test")):
+        final = {k: v for k, v in read_json_folder(folder).items() if v["params"].get("train")}
+        if final:
+            first = next(iter(final.values()))["params"]
+            readings.append((first["train"].get("student", first["teacher"]), first["train"]["max_pairs"], final))
+    parts = ["## Little bitext (test at the smallest size)"] if readings else []
+    for student, pairs, final in sorted(readings, key=lambda r: (r[0], r[1])):
+        train = next(iter(final.values()))["params"]["train"]
+        parts += [f"Student {student}, the first {pairs:,} bitext pairs per language for {train['epochs']} epochs, "
+                  "the best dev checkpoint, test read once:", fair_test_answer(final, _readouts(final))]
+    return parts
 
 
 def _readouts(tested: dict[str, dict]) -> list[str]:
