@@ -95,6 +95,9 @@ if e5s_results:
     show_dev_table(e5s_results)
     display(Markdown(dev_choice_sentence(e5s_results, twin=None) + " " + " ".join(
         zero_shot_dev_sentence(spaces[s], e5s_dev["languages"]) for s in ("minilm", "me5") if s in spaces)))
+    display(ot_diagnostics(e5s_results).style.format(precision=3, na_rep="–").set_caption(
+        "OT diagnostics of OPTICAL's setting: the informative cost's spread over ε and the plans' row entropy "
+        "(1: uniform), early and late"))
 else:
     display(Markdown("Not run with these parameters: `params/full.yaml` declares this dev study "
                      "(`optical run --params params/full.yaml --study e5s_dev`); see the limitations."))
