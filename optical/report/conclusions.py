@@ -146,11 +146,11 @@ def _low_data_section(root: Path) -> list[str]:
         final = {k: v for k, v in read_json_folder(folder).items() if v["params"].get("train")}
         if final:
             first = next(iter(final.values()))["params"]
-            readings.append((first["train"].get("student", first["teacher"]), first["train"]["max_pairs"], final))
+            train = first["train"]
+            readings.append((train.get("student", first["teacher"]), train["max_pairs"], train["epochs"], final))
     parts = ["## Little bitext (test at the smallest size)"] if readings else []
-    for student, pairs, final in sorted(readings, key=lambda r: (r[0], r[1])):
-        train = next(iter(final.values()))["params"]["train"]
-        parts += [f"Student {student}, the first {pairs:,} bitext pairs per language for {train['epochs']} epochs, "
+    for student, pairs, epochs, final in sorted(readings, key=lambda r: r[:2]):
+        parts += [f"Student {student}, the first {pairs:,} bitext pairs per language for {epochs} epochs, "
                   "the best dev checkpoint, test read once:", fair_test_answer(final, _readouts(final))]
     return parts
 
