@@ -248,6 +248,34 @@ def test_conclusions_read_each_low_data_size_on_test_in_order_of_size(tmp_path):
     assert "teacher" not in text.replace("all-MiniLM", ""), "the floor is no student"
 
 
+def test_low_data_conclusions_give_dev_means_over_seeds_at_every_size(tmp_path):
+    import json
+
+    from optical.report.conclusions import _low_data_section
+
+    def trained(pairs, name, dev):
+        folder = tmp_path / f"low_data_{pairs}"
+        folder.mkdir(exist_ok=True)
+        result = {"model": "all-MiniLM-L6-v2", "params": {"train": {"max_pairs": pairs}},
+                  "training": {"best_dev_macro_mrr10": dev}}
+        (folder / f"{name}.json").write_text(json.dumps(result))
+
+    for pairs, kd, ot in ((300, (0.30, 0.32), (0.28, 0.29)), (1000, (0.33, 0.35), (0.34, 0.36))):
+        trained(pairs, "kd", kd[0]); trained(pairs, "kd-seed1", kd[1])
+        trained(pairs, "ot", ot[0]); trained(pairs, "ot-seed1", ot[1])
+    assert _low_data_section(tmp_path) == [], "dev alone opens no section: the section is the test reads"
+    test = tmp_path / "low_data_100" / "test"
+    test.mkdir(parents=True)
+    params = {"languages": ["hau"], "readout": "pooled", "teacher": "all-MiniLM-L6-v2",
+              "train": {"max_pairs": 100, "epochs": 4}}
+    (test / "kd-pooled.json").write_text(json.dumps(
+        {"macro": {"MRR@10": 0.3}, "languages": {"hau": {}}, "seeds": [0], "params": params}))
+    trained(100, "kd", 0.25)
+    dev = _low_data_section(tmp_path)[-1]
+    assert dev == ("On dev, student all-MiniLM-L6-v2's best macro MRR@10 (mean of its seeds) by bitext pairs per "
+                   "language: 100: KD 0.250; 300: KD 0.310, OT ε.05 0.285; 1,000: KD 0.340, OT ε.05 0.350.")
+
+
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
     from optical.io import atomic_write_json, read_json
     from optical.studies.experiments import final_test, replayed_reads

@@ -148,11 +148,32 @@ def _low_data_section(root: Path) -> list[str]:
             first = next(iter(final.values()))["params"]
             train = first["train"]
             readings.append((train.get("student", first["teacher"]), train["max_pairs"], train["epochs"], final))
-    parts = ["## Little bitext (test at the smallest size)"] if readings else []
+    parts = ["## Little bitext (test at the smallest size, dev at every size)"] if readings else []
     for student, pairs, epochs, final in sorted(readings, key=lambda r: r[:2]):
         parts += [f"Student {student}, the first {pairs:,} bitext pairs per language for {epochs} epochs, "
                   "the best dev checkpoint, test read once:", fair_test_answer(final, _readouts(final))]
-    return parts
+    return parts + _low_data_dev(root) if parts else parts
+
+
+def _low_data_dev(root: Path) -> list[str]:
+    """One sentence per student model of the low-data studies: each system's best macro dev MRR@10 (mean over its
+    seeds) at every bitext size that has run, smallest first."""
+    import numpy as np
+
+    from optical.study import seed_groups
+
+    by_model: dict[str, dict[int, dict[str, float]]] = {}
+    for folder in root.glob("low_data_*"):
+        trained = {k: v for k, v in read_json_folder(folder).items() if v.get("training")}
+        for name, members in seed_groups(list(trained)).items():
+            first = trained[members[0]]
+            scores = [trained[m]["training"]["best_dev_macro_mrr10"] for m in members]
+            by_model.setdefault(first["model"], {}).setdefault(first["params"]["train"]["max_pairs"], {})[
+                alias(name)] = float(np.mean(scores))
+    return [f"On dev, student {model}'s best macro MRR@10 (mean of its seeds) by bitext pairs per language: "
+            + "; ".join(f"{pairs:,}: " + ", ".join(f"{name} {score:.3f}" for name, score in row.items())
+                        for pairs, row in sorted(by_size.items())) + "."
+            for model, by_size in sorted(by_model.items())]
 
 
 def _readouts(tested: dict[str, dict]) -> list[str]:
