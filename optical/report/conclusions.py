@@ -157,23 +157,23 @@ def _low_data_section(root: Path) -> list[str]:
 
 def _low_data_dev(root: Path) -> list[str]:
     """One sentence per student model of the low-data studies: each system's best macro dev MRR@10 (mean over its
-    seeds) at every bitext size that has run, smallest first."""
-    import numpy as np
+    seeds, :func:`optical.report.tables.size_frame`) at every bitext size that has run, smallest first."""
+    from optical.report.tables import size_frame
 
-    from optical.study import seed_groups
-
-    by_model: dict[str, dict[int, dict[str, float]]] = {}
+    by_model: dict[str, dict[int, dict[str, dict]]] = {}
     for folder in root.glob("low_data_*"):
-        trained = {k: v for k, v in read_json_folder(folder).items() if v.get("training")}
-        for name, members in seed_groups(list(trained)).items():
-            first = trained[members[0]]
-            scores = [trained[m]["training"]["best_dev_macro_mrr10"] for m in members]
-            by_model.setdefault(first["model"], {}).setdefault(first["params"]["train"]["max_pairs"], {})[
-                alias(name)] = float(np.mean(scores))
-    return [f"On dev, student {model}'s best macro MRR@10 (mean of its seeds) by bitext pairs per language: "
-            + "; ".join(f"{pairs:,}: " + ", ".join(f"{name} {score:.3f}" for name, score in row.items())
-                        for pairs, row in sorted(by_size.items())) + "."
-            for model, by_size in sorted(by_model.items())]
+        if trained := {k: v for k, v in read_json_folder(folder).items() if v.get("training")}:
+            first = next(iter(trained.values()))
+            by_model.setdefault(first["model"], {})[first["params"]["train"]["max_pairs"]] = trained
+    sentences = []
+    for model, studies in sorted(by_model.items()):
+        frame = size_frame(studies)
+        sentences.append(f"On dev, student {model}'s best macro MRR@10 (mean of its seeds) by bitext pairs per "
+                         "language: " + "; ".join(
+                             f"{pairs:,}: " + ", ".join(f"{name} {score:.3f}"
+                                                        for name, score in zip(rows["loss"], rows["dev MRR@10"]))
+                             for pairs, rows in frame.groupby("pairs", sort=True)) + ".")
+    return sentences
 
 
 def _readouts(tested: dict[str, dict]) -> list[str]:
