@@ -63,12 +63,30 @@ def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_pa
         "significance": {"reference": "kd-frozen-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
         "macro_test": {"ci": [-0.004, 0.02], "verdict": "non-inferior", "margin": 0.01}})
     text = "\n".join(multilingual_answer(tmp_path))
-    assert "(1 languages, 2 seeds vs KD's 1, options chosen on dev" in text, "a study read seed by seed says so"
+    assert "(1 languages; 2 seeds vs KD's 1; options chosen on dev" in text, "a study read seed by seed says so"
     assert "* pooled (the mean token vector, the student's sentence embedding), KD-fz 0.550: OT κ.5-fz +0.010 " \
            "[-0.004, +0.020], **non-inferior**." in text
     assert "| floor: mE5-small on the query in L (zero-shot) | 0.400 |" in text
     assert "| OT κ.5-fz (2 seeds) | 0.560 |" in text and "| KD-fz | `kd-frozen` |" in text
     assert "OPTICAL's own setting)**: not read on test under the fair protocol yet" in text
+
+
+def test_the_answer_names_which_students_of_an_arm_have_fewer_seeds_than_kd(tmp_path):
+    """An arm whose extra students ran at one seed beside three-seed KD and OT names the one-seed students and says
+    their CI counts KD's seed variance only."""
+    from optical.io import atomic_write_json
+    from optical.report.intro import multilingual_answer
+
+    test, langs = tmp_path / "e5t" / "test", {"hau": {"MRR@10": 0.5}}
+    atomic_write_json(test / "kd-pooled.json", {"macro": {"MRR@10": 0.55}, "languages": langs, "seeds": [0, 1, 2]})
+    for name, seeds in (("ot-rel0.5-frozen", [0, 1, 2]), ("token-kd-frozen", [0]), ("ot+kd-rel0.5-center-frozen", [0])):
+        atomic_write_json(test / f"{name}-pooled.json", {
+            "macro": {"MRR@10": 0.56}, "languages": langs, "seeds": seeds,
+            "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
+            "macro_test": {"ci": [-0.004, 0.02], "verdict": "non-inferior", "margin": 0.01}})
+    text = "\n".join(multilingual_answer(tmp_path))
+    assert "(1 languages; OT κ.5-fz: mean of 3 seeds each; OT κ.5 ctr-fz+KD and token-KD-fz: 1 seed vs KD's 3 " \
+           "(their CI counts KD's seed variance only); options chosen on dev" in text
 
 
 def test_answer_without_a_test_read_says_what_to_run(tmp_path):

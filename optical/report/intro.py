@@ -164,8 +164,7 @@ def multilingual_answer(root: Path) -> list[str]:
             continue
         readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
         kd = rows[0]["kd_name"]
-        seeds = sorted({seeds_phrase(r["seeds"], r["kd_seeds"]) for r in rows})
-        lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages, {'; '.join(seeds)}, "
+        lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages; {_seeds_of(rows)}; "
                   f"options chosen on dev, each student kept at its best dev step, margin fixed before the test "
                   "read):", "",
                   *_readout_lines(tested, rows, readouts), "",
@@ -173,6 +172,20 @@ def multilingual_answer(root: Path) -> list[str]:
                                 readouts, labels), "",
                   legend_markdown([kd, *(r["name"] for r in rows)]), "", _budget_line(root, key), ""]
     return lines
+
+
+def _seeds_of(rows: list[dict]) -> str:
+    """How many seeds each student's comparison with KD averages, students with the same count named together:
+    "OT κ.5 ctr-fz: mean of 3 seeds each; OT κ.5 ctr-fz+KD and token-KD-fz: 1 seed vs KD's 3 (their CI counts
+    KD's seed variance only)"; the names are left out when every student has the same count."""
+    groups: dict[tuple[int, int], dict[str, None]] = {}
+    for r in rows:
+        groups.setdefault((r["seeds"], r["kd_seeds"]), {})[alias(r["name"])] = None
+    if len(groups) == 1:
+        return seeds_phrase(*next(iter(groups)))
+    return "; ".join(f"{' and '.join(names)}: {seeds_phrase(seeds, kd_seeds)}"
+                     + (" (their CI counts KD's seed variance only)" if seeds == 1 < kd_seeds else "")
+                     for (seeds, kd_seeds), names in groups.items())
 
 
 def answer_markdown(results_root: str | Path) -> str:
