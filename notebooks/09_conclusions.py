@@ -20,6 +20,12 @@
 
 # %% tags=["parameters"]
 dataset = "afriqa"
+low_data_100 = None    # the low-data studies the parameters declare (chapter 14); None: not declared
+low_data_300 = None
+low_data_1000 = None
+low_data_e5t_100 = None
+low_data_e5t_300 = None
+low_data_e5t_1000 = None
 root = "."
 
 # %%
@@ -29,4 +35,7 @@ from IPython.display import Markdown, display
 
 from optical.report.conclusions import conclusions
 
-display(Markdown(conclusions(Path(root) / "results", dataset)))
+low_data = {"low_data_100": low_data_100, "low_data_300": low_data_300, "low_data_1000": low_data_1000,
+            "low_data_e5t_100": low_data_e5t_100, "low_data_e5t_300": low_data_e5t_300,
+            "low_data_e5t_1000": low_data_e5t_1000}
+display(Markdown(conclusions(Path(root) / "results", dataset, [key for key, study in low_data.items() if study])))

@@ -246,7 +246,8 @@ def test_conclusions_read_each_low_data_size_on_test_in_order_of_size(tmp_path):
 
     from optical.report.conclusions import _low_data_section
 
-    assert _low_data_section(tmp_path) == []  # nothing read: no section
+    declared = ["low_data_100", "low_data_1000"]
+    assert _low_data_section(tmp_path, declared) == []  # nothing read: no section
     for key, pairs, ot_score in (("low_data_1000", 1000, 0.33), ("low_data_100", 100, 0.25)):
         folder = tmp_path / key / "test"
         folder.mkdir(parents=True)
@@ -258,12 +259,15 @@ def test_conclusions_read_each_low_data_size_on_test_in_order_of_size(tmp_path):
         floor = {**kd, "params": {**params, "train": None}}  # a reference system, not a trained student
         for name, result in (("kd-pooled", kd), ("ot-pooled", ot), ("teacher-pooled", floor)):
             (folder / f"{name}.json").write_text(json.dumps(result))
-    text = "\n".join(_low_data_section(tmp_path))
+    text = "\n".join(_low_data_section(tmp_path, declared))
     small = text.index("Student all-MiniLM-L6-v2, the first 100 bitext pairs per language for 4 epochs")
     large = text.index("Student all-MiniLM-L6-v2, the first 1,000 bitext pairs per language for 4 epochs")
     assert small < large, "sizes in numeric order"
     assert "(Δ -0.050; mean of 2 seeds each" in text[small:large] and "(Δ +0.030; mean of 2 seeds each" in text[large:]
     assert "teacher" not in text.replace("all-MiniLM", ""), "the floor is no student"
+    only_small = "\n".join(_low_data_section(tmp_path, ["low_data_100"]))
+    assert "100 bitext pairs" in only_small and "1,000 bitext pairs" not in only_small, \
+        "a results folder no parameter declares (a study still running) is left out"
 
 
 def test_low_data_conclusions_give_dev_means_over_seeds_at_every_size(tmp_path):
@@ -281,7 +285,8 @@ def test_low_data_conclusions_give_dev_means_over_seeds_at_every_size(tmp_path):
     for pairs, kd, ot in ((300, (0.30, 0.32), (0.28, 0.29)), (1000, (0.33, 0.35), (0.34, 0.36))):
         trained(pairs, "kd", kd[0]); trained(pairs, "kd-seed1", kd[1])
         trained(pairs, "ot", ot[0]); trained(pairs, "ot-seed1", ot[1])
-    assert _low_data_section(tmp_path) == [], "dev alone opens no section: the section is the test reads"
+    declared = ["low_data_100", "low_data_300", "low_data_1000"]
+    assert _low_data_section(tmp_path, declared) == [], "dev alone opens no section: the section is the test reads"
     test = tmp_path / "low_data_100" / "test"
     test.mkdir(parents=True)
     params = {"languages": ["hau"], "readout": "pooled", "teacher": "all-MiniLM-L6-v2",
@@ -289,7 +294,9 @@ def test_low_data_conclusions_give_dev_means_over_seeds_at_every_size(tmp_path):
     (test / "kd-pooled.json").write_text(json.dumps(
         {"macro": {"MRR@10": 0.3}, "languages": {"hau": {}}, "seeds": [0], "params": params}))
     trained(100, "kd", 0.25)
-    dev = _low_data_section(tmp_path)[-1]
+    dev = _low_data_section(tmp_path, declared)[-1]
+    assert _low_data_section(tmp_path, declared[:2])[-1].endswith("300: KD 0.310, OT ε.05 0.285."), \
+        "an undeclared size is left out"
     assert dev == ("On dev, student all-MiniLM-L6-v2's best macro MRR@10 (mean of its seeds) by bitext pairs per "
                    "language: 100: KD 0.250; 300: KD 0.310, OT ε.05 0.285; 1,000: KD 0.340, OT ε.05 0.350.")
 

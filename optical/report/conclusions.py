@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from optical.io import read_json_folder
@@ -15,9 +16,10 @@ OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev ques
            "partly measure memorisation, which favours KD; the fair test repeats the comparison on a clean dev.)")
 
 
-def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
-    """Markdown: the fair test's answer first, the multilingual arms, the training-free maps, little bitext, then the
-    superseded first comparison, its multilingual students, ablations and bitext size."""
+def conclusions(results_root: str | Path, dataset: str = "afriqa", low_data: Sequence[str] = ()) -> str:
+    """Markdown: the fair test's answer first, the multilingual arms, the training-free maps, little bitext (the
+    low-data studies named in ``low_data``, as the parameters declare them), then the superseded first comparison,
+    its multilingual students, ablations and bitext size."""
     root = Path(results_root)
     stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
@@ -25,7 +27,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa") -> str:
     parts = _fair_section(root)
     parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root)[2:])]
     parts += _closed_form_section(root)
-    parts += _low_data_section(root)
+    parts += _low_data_section(root, low_data)
     parts += ["## How the answer changed: the first comparison (superseded)",
               "The first protocol (200 steps, a dev split whose questions were in the bitext, ε 0.05, the pooled "
               "readout only); the fair test above supersedes it."]
@@ -139,10 +141,11 @@ def _closed_form_section(root: Path) -> list[str]:
     return ["## Training-free maps", closed_form_sentence(results, students)]
 
 
-def _low_data_section(root: Path) -> list[str]:
-    """The low-data regime (notebook 14): each bitext size read on test, against KD, student by student."""
+def _low_data_section(root: Path, studies: Sequence[str]) -> list[str]:
+    """The low-data regime (notebook 14): each bitext size of the declared ``studies`` read on test, against KD,
+    student by student; a results folder no parameter declares (a study still running) is left out."""
     readings = []
-    for folder in sorted(root.glob("low_data_*/test")):
+    for folder in (root / key / "test" for key in studies):
         final = {k: v for k, v in read_json_folder(folder).items() if v["params"].get("train")}
         if final:
             first = next(iter(final.values()))["params"]
@@ -152,16 +155,16 @@ def _low_data_section(root: Path) -> list[str]:
     for student, pairs, epochs, final in sorted(readings, key=lambda r: r[:2]):
         parts += [f"Student {student}, the first {pairs:,} bitext pairs per language for {epochs} epochs, "
                   "the best dev checkpoint, test read once:", fair_test_answer(final, _readouts(final))]
-    return parts + _low_data_dev(root) if parts else parts
+    return parts + _low_data_dev(root, studies) if parts else parts
 
 
-def _low_data_dev(root: Path) -> list[str]:
+def _low_data_dev(root: Path, studies: Sequence[str]) -> list[str]:
     """One sentence per student model of the low-data studies: each system's best macro dev MRR@10 (mean over its
     seeds, :func:`optical.report.tables.size_frame`) at every bitext size that has run, smallest first."""
     from optical.report.tables import size_frame
 
     by_model: dict[str, dict[int, dict[str, dict]]] = {}
-    for folder in root.glob("low_data_*"):
+    for folder in (root / key for key in studies):
         if trained := {k: v for k, v in read_json_folder(folder).items() if v.get("training")}:
             first = next(iter(trained.values()))
             by_model.setdefault(first["model"], {})[first["params"]["train"]["max_pairs"]] = trained
