@@ -32,7 +32,7 @@
 dataset = "afriqa"
 teacher = "all-MiniLM-L6-v2"
 e5t_dev = None         # the multilingual dev study whose rules choose the e5t arm's students
-low_data_100 = None    # the studies of params/low_data.yaml; None: not run with these parameters
+low_data_100 = None    # the low-data studies (params/full.yaml); None: not run with these parameters
 low_data_300 = None
 low_data_1000 = None
 low_data_e5t_100 = None
@@ -62,8 +62,8 @@ declared = {arm: {s["train"]["max_pairs"]: key for key, s in p.items() if s and 
 runs = {arm: {pairs: run_study(p, key, root, fresh) for pairs, key in sorted(keys.items())}
         for arm, keys in declared.items() if keys}
 if not runs:
-    display(Markdown("Not run with these parameters: `params/low_data.yaml` declares these studies "
-                     "(`optical run --params params/low_data.yaml`); see the limitations."))
+    display(Markdown("Not run with these parameters: the main job's `params/full.yaml` runs these studies "
+                     "(`optical book --params params/full.yaml`); see the limitations."))
 
 # %% [markdown]
 # ## Dev, by bitext size
