@@ -460,6 +460,22 @@ def test_budget_sentence_says_whether_dev_or_the_budget_ended_training():
     assert text.endswith("peaked before its last step.")
 
 
+def test_past_budget_sentence_compares_the_best_within_the_budget_with_the_best_of_the_curve():
+    from optical.report.summary import past_budget_sentence
+
+    def run(scores):
+        history = [{"step": 250 * (i + 1), "macro": m} for i, m in enumerate(scores)]
+        return {"training": {"steps": 250 * len(scores), "dev_history": history}}
+
+    text = past_budget_sentence({"kd": run([0.5, 0.54, 0.53, 0.6, 0.58]), "ot": run([0.4, 0.3, 0.35])}, 500)
+    assert text == ("* KD: best dev 0.540 within 500 steps (step 500), 0.600 at step 1,000 of 1,250: +0.060 past "
+                    "the budget.\n"
+                    "* OT ε.05: best dev 0.400 within 500 steps (step 250), 0.400 at step 250 of 750: +0.000 past "
+                    "the budget.")
+    with pytest.raises(ValueError, match="no dev evaluation at or before step 100"):
+        past_budget_sentence({"kd": run([0.5])}, 100)
+
+
 def test_longer_budget_sentence_compares_each_variant_with_its_shorter_run():
     from optical.report.summary import longer_budget_sentence
 

@@ -120,6 +120,24 @@ def budget_sentence(results: dict[str, dict]) -> str:
     return "\n".join(lines + ["", verdict])
 
 
+def past_budget_sentence(results: dict[str, dict], budget: int) -> str:
+    """Markdown: for each student of a learning curve, its best AfriQA dev MRR@10 within ``budget`` steps (what a
+    study trained for ``budget`` steps keeps) and its best over the whole curve: what training past the budget
+    bought on dev."""
+    lines = []
+    for name, result in results.items():
+        history = result["training"]["dev_history"]
+        within = [h for h in history if h["step"] <= budget]
+        if not within:
+            raise ValueError(f"{name}: no dev evaluation at or before step {budget}; the curve cannot say what "
+                             f"training past it bought")
+        short, best = best_evaluation(within), best_evaluation(history)
+        lines.append(f"* {alias(name)}: best dev {short['macro']:.3f} within {budget:,} steps (step {short['step']:,}),"
+                     f" {best['macro']:.3f} at step {best['step']:,} of {result['training']['steps']:,}: "
+                     f"{best['macro'] - short['macro']:+.3f} past the budget.")
+    return "\n".join(lines)
+
+
 def best_per_family(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot")) -> dict[str, tuple]:
     """The best variant of each family of a dev study by :func:`optical.study.dev_seed_means` (what a ``best_of``
     rule picks; a family without a result is left out): ``{family: (name, score)}``."""
