@@ -26,6 +26,8 @@ low_data_1000 = None
 low_data_e5t_100 = None
 low_data_e5t_300 = None
 low_data_e5t_1000 = None
+e5t_curves = None      # each multilingual arm's learning curve (chapter 12); None: not declared
+e5s_curves = None
 root = "."
 
 # %%
@@ -38,4 +40,6 @@ from optical.report.conclusions import conclusions
 low_data = {"low_data_100": low_data_100, "low_data_300": low_data_300, "low_data_1000": low_data_1000,
             "low_data_e5t_100": low_data_e5t_100, "low_data_e5t_300": low_data_e5t_300,
             "low_data_e5t_1000": low_data_e5t_1000}
-display(Markdown(conclusions(Path(root) / "results", dataset, [key for key, study in low_data.items() if study])))
+curves = {"e5t_curves": e5t_curves, "e5s_curves": e5s_curves}
+display(Markdown(conclusions(Path(root) / "results", dataset, [key for key, study in low_data.items() if study],
+                             [key for key, study in curves.items() if study])))

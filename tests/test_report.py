@@ -270,6 +270,30 @@ def test_conclusions_read_each_low_data_size_on_test_in_order_of_size(tmp_path):
         "a results folder no parameter declares (a study still running) is left out"
 
 
+def test_conclusions_say_what_each_declared_curve_bought_past_its_arms_test_budget(tmp_path):
+    import json
+
+    from optical.report.conclusions import _curves_section
+
+    def trained(folder, name, scores, every, max_steps):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        history = [{"step": every * (i + 1), "macro": m} for i, m in enumerate(scores)]
+        result = {"languages": {"hau": {}, "zul": {}}, "training": {
+            "steps": every * len(scores), "dev_history": history, "config": {"max_steps": max_steps}}}
+        (tmp_path / folder / f"{name}.json").write_text(json.dumps(result))
+
+    assert _curves_section(tmp_path, ["e5t_curves"]) == [], "nothing run: nothing said"
+    trained("e5t", "kd", [0.5, 0.52], 250, 500)
+    trained("e5t_curves", "kd", [0.5, 0.52, 0.56, 0.55], 250, 2000)
+    trained("e5s_curves", "kd", [0.2, 0.21], 250, 2000)  # its arm's test study has not run: no budget to compare
+    text = "\n".join(_curves_section(tmp_path, ["e5t_curves", "e5s_curves"]))
+    assert text == ("Past the 500 steps of the e5t test study, on dev only (its learning curve, hau, zul):\n"
+                    "* KD: best dev 0.520 within 500 steps (step 500), 0.560 at step 750 of 1,000: +0.040 past the "
+                    "budget.")
+    assert _curves_section(tmp_path, ["e5s_curves"]) == [], "no test study of the arm: no budget to compare with"
+    assert _curves_section(tmp_path, []) == [], "a curve no parameter declares (a study still running) is left out"
+
+
 def test_low_data_conclusions_give_dev_means_over_seeds_at_every_size(tmp_path):
     import json
 
