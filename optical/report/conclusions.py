@@ -9,7 +9,7 @@ from optical.io import read_json_folder
 from optical.report.intro import multilingual_answer
 from optical.report.labels import alias, legend_markdown
 from optical.report.summary import (FINAL_READINGS, answer_paragraph, closed_form_sentence, fair_test_answer,
-                                    longer_budget_sentence, on_l_queries, past_budget_sentence)
+                                    longer_budget_sentence, on_l_queries)
 
 
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
@@ -27,8 +27,7 @@ def conclusions(results_root: str | Path, dataset: str = "afriqa", low_data: Seq
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
     main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
     parts = _fair_section(root)
-    parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root)[2:])]
-    parts += _curves_section(root, curves)
+    parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root, curves)[2:])]
     parts += _closed_form_section(root)
     parts += _low_data_section(root, low_data)
     parts += ["## How the answer changed: the first comparison (superseded)",
@@ -132,21 +131,6 @@ def _fair_section(root: Path) -> list[str]:
     names = [*variants, *(r["params"]["system"] for key in ("fair", *(k for k, _ in FINAL_READINGS))
                           for r in read_json_folder(root / key / "test").values() if "system" in r["params"])]
     return parts + [legend_markdown(names)]
-
-
-def _curves_section(root: Path, studies: Sequence[str]) -> list[str]:
-    """Each declared learning curve of a multilingual arm (``<arm>_curves``, notebook 12) that has run: what training
-    past the budget of the arm's test study (``<arm>``) bought on dev."""
-    parts = []
-    for key in studies:
-        curve = {k: v for k, v in read_json_folder(root / key).items() if "training" in v}
-        trained = [v for v in read_json_folder(root / key.removesuffix("_curves")).values() if "training" in v]
-        if curve and trained:
-            budget = trained[0]["training"]["config"]["max_steps"]
-            languages = ", ".join(next(iter(curve.values()))["languages"])
-            parts += [f"Past the {budget:,} steps of the {key.removesuffix('_curves')} test study, on dev only "
-                      f"(its learning curve, {languages}):", past_budget_sentence(curve, budget)]
-    return parts
 
 
 def _closed_form_section(root: Path) -> list[str]:

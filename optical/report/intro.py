@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from optical.io import atomic_write_text, read_json_folder
 from optical.report.labels import ALIASES, alias, legend_markdown
-from optical.report.summary import FINAL_READINGS, against_kd, best_per_family, seeds_phrase
+from optical.report.summary import FINAL_READINGS, against_kd, best_per_family, past_budget_sentence, seeds_phrase
 from optical.study import in_family
 
 
@@ -143,9 +144,11 @@ SHORT_WHO = {"e5t": "mE5-small student taught by mE5-small (e5t)",
 """How the one-sentence answer names each multilingual arm's student."""
 
 
-def multilingual_answer(root: Path) -> list[str]:
+def multilingual_answer(root: Path, curves: Collection[str] = ()) -> list[str]:
     """Markdown lines: each multilingual arm's final reading against its KD student (as for the MiniLM student),
-    or that it has not been read on test under the fair protocol."""
+    or that it has not been read on test under the fair protocol; for an arm whose learning curve is named in
+    ``curves`` (``<arm>_curves``, as the parameters declare it) and has run, what training past the test study's
+    budget bought on dev."""
     lines = ["### Multilingual students", ""]
     for key, dev, who, labels in MULTILINGUAL_ARMS:
         tested = read_json_folder(root / key / "test")
@@ -171,7 +174,29 @@ def multilingual_answer(root: Path) -> list[str]:
                   *_score_table(tested, ["teacher", kd, *dict.fromkeys(r["name"] for r in rows), "ceiling"],
                                 readouts, labels), "",
                   legend_markdown([kd, *(r["name"] for r in rows)]), "", _budget_line(root, key), ""]
+        if f"{key}_curves" in curves:
+            lines += _past_budget_lines(root, key)
     return lines
+
+
+def declared_curves(params: Mapping) -> list[str]:
+    """The multilingual arms' learning curves (``<arm>_curves``, chapter 12) that ``params`` declares."""
+    return [f"{key}_curves" for key, *_ in MULTILINGUAL_ARMS if params.get(f"{key}_curves")]
+
+
+def _past_budget_lines(root: Path, key: str) -> list[str]:
+    """Markdown lines: what arm ``key``'s learning curve (study ``<key>_curves``) bought on dev past the budget of
+    the arm's test study; none until both have run."""
+    curve = {k: r for k, r in read_json_folder(root / f"{key}_curves").items() if "training" in r}
+    cards = [r["training"] for r in read_json_folder(root / key).values() if "training" in r]
+    if not curve or not cards:
+        return []
+    budget = max(c["config"]["max_steps"] for c in cards)
+    first = next(iter(curve.values()))
+    return [f"Past the budget of {budget:,} steps, on dev only (the arm's learning curve: "
+            f"{', '.join(first['languages'])}, seed {first['training']['config']['seed']}, up to "
+            f"{first['training']['config']['max_steps']:,} steps; the test was not read at a longer budget):", "",
+            past_budget_sentence(curve, budget), ""]
 
 
 def _seeds_of(rows: list[dict]) -> str:
@@ -188,10 +213,11 @@ def _seeds_of(rows: list[dict]) -> str:
                      for (seeds, kd_seeds), names in groups.items())
 
 
-def answer_markdown(results_root: str | Path) -> str:
+def answer_markdown(results_root: str | Path, curves: Collection[str] = ()) -> str:
     """Markdown that opens the book: the question; the fair test's answer per readout (each student's macro
     difference from KD with its CI and equivalence verdict); one table with floor and ceiling in the same readout;
-    the compute in one line; every alias defined. Generated from the latest final reading of the fair test."""
+    the compute in one line; every alias defined. Generated from the latest final reading of the fair test;
+    ``curves`` as in :func:`multilingual_answer`."""
     root = Path(results_root)
     lines = ["## The answer", "", f"**Question.** {QUESTION}", ""]
     latest = _latest_reading(root)
@@ -222,13 +248,14 @@ def answer_markdown(results_root: str | Path) -> str:
     lines += ["", legend_markdown(names), "", _budget_line(root, key), "",
               "Queries in L retrieve among the 5,363 distinct English gold passages of the eight languages (not all "
               "of Wikipedia). The per-language tests and the other budgets are in {doc}`/book/executed/08_fair_test`; "
-              "{doc}`/book/executed/09_conclusions` sums up.", "", *multilingual_answer(root)]
+              "{doc}`/book/executed/09_conclusions` sums up.", "", *multilingual_answer(root, curves)]
     if fair := fair_readings(root):
         lines.append(fair)
     lines += ["Generated from `results/` by the book runner.", ""]
     return "\n".join(lines)
 
 
-def write_answer(results_root: str | Path, book_root: str | Path) -> Path:
-    """Write ``<book_root>/book/answer.md`` (atomically), included at the top of the introduction."""
-    return atomic_write_text(Path(book_root) / "book" / "answer.md", answer_markdown(results_root))
+def write_answer(results_root: str | Path, book_root: str | Path, curves: Collection[str] = ()) -> Path:
+    """Write ``<book_root>/book/answer.md`` (atomically), included at the top of the introduction; ``curves`` as in
+    :func:`multilingual_answer`."""
+    return atomic_write_text(Path(book_root) / "book" / "answer.md", answer_markdown(results_root, curves))
