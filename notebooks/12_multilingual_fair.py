@@ -47,11 +47,13 @@ root = "."
 fresh = False
 
 # %%
+from pathlib import Path
+
 from IPython.display import Markdown, display
 
+from optical.report.intro import past_budget_lines
 from optical.report.plots import show_plans
-from optical.report.summary import (dev_choice_sentence, e5s_start_sentence, past_budget_sentence,
-                                    zero_shot_dev_sentence)
+from optical.report.summary import dev_choice_sentence, e5s_start_sentence, zero_shot_dev_sentence
 from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_curves,
                                    show_dev_table, show_final_test, twin_table)
 from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
@@ -189,9 +191,7 @@ for key, arm in CURVES.items():
     display(Markdown(f"**{arm}**"))
     if key in curve_results:
         show_dev_table(curve_results[key])
-        test_study = p[key.removesuffix("_curves")]  # the arm's test study, whose budget the curve checks
-        if test_study:
-            display(Markdown(past_budget_sentence(curve_results[key], test_study["train"]["max_steps"])))
+        display(Markdown("\n".join(past_budget_lines(Path(root) / "results", key.removesuffix("_curves")))))
     else:
         display(Markdown(f"Not run with these parameters: `params/multilingual.yaml` declares it "
                          f"(`optical run --params params/multilingual.yaml --study {key}`); see the limitations."))

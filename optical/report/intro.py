@@ -175,7 +175,7 @@ def multilingual_answer(root: Path, curves: Collection[str] = ()) -> list[str]:
                                 readouts, labels), "",
                   legend_markdown([kd, *(r["name"] for r in rows)]), "", _budget_line(root, key), ""]
         if f"{key}_curves" in curves:
-            lines += _past_budget_lines(root, key)
+            lines += past_budget_lines(root, key)
     return lines
 
 
@@ -184,9 +184,10 @@ def declared_curves(params: Mapping) -> list[str]:
     return [f"{key}_curves" for key, *_ in MULTILINGUAL_ARMS if params.get(f"{key}_curves")]
 
 
-def _past_budget_lines(root: Path, key: str) -> list[str]:
+def past_budget_lines(results_root: str | Path, key: str) -> list[str]:
     """Markdown lines: what arm ``key``'s learning curve (study ``<key>_curves``) bought on dev past the budget of
-    the arm's test study; none until both have run."""
+    the arm's test study (the most steps its training cards allowed); none until both have run."""
+    root = Path(results_root)
     curve = {k: r for k, r in read_json_folder(root / f"{key}_curves").items() if "training" in r}
     cards = [r["training"] for r in read_json_folder(root / key).values() if "training" in r]
     if not curve or not cards:
