@@ -177,7 +177,9 @@ on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs,
 #
 # The test studies below train for 500 steps, the CPU's budget rather than one chosen on dev. Each arm's learning
 # curve trains KD and the dev-chosen OT on three languages for up to 2,000 steps, stopping after three evaluations
-# without a new best dev score, and says whether 500 steps stopped the students early (dev only).
+# without a new best dev score, and says whether 500 steps stopped the students early (dev only). Each arm's answer
+# at the budget its curve chose (2,000 steps: `e5s_long`, `e5t_long`) is declared in `params/multilingual.yaml`, with
+# its margin, before any of it is read; this chapter reads the 500-step answers.
 
 # %% mystnb={"figure": {"caption": "Learning curves of KD and the dev-chosen OT of each multilingual arm on three languages, up to 2,000 steps: whether the test studies' 500-step budget stopped their students early."}}
 CURVES = {"e5t_curves": "e5t: mE5-small teacher, its copy as student",
