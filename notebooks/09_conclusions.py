@@ -26,8 +26,10 @@ low_data_1000 = None
 low_data_e5t_100 = None
 low_data_e5t_300 = None
 low_data_e5t_1000 = None
-e5t_curves = None      # each multilingual arm's learning curve (chapter 12); None: not declared
-e5s_curves = None
+e5t_curves = None      # each multilingual arm's learning curve and its answer at the curve's budget (chapter 12);
+e5s_curves = None      # None: not declared
+e5t_long = None
+e5s_long = None
 root = "."
 
 # %%
@@ -40,6 +42,6 @@ from optical.report.conclusions import conclusions
 low_data = {"low_data_100": low_data_100, "low_data_300": low_data_300, "low_data_1000": low_data_1000,
             "low_data_e5t_100": low_data_e5t_100, "low_data_e5t_300": low_data_e5t_300,
             "low_data_e5t_1000": low_data_e5t_1000}
-curves = {"e5t_curves": e5t_curves, "e5s_curves": e5s_curves}
+multilingual = {"e5t_curves": e5t_curves, "e5s_curves": e5s_curves, "e5t_long": e5t_long, "e5s_long": e5s_long}
 display(Markdown(conclusions(Path(root) / "results", dataset, [key for key, study in low_data.items() if study],
-                             [key for key, study in curves.items() if study])))
+                             [key for key, study in multilingual.items() if study])))

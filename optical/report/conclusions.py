@@ -17,17 +17,17 @@ OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev ques
 
 
 def conclusions(results_root: str | Path, dataset: str = "afriqa", low_data: Sequence[str] = (),
-                curves: Sequence[str] = ()) -> str:
-    """Markdown: the fair test's answer first, the multilingual arms (with the learning curves named in ``curves``,
-    ``<arm>_curves``), the training-free maps, little bitext (the low-data studies named in ``low_data``), then the
-    superseded first comparison, its multilingual students, ablations and bitext size. ``low_data`` and ``curves``
-    name the studies the parameters declare."""
+                declared: Sequence[str] = ()) -> str:
+    """Markdown: the fair test's answer first, the multilingual arms (with their learning curves and answers at the
+    curves' budget named in ``declared``: ``<arm>_curves``, ``<arm>_long``), the training-free maps, little bitext
+    (the low-data studies named in ``low_data``), then the superseded first comparison, its multilingual students,
+    ablations and bitext size. ``low_data`` and ``declared`` name the studies the parameters declare."""
     root = Path(results_root)
     stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
     multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
     main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
     parts = _fair_section(root)
-    parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root, curves)[2:])]
+    parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root, declared)[2:])]
     parts += _closed_form_section(root)
     parts += _low_data_section(root, low_data)
     parts += ["## How the answer changed: the first comparison (superseded)",

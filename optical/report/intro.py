@@ -144,14 +144,16 @@ SHORT_WHO = {"e5t": "mE5-small student taught by mE5-small (e5t)",
 """How the one-sentence answer names each multilingual arm's student."""
 
 
-def multilingual_answer(root: Path, curves: Collection[str] = ()) -> list[str]:
+def multilingual_answer(root: Path, declared: Collection[str] = ()) -> list[str]:
     """Markdown lines: each multilingual arm's final reading against its KD student (as for the MiniLM student),
-    or that it has not been read on test under the fair protocol; for an arm whose learning curve is named in
-    ``curves`` (``<arm>_curves``, as the parameters declare it) and has run, what training past the test study's
-    budget bought on dev."""
+    or that it has not been read on test under the fair protocol. ``declared`` names the arms' studies that the
+    parameters declare (:func:`declared_studies`): an arm whose answer at its learning curve's budget
+    (``<arm>_long``) is declared and read gives that one; else, for an arm whose learning curve (``<arm>_curves``) is
+    declared and has run, what training past the test study's budget bought on dev."""
     lines = ["### Multilingual students", ""]
     for key, dev, who, labels in MULTILINGUAL_ARMS:
-        tested = read_json_folder(root / key / "test")
+        study = arm_study(root, key, declared)
+        tested = read_json_folder(root / study / "test")
         rows = _ordered(against_kd(tested, list(READOUTS)))
         if not rows:
             trained = {k: r for k, r in read_json_folder(root / dev).items() if "training" in r}
@@ -167,21 +169,34 @@ def multilingual_answer(root: Path, curves: Collection[str] = ()) -> list[str]:
             continue
         readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
         kd = rows[0]["kd_name"]
+        budget = "at the budget its learning curve chose; " if study != key else ""
         lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages; {_seeds_of(rows)}; "
-                  f"options chosen on dev, each student kept at its best dev step, margin fixed before the test "
-                  "read):", "",
+                  f"{budget}options chosen on dev, each student kept at its best dev step, margin fixed before the "
+                  "test read):", "",
                   *_readout_lines(tested, rows, readouts), "",
                   *_score_table(tested, ["teacher", kd, *dict.fromkeys(r["name"] for r in rows), "ceiling"],
                                 readouts, labels), "",
-                  legend_markdown([kd, *(r["name"] for r in rows)]), "", _budget_line(root, key), ""]
-        if f"{key}_curves" in curves:
+                  legend_markdown([kd, *(r["name"] for r in rows)]), "", _budget_line(root, study), ""]
+        if study != key:
+            lines += [f"The arm's first answer, at the CPU's budget (`{key}`), and its learning curve are in "
+                      "{doc}`/book/executed/12_multilingual_fair`.", ""]
+        elif f"{key}_curves" in declared:
             lines += past_budget_lines(root, key)
     return lines
 
 
-def declared_curves(params: Mapping) -> list[str]:
-    """The multilingual arms' learning curves (``<arm>_curves``, chapter 12) that ``params`` declares."""
-    return [f"{key}_curves" for key, *_ in MULTILINGUAL_ARMS if params.get(f"{key}_curves")]
+def declared_studies(params: Mapping) -> list[str]:
+    """The multilingual arms' learning curves and answers at the curves' budget (``<arm>_curves``, ``<arm>_long``,
+    chapter 12) that ``params`` declares."""
+    return [f"{key}_{kind}" for key, *_ in MULTILINGUAL_ARMS for kind in ("curves", "long")
+            if params.get(f"{key}_{kind}")]
+
+
+def arm_study(root: Path, key: str, declared: Collection[str]) -> str:
+    """The study that answers multilingual arm ``key``: its answer at its learning curve's budget (``<key>_long``)
+    when declared and read on test, else its answer at the CPU's budget (``key``)."""
+    long = f"{key}_long"
+    return long if long in declared and read_json_folder(root / long / "test") else key
 
 
 def past_budget_lines(results_root: str | Path, key: str) -> list[str]:
@@ -214,11 +229,11 @@ def _seeds_of(rows: list[dict]) -> str:
                      for (seeds, kd_seeds), names in groups.items())
 
 
-def answer_markdown(results_root: str | Path, curves: Collection[str] = ()) -> str:
+def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) -> str:
     """Markdown that opens the book: the question; the fair test's answer per readout (each student's macro
     difference from KD with its CI and equivalence verdict); one table with floor and ceiling in the same readout;
     the compute in one line; every alias defined. Generated from the latest final reading of the fair test;
-    ``curves`` as in :func:`multilingual_answer`."""
+    ``declared`` as in :func:`multilingual_answer`."""
     root = Path(results_root)
     lines = ["## The answer", "", f"**Question.** {QUESTION}", ""]
     latest = _latest_reading(root)
@@ -227,8 +242,8 @@ def answer_markdown(results_root: str | Path, curves: Collection[str] = ()) -> s
     key, budget, tested = latest
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
     rows = _ordered(against_kd(tested, readouts))
-    arms = [(SHORT_WHO[key], _ordered(against_kd(read_json_folder(root / key / "test"), list(READOUTS))))
-            for key, *_ in MULTILINGUAL_ARMS]
+    arms = [(SHORT_WHO[key], _ordered(against_kd(read_json_folder(root / arm_study(root, key, declared) / "test"),
+                                                 list(READOUTS)))) for key, *_ in MULTILINGUAL_ARMS]
     if lead := _one_sentence(rows, arms):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
@@ -249,14 +264,14 @@ def answer_markdown(results_root: str | Path, curves: Collection[str] = ()) -> s
     lines += ["", legend_markdown(names), "", _budget_line(root, key), "",
               "Queries in L retrieve among the 5,363 distinct English gold passages of the eight languages (not all "
               "of Wikipedia). The per-language tests and the other budgets are in {doc}`/book/executed/08_fair_test`; "
-              "{doc}`/book/executed/09_conclusions` sums up.", "", *multilingual_answer(root, curves)]
+              "{doc}`/book/executed/09_conclusions` sums up.", "", *multilingual_answer(root, declared)]
     if fair := fair_readings(root):
         lines.append(fair)
     lines += ["Generated from `results/` by the book runner.", ""]
     return "\n".join(lines)
 
 
-def write_answer(results_root: str | Path, book_root: str | Path, curves: Collection[str] = ()) -> Path:
-    """Write ``<book_root>/book/answer.md`` (atomically), included at the top of the introduction; ``curves`` as in
-    :func:`multilingual_answer`."""
-    return atomic_write_text(Path(book_root) / "book" / "answer.md", answer_markdown(results_root, curves))
+def write_answer(results_root: str | Path, book_root: str | Path, declared: Collection[str] = ()) -> Path:
+    """Write ``<book_root>/book/answer.md`` (atomically), included at the top of the introduction; ``declared`` as
+    in :func:`multilingual_answer`."""
+    return atomic_write_text(Path(book_root) / "book" / "answer.md", answer_markdown(results_root, declared))
