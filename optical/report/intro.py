@@ -152,8 +152,7 @@ def multilingual_answer(root: Path, declared: Collection[str] = ()) -> list[str]
     declared and has run, what training past the test study's budget bought on dev."""
     lines = ["### Multilingual students", ""]
     for key, dev, who, labels in MULTILINGUAL_ARMS:
-        study = arm_study(root, key, declared)
-        tested = read_json_folder(root / study / "test")
+        study, tested = arm_reading(root, key, declared)
         rows = _ordered(against_kd(tested, list(READOUTS)))
         if not rows:
             trained = {k: r for k, r in read_json_folder(root / dev).items() if "training" in r}
@@ -192,11 +191,13 @@ def declared_studies(params: Mapping) -> list[str]:
             if params.get(f"{key}_{kind}")]
 
 
-def arm_study(root: Path, key: str, declared: Collection[str]) -> str:
-    """The study that answers multilingual arm ``key``: its answer at its learning curve's budget (``<key>_long``)
-    when declared and read on test, else its answer at the CPU's budget (``key``)."""
+def arm_reading(root: Path, key: str, declared: Collection[str]) -> tuple[str, dict[str, dict]]:
+    """The study that answers multilingual arm ``key`` and its test reads: its answer at its learning curve's budget
+    (``<key>_long``) when declared and read on test, else its answer at the CPU's budget (``key``)."""
     long = f"{key}_long"
-    return long if long in declared and read_json_folder(root / long / "test") else key
+    if long in declared and (tested := read_json_folder(root / long / "test")):
+        return long, tested
+    return key, read_json_folder(root / key / "test")
 
 
 def past_budget_lines(results_root: str | Path, key: str) -> list[str]:
@@ -242,8 +243,8 @@ def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) ->
     key, budget, tested = latest
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
     rows = _ordered(against_kd(tested, readouts))
-    arms = [(SHORT_WHO[key], _ordered(against_kd(read_json_folder(root / arm_study(root, key, declared) / "test"),
-                                                 list(READOUTS)))) for key, *_ in MULTILINGUAL_ARMS]
+    arms = [(SHORT_WHO[key], _ordered(against_kd(arm_reading(root, key, declared)[1], list(READOUTS))))
+            for key, *_ in MULTILINGUAL_ARMS]
     if lead := _one_sentence(rows, arms):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
