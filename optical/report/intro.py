@@ -152,8 +152,7 @@ def multilingual_answer(root: Path, declared: Collection[str] = ()) -> list[str]
     declared and has run, what training past the test study's budget bought on dev."""
     lines = ["### Multilingual students", ""]
     for key, dev, who, labels in MULTILINGUAL_ARMS:
-        study, tested = arm_reading(root, key, declared)
-        rows = _ordered(against_kd(tested, list(READOUTS)))
+        study, tested, rows = arm_reading(root, key, declared)
         if not rows:
             trained = {k: r for k, r in read_json_folder(root / dev).items() if "training" in r}
             best = best_per_family(trained)
@@ -191,13 +190,15 @@ def declared_studies(params: Mapping) -> list[str]:
             if params.get(f"{key}_{kind}")]
 
 
-def arm_reading(root: Path, key: str, declared: Collection[str]) -> tuple[str, dict[str, dict]]:
-    """The study that answers multilingual arm ``key`` and its test reads: its answer at its learning curve's budget
+def arm_reading(root: Path, key: str, declared: Collection[str]) -> tuple[str, dict[str, dict], list[dict]]:
+    """The study that answers multilingual arm ``key``, its test reads and each student's comparison with KD
+    (:func:`against_kd`, every readout, KD's students first): its answer at its learning curve's budget
     (``<key>_long``) when declared and read on test, else its answer at the CPU's budget (``key``)."""
     long = f"{key}_long"
-    if long in declared and (tested := read_json_folder(root / long / "test")):
-        return long, tested
-    return key, read_json_folder(root / key / "test")
+    tested = read_json_folder(root / long / "test") if long in declared else {}
+    study = long if tested else key
+    tested = tested or read_json_folder(root / key / "test")
+    return study, tested, _ordered(against_kd(tested, list(READOUTS)))
 
 
 def past_budget_lines(results_root: str | Path, key: str) -> list[str]:
@@ -243,8 +244,7 @@ def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) ->
     key, budget, tested = latest
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
     rows = _ordered(against_kd(tested, readouts))
-    arms = [(SHORT_WHO[key], _ordered(against_kd(arm_reading(root, key, declared)[1], list(READOUTS))))
-            for key, *_ in MULTILINGUAL_ARMS]
+    arms = [(SHORT_WHO[key], arm_reading(root, key, declared)[2]) for key, *_ in MULTILINGUAL_ARMS]
     if lead := _one_sentence(rows, arms):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
