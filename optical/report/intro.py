@@ -150,9 +150,20 @@ def multilingual_answer(root: Path, declared: Collection[str] = ()) -> list[str]
     parameters declare (:func:`declared_studies`): an arm whose answer at its learning curve's budget
     (``<arm>_long``) is declared and read gives that one; else, for an arm whose learning curve (``<arm>_curves``) is
     declared and has run, what training past the test study's budget bought on dev."""
+    return _multilingual_lines(root, arm_readings(root, declared), declared)
+
+
+def arm_readings(root: Path, declared: Collection[str]) -> dict[str, tuple[str, dict[str, dict], list[dict]]]:
+    """:func:`arm_reading` of every multilingual arm, by arm key."""
+    return {key: arm_reading(root, key, declared) for key, *_ in MULTILINGUAL_ARMS}
+
+
+def _multilingual_lines(root: Path, readings: Mapping[str, tuple[str, dict[str, dict], list[dict]]],
+                        declared: Collection[str]) -> list[str]:
+    """:func:`multilingual_answer` from the arms' readings (:func:`arm_readings`), computed once per build."""
     lines = ["### Multilingual students", ""]
     for key, dev, who, labels in MULTILINGUAL_ARMS:
-        study, tested, rows = arm_reading(root, key, declared)
+        study, tested, rows = readings[key]
         if not rows:
             trained = {k: r for k, r in read_json_folder(root / dev).items() if "training" in r}
             best = best_per_family(trained)
@@ -244,7 +255,8 @@ def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) ->
     key, budget, tested = latest
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
     rows = _ordered(against_kd(tested, readouts))
-    arms = [(SHORT_WHO[key], arm_reading(root, key, declared)[2]) for key, *_ in MULTILINGUAL_ARMS]
+    readings = arm_readings(root, declared)
+    arms = [(SHORT_WHO[key], rows) for key, (_, _, rows) in readings.items()]
     if lead := _one_sentence(rows, arms):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
@@ -265,7 +277,7 @@ def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) ->
     lines += ["", legend_markdown(names), "", _budget_line(root, key), "",
               "Queries in L retrieve among the 5,363 distinct English gold passages of the eight languages (not all "
               "of Wikipedia). The per-language tests and the other budgets are in {doc}`/book/executed/08_fair_test`; "
-              "{doc}`/book/executed/09_conclusions` sums up.", "", *multilingual_answer(root, declared)]
+              "{doc}`/book/executed/09_conclusions` sums up.", "", *_multilingual_lines(root, readings, declared)]
     if fair := fair_readings(root):
         lines.append(fair)
     lines += ["Generated from `results/` by the book runner.", ""]
