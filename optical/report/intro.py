@@ -139,6 +139,9 @@ MULTILINGUAL_ARMS = (
                                                                         "human English translation"}))
 """The multilingual arms (chapter 12): study key, its dev study's key, who teaches whom, and the labels of their
 floor and ceiling."""
+ArmReading = tuple[str, dict[str, dict], list[dict]]
+"""What :func:`arm_reading` returns: the study that answers an arm, its test reads, each student's comparison with
+KD."""
 SHORT_WHO = {"e5t": "mE5-small student taught by mE5-small (e5t)",
              "e5s": "mE5-small student taught by all-MiniLM-L6-v2 (e5s, OPTICAL's own setting)"}
 """How the one-sentence answer names each multilingual arm's student."""
@@ -153,12 +156,12 @@ def multilingual_answer(root: Path, declared: Collection[str] = ()) -> list[str]
     return _multilingual_lines(root, arm_readings(root, declared), declared)
 
 
-def arm_readings(root: Path, declared: Collection[str]) -> dict[str, tuple[str, dict[str, dict], list[dict]]]:
+def arm_readings(root: Path, declared: Collection[str]) -> dict[str, ArmReading]:
     """:func:`arm_reading` of every multilingual arm, by arm key."""
     return {key: arm_reading(root, key, declared) for key, *_ in MULTILINGUAL_ARMS}
 
 
-def _multilingual_lines(root: Path, readings: Mapping[str, tuple[str, dict[str, dict], list[dict]]],
+def _multilingual_lines(root: Path, readings: Mapping[str, ArmReading],
                         declared: Collection[str]) -> list[str]:
     """:func:`multilingual_answer` from the arms' readings (:func:`arm_readings`), computed once per build."""
     lines = ["### Multilingual students", ""]
@@ -201,7 +204,7 @@ def declared_studies(params: Mapping) -> list[str]:
             if params.get(f"{key}_{kind}")]
 
 
-def arm_reading(root: Path, key: str, declared: Collection[str]) -> tuple[str, dict[str, dict], list[dict]]:
+def arm_reading(root: Path, key: str, declared: Collection[str]) -> ArmReading:
     """The study that answers multilingual arm ``key``, its test reads and each student's comparison with KD
     (:func:`against_kd`, every readout, KD's students first): its answer at its learning curve's budget
     (``<key>_long``) when declared and read on test, else its answer at the CPU's budget (``key``)."""
@@ -256,7 +259,7 @@ def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) ->
     readouts = [r for r in READOUTS if f"kd-{r}" in tested]
     rows = _ordered(against_kd(tested, readouts))
     readings = arm_readings(root, declared)
-    arms = [(SHORT_WHO[key], rows) for key, (_, _, rows) in readings.items()]
+    arms = [(SHORT_WHO[arm], arm_rows) for arm, (_, _, arm_rows) in readings.items()]
     if lead := _one_sentence(rows, arms):
         lines += [lead, ""]
     langs = list(tested["kd-pooled"]["languages"])
