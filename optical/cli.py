@@ -124,6 +124,8 @@ def _add_run(sub) -> None:
                                    "students read on test in every declared readout")
     p.add_argument("--params", default="params/full.yaml", help="YAML of study parameters")
     p.add_argument("--study", action="append", help="a study to run (repeatable; default: every study, in order)")
+    p.add_argument("--student", action="append",
+                   help="train only this student of the one --study (repeatable): a session's share of a long study")
     p.add_argument("--root", default=".", help="folder of results/ and runs/")
     p.add_argument("--fresh", action="store_true", help="recompute even where stored results match")
 
@@ -132,9 +134,11 @@ def _run_run(args) -> int:
     from optical.report.book import load_params
     from optical.studies.runner import run_study, studies_of
 
+    if args.student and len(args.study or []) != 1:
+        raise ValueError("--student names students of one study: give exactly one --study")
     for key in args.study or studies_of(load_params(args.params, args.root)):
         # compiled again before each study: a best_of rule resolves from the dev study run just before it
-        out = run_study(load_params(args.params, args.root), key, args.root, args.fresh)
+        out = run_study(load_params(args.params, args.root), key, args.root, args.fresh, args.student)
         print(f"{key}: {len(out['dev'])} students on dev, {len(out['test'])} test readings")
     return 0
 

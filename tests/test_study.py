@@ -132,3 +132,22 @@ def test_a_study_that_reads_test_must_declare_its_readouts(tmp_path, monkeypatch
                                                        "students": ["kd", "ot"], "tested": ["kd", "ot"]}})
     with pytest.raises(ValueError, match="dev: a study that reads the test split must declare its readouts"):
         runner.run_study(p, "dev", tmp_path)
+
+
+def test_a_run_of_some_students_trains_only_them_and_leaves_the_claim_to_the_whole_study(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from optical.cli import main
+    from optical.studies import runner
+
+    calls = []
+    monkeypatch.setattr(runner, "dev_study", lambda p, key, root, fresh, only=None: calls.append(only) or {})
+    monkeypatch.setattr(runner, "final_test", lambda *args: calls.append("final_test") or {"read": {}})
+    p = compile_studies({"variants": REGISTRY, "final": {"languages": ["hau"], "train": {"seed": 0}, "seeds": [0, 1],
+                                                         "students": ["kd", "ot"], "final": True,
+                                                         "readouts": ["pooled"]}})
+    assert runner.run_study(p, "final", tmp_path, only=["ot-seed1"]) == {"dev": {}, "test": {}}
+    assert calls == [["ot-seed1"]]  # no seed means and no claim test from part of the students
+    assert runner.run_study(p, "final", tmp_path)["test"] == {"read": {}}
+    assert calls[1:] == [None, "final_test"]
+    assert main(["run", "--params", str(ROOT / "params" / "full.yaml"), "--student", "kd"]) == 2
+    assert "give exactly one --study" in capsys.readouterr().err

@@ -16,13 +16,19 @@ def studies_of(params: dict) -> list[str]:
     return [k for k, v in params.items() if isinstance(v, dict) and "variants" in v and "train" in v]
 
 
-def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Study ``key``: ``{"dev": its students' dev results, "test": its test reads (empty unless final)}``."""
+def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = False,
+              only: list[str] | None = None) -> dict[str, dict]:
+    """Study ``key``: ``{"dev": its students' dev results, "test": its test reads (empty unless final)}``.
+
+    ``only``: train just these students (a session's share of a long study); a final study still reads each one's
+    test as it finishes, but the seed means and the claim's test wait for a run of the whole study."""
     if key not in studies_of(params):
         raise ValueError(f"no study {key!r} in the parameters; studies: {studies_of(params)}")
     params = {**params, key: resolve_pending(params, key, root)}
     s = params[key]
-    dev = dev_study(params, key, root, fresh)
+    dev = dev_study(params, key, root, fresh, only)
+    if only:
+        return {"dev": dev, "test": {}}
     tested = list(s["variants"]) if s.get("final") else tested_students(params, key, root)
     if tested and not s.get("readouts"):
         raise ValueError(f"{key}: a study that reads the test split must declare its readouts")
