@@ -275,7 +275,8 @@ def _weights(student: StudentQueryEncoder) -> dict[str, torch.Tensor]:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop the lines of steps after ``step`` (written after the checkpoint a run resumes from)."""
+    """Drop the lines of steps after ``step`` (written after the checkpoint a run resumes from; every line when a
+    run starts over at step 0)."""
     if path.is_file():
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["step"] <= step]
         atomic_write_text(path, "".join(line + "\n" for line in lines))
@@ -359,9 +360,9 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
         state, best_weights = checkpointer.load()
         step, best, history = state["step"], state["best_dev"], state["dev_history"]
         earlier_wall, grad_norms = state.get("wall_s", 0.0), state.get("grad_norms_step0")
-        if acc.is_main_process:
-            _truncate_log(log_path, step)
         log.info("resuming %s from step %d", out, step)
+    if acc.is_main_process:  # the lines a killed run wrote after its checkpoint (all of them if it had none)
+        _truncate_log(log_path, step)
 
     def state_dict() -> dict:
         return {"config": asdict(config), "n_pairs": len(pairs), "step": step, "best_dev": best,

@@ -78,6 +78,25 @@ def test_killed_run_resumes_to_the_same_weights(tiny_model, tmp_path, loss):
     resumed = train(config, bitext(), tmp_path / "resumed")
     assert full.steps == resumed.steps == 8
     assert_same_student(tmp_path / "full", tmp_path / "resumed")
+    assert log_steps(tmp_path / "resumed") == log_steps(tmp_path / "full") == list(range(1, 9))
+
+
+def log_steps(run) -> list[int]:
+    return [json.loads(line)["step"] for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_its_log_over(tiny_model, tmp_path):
+    config = cfg(loss="ot", teacher=str(tiny_model), max_steps=4, batch_size=4, checkpoint_every=3, log_every=1)
+
+    def crash_after_2(step, parts):
+        if step == 2:
+            raise Crash
+
+    with pytest.raises(Crash):
+        train(config, bitext(), tmp_path / "run", on_step=crash_after_2)
+    assert not (tmp_path / "run" / "checkpoint").exists() and log_steps(tmp_path / "run") == [1, 2]
+    train(config, bitext(), tmp_path / "run")
+    assert log_steps(tmp_path / "run") == [1, 2, 3, 4]
 
 
 def test_a_crash_between_the_checkpoint_renames_resumes_from_the_previous_checkpoint(tiny_model, tmp_path,
