@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,7 +40,7 @@ e5s = None       # KD and OT as chosen on e5s_dev, all languages, read on test w
 e5t_curves = None   # each arm's learning curve on three languages, to 2,000 steps or a dev plateau (dev only);
 e5s_curves = None   # None: not run here
 e5t_long = None     # each arm's answer at the budget its learning curve chose (all languages, read on test when
-e5s_long = None     # trained); None: not run here (params/multilingual.yaml declares both)
+e5s_long = None     # trained); None: not run here (params/multilingual.yaml declares those not yet run)
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100000}
 maps_on_students_pairs = 1000   # bitext pairs per language the maps on the distilled students are fit on
 closed_form = {"languages": ["hau"], "sizes": [100],
@@ -181,8 +181,9 @@ on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs,
 # The test studies below train for 500 steps, the CPU's budget rather than one chosen on dev. Each arm's learning
 # curve trains KD and the dev-chosen OT on three languages for up to 2,000 steps, stopping after three evaluations
 # without a new best dev score, and says whether 500 steps stopped the students early (dev only). Each arm's answer
-# at the budget its curve chose (2,000 steps: `e5s_long`, `e5t_long`) is declared in `params/multilingual.yaml`, with
-# its margin, before any of it is read; this chapter reads the 500-step answers.
+# at the budget its curve chose (2,000 steps: `e5s_long`, `e5t_long`) was declared in `params/multilingual.yaml`, with
+# its margin, before any of it was read; this chapter reads the 500-step answers and, after each, the arm's answer at
+# its curve's budget where that study has run.
 
 # %% mystnb={"figure": {"caption": "Learning curves of KD and the dev-chosen OT of each multilingual arm on three languages, up to 2,000 steps: whether the test studies' 500-step budget stopped their students early."}}
 CURVES = {"e5t_curves": "e5t: mE5-small teacher, its copy as student",
