@@ -86,8 +86,10 @@ else:
                      "computed (a rebuild with unchanged parameters reads them back, so the notebook times above "
                      "are much shorter)" + (f": {total['training (h)']:.1f} CPU hours of training and "
                      f"{total['evaluation and maps (h)']:.1f} of evaluation ({total['device']}). Re-training students to "
-                     "their best dev step for later MaxSim reads (replays) is not included." if total is not None
-                     else ".")))
+                     "their best dev step for later MaxSim reads (replays) is not included. The committed times come from a "
+                     "2-core CPU, each run with one or two threads and some beside another run, so each bounds from "
+                     "above what the run needs alone; a run resumed from its checkpoint counts the steps it kept, "
+                     "not those a stopped session lost." if total is not None else ".")))
     display(cost.style.format({"training (h)": "{:.2f}", "evaluation and maps (h)": "{:.2f}", "steps": "{:,.0f}",
                                "students": "{:.0f}"}).set_caption("cost per study (results folder) and in total"))
     display(pd.Series(manifest["versions"], name="version").to_frame())
