@@ -40,7 +40,7 @@ e5s = None       # KD and OT as chosen on e5s_dev, all languages, read on test w
 e5t_curves = None   # each arm's learning curve on three languages, to 2,000 steps or a dev plateau (dev only);
 e5s_curves = None   # None: not run here
 e5t_long = None     # each arm's answer at the budget its learning curve chose (all languages, read on test when
-e5s_long = None     # trained); None: not run here (params/multilingual.yaml declares those not yet run)
+e5s_long = None     # trained); None: not run here (the main job's params/full.yaml runs them)
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100000}
 maps_on_students_pairs = 1000   # bitext pairs per language the maps on the distilled students are fit on
 closed_form = {"languages": ["hau"], "sizes": [100],
@@ -199,8 +199,8 @@ for key, arm in CURVES.items():
         show_dev_table(curve_results[key])
         display(Markdown("\n".join(past_budget_lines(Path(root) / "results", key.removesuffix("_curves")))))
     else:
-        display(Markdown(f"Not run with these parameters: `params/multilingual.yaml` declares it "
-                         f"(`optical run --params params/multilingual.yaml --study {key}`); see the limitations."))
+        display(Markdown(f"Not run with these parameters: the main job's `params/full.yaml` runs it "
+                         f"(`optical run --params params/full.yaml --study {key}`)."))
 
 # %% [markdown]
 # ## The multilingual arms on test
@@ -220,8 +220,8 @@ for key, arm in ARMS.items():
         study = key + suffix
         display(Markdown(f"**{study}**: {arm}, {budget}."))
         if not p[study]:
-            display(Markdown("Not read on test with these parameters (`params/multilingual.yaml` declares the "
-                             "studies not yet run); see the limitations."))
+            display(Markdown(f"Not read on test with these parameters: the main job's `params/full.yaml` reads "
+                             f"it (`optical run --params params/full.yaml --study {study}`)."))
         else:
             display(Markdown("\n".join(f"* {line}" for line in check_choices(p, study, root))))
             show_final_test(run_study(p, study, root, fresh)["test"], list(p[study]["readouts"]),
