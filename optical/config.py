@@ -18,7 +18,7 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dat
 KD_METRICS = ("mse", "cosine")
 COST_NAMES = ("cosine", "sqeuclidean", "sqeuclidean-raw")  # optical.transport.costs.COSTS (a test checks)
 DEV_CRITERIA = ("queries", "bitext", "mean")
-LOSS_COMPONENTS = ["kd", "token-kd", "ot"]  # extended by optical.losses.register_loss
+LOSS_COMPONENTS = ["kd", "token-kd", "ot", "contrastive-kd"]  # extended by optical.losses.register_loss
 
 _CHECKS = {
     "positive": (lambda v: v > 0, "must be positive"),
@@ -120,6 +120,9 @@ class TrainConfig:
                                              "vectors of the English side onto the teacher's) or pairs (the "
                                              "student's L sentences onto the teacher's English translations)",
                                   ("english", "pairs"))
+    kd_center: bool = _option(False, "KD on centred sentence vectors: subtract each side's mean over the batch "
+                                     "(the analogue of OT's centring)")
+    temperature: float = _option(0.05, "contrastive-kd: InfoNCE temperature of the cosine logits", check="positive")
     freeze_embeddings: bool = _option(False, "keep the student's input word embeddings fixed (mE5-small: 96 M of "
                                              "its 118 M parameters; faster steps, no drift of unseen tokens)")
     epochs: int = _option(1, "passes over the bitext (when max_steps is not set)", check="at_least_one")

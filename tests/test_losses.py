@@ -4,8 +4,9 @@ import ot
 import pytest
 import torch
 
-from optical.losses import DistillationLoss, IDFWeights, hard_alignment_token_loss, mse_distillation_loss, \
-    ot_distillation_loss, parse_loss_name
+from optical.config import TrainConfig
+from optical.losses import DistillationLoss, IDFWeights, contrastive_distillation_loss, hard_alignment_token_loss, \
+    mse_distillation_loss, ot_distillation_loss, parse_loss_name
 from optical.losses.kd import greedy_matching
 from optical.models import TokenOutput
 
@@ -19,6 +20,41 @@ def test_mse_kd_is_the_sum_of_two_elementwise_means():
     assert parts == {"kd_l": 1.25, "kd_en": 0.0, "kd": 1.25}
     loss, parts = mse_distillation_loss(s_l, None, t)
     assert "kd_en" not in parts and loss.item() == pytest.approx(1.25)
+
+
+def test_centred_kd_ignores_a_shift_common_to_the_batch_and_nothing_else():
+    t = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    shifted = t + torch.tensor([5.0, -3.0])  # the whole batch moved: zero loss once each side is centred
+    assert mse_distillation_loss(shifted, shifted, t, center=True)[0].item() == pytest.approx(0.0, abs=1e-12)
+    assert mse_distillation_loss(shifted, shifted, t)[0].item() > 1.0
+    # by hand: student rows (0,0),(0,3) centre to (0,-1.5),(0,1.5); teacher to (.5,-.5),(-.5,.5);
+    # squared errors .25,1,.25,1 -> mean .625
+    s_l = torch.tensor([[0.0, 0.0], [0.0, 3.0]])
+    loss, parts = mse_distillation_loss(s_l, None, t, center=True)
+    assert loss.item() == pytest.approx(0.625)
+    with pytest.raises(ValueError, match="at least 2"):
+        mse_distillation_loss(s_l[:1], None, t[:1], center=True)
+
+
+def test_contrastive_kd_is_cross_entropy_over_in_batch_cosines():
+    torch.manual_seed(0)
+    s, t = torch.randn(5, 8), torch.randn(5, 8)
+    loss, logs = contrastive_distillation_loss(s, t, temperature=0.1)
+    cos = torch.nn.functional.cosine_similarity(s[:, None, :], t[None, :, :], dim=-1)  # (5, 5), independent path
+    expected = -(torch.log_softmax(cos / 0.1, dim=1).diagonal()).mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert logs["in_batch_top1"].item() == pytest.approx((cos.argmax(1) == torch.arange(5)).float().mean().item())
+    perfect, logs = contrastive_distillation_loss(t * 3.0, t, temperature=0.01)  # own translation wins by far
+    assert logs["in_batch_top1"].item() == 1.0 and perfect.item() < 1e-3
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        contrastive_distillation_loss(s[:1], t[:1])
+
+
+def test_the_config_reaches_every_kd_option():
+    config = TrainConfig(loss="contrastive-kd+kd", kd_center=True, kd_metric="cosine", temperature=0.2)
+    loss = DistillationLoss.from_config(config)
+    assert loss.parts["contrastive-kd"].temperature == 0.2
+    assert loss.parts["kd"].center and loss.parts["kd"].metric == "cosine" and loss.needs_student_en
 
 
 def test_greedy_matching_takes_the_cheapest_pairs_first():
@@ -146,7 +182,7 @@ def test_registry_builds_only_the_named_losses_whose_logs_stay_on_the_device():
             value = student_l.tokens.sum() * 0.0
             return value, {"zero": value.detach()}
 
-    register_loss("zero", lambda ot, kd_metric, idf: Zero())
+    register_loss("zero", lambda config, idf: Zero())
     try:
         assert config_from_dict({"loss": "ot+zero"}).loss == "ot+zero"
         both, parts = DistillationLoss("ot+zero")(s_l, s_en, t)

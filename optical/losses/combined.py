@@ -13,13 +13,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from optical.config import LOSS_COMPONENTS, OTConfig, TrainConfig, parse_loss_name
-from optical.losses.kd import HardAlignmentTokenLoss, MSEDistillationLoss
+from optical.config import LOSS_COMPONENTS, TrainConfig, parse_loss_name
+from optical.losses.kd import ContrastiveDistillationLoss, HardAlignmentTokenLoss, MSEDistillationLoss
 from optical.losses.ot_distill import IDFWeights, OTDistillationLoss
 
-LossFactory = Callable[[OTConfig, str, "IDFWeights | None"], nn.Module]
+LossFactory = Callable[[TrainConfig, "IDFWeights | None"], nn.Module]
 LOSSES: dict[str, LossFactory] = {}
-"""Loss name -> factory ``(ot_config, kd_metric, idf) -> module``; extend with :func:`register_loss`."""
+"""Loss name -> factory ``(train_config, idf) -> module``; extend with :func:`register_loss`."""
 
 
 def register_loss(name: str, factory: LossFactory) -> None:
@@ -29,9 +29,10 @@ def register_loss(name: str, factory: LossFactory) -> None:
         LOSS_COMPONENTS.append(name)
 
 
-register_loss("kd", lambda ot, kd_metric, idf: MSEDistillationLoss(kd_metric))
-register_loss("token-kd", lambda ot, kd_metric, idf: HardAlignmentTokenLoss())
-register_loss("ot", lambda ot, kd_metric, idf: OTDistillationLoss(ot.content_only, idf, **ot.loss_options()))
+register_loss("kd", lambda config, idf: MSEDistillationLoss(config.kd_metric, config.kd_center))
+register_loss("token-kd", lambda config, idf: HardAlignmentTokenLoss())
+register_loss("ot", lambda config, idf: OTDistillationLoss(config.ot.content_only, idf, **config.ot.loss_options()))
+register_loss("contrastive-kd", lambda config, idf: ContrastiveDistillationLoss(config.temperature))
 
 
 class DistillationLoss(nn.Module):
@@ -41,16 +42,17 @@ class DistillationLoss(nn.Module):
     ``student_en`` (the student on the English side) is needed only by ``kd`` (see :attr:`needs_student_en`).
     """
 
-    def __init__(self, name: str = "ot", weights: dict[str, float] | None = None, ot: OTConfig | None = None,
-                 kd_metric: str = "mse", idf: IDFWeights | None = None):
+    def __init__(self, name: str = "ot", weights: dict[str, float] | None = None, config: TrainConfig | None = None,
+                 idf: IDFWeights | None = None):
         super().__init__()
         self.name = name
         self.weights = parse_loss_name(name, weights)
-        self.parts = nn.ModuleDict({c: LOSSES[c](ot or OTConfig(), kd_metric, idf) for c in self.weights})
+        self.parts = nn.ModuleDict({c: LOSSES[c](config or TrainConfig(), idf) for c in self.weights})
 
     @classmethod
     def from_config(cls, config: TrainConfig, idf: IDFWeights | None = None) -> "DistillationLoss":
-        return cls(config.loss, config.loss_weights, config.ot, config.kd_metric, idf)
+        """The loss ``config.loss`` with every option of ``config`` (OT's, KD's metric, centring, temperature)."""
+        return cls(config.loss, config.loss_weights, config, idf)
 
     @property
     def needs_student_en(self) -> bool:
