@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from optical.eval.macro import describe
 from optical.report.intro import answer_markdown
 from optical.report.summary import fair_test_answer
 from optical.report.tables import dev_table, ot_diagnostics
@@ -35,15 +36,14 @@ def test_committed_answer_opens_with_the_fair_test_and_defines_every_alias():
     kd = read_json(tested / "kd-maxsim.json")
     m = ot["macro_test"]
     assert f"OT★ {ot['macro']['MRR@10'] - kd['macro']['MRR@10']:+.3f} [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}], " \
-           f"**{m['verdict']}**" in text
+           f"**{describe(m)}**" in text
     assert f"| OT★ (3 seeds) | {read_json(tested / 'ot-eps0.01-annealed-idf-pooled.json')['macro']['MRR@10']:.3f} | " \
            f"{ot['macro']['MRR@10']:.3f} |" in text
     head = text[:text.index("### Multilingual students")]
     for superseded in ("e5t-ot", "e5t-kd", "e5s-ot", "e5s-kd", "best KD student", "best OT student"):
         assert superseded not in head
     e5t = read_json(ROOT / "results" / "e5t" / "test" / "ot-rel0.5-center-frozen-pooled.json")["macro_test"]
-    verdict = {"better": "better than KD by more than the margin", "equivalent": "equivalent to KD",
-               "non-inferior": "not worse than KD by more than the margin"}[e5t["verdict"]]
+    verdict = describe(e5t)
     assert f"for the mE5-small student taught by mE5-small (e5t), OT (OT κ.5 ctr-fz) is {verdict} with the " \
            "pooled readout" in head.split("\n\n")[2], "the one-sentence answer gives the fair multilingual arm"
     legend = {row.split(" | ")[0].lstrip("| ") for row in head.splitlines() if row.count("`") == 2}
@@ -66,11 +66,13 @@ def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_pa
     atomic_write_json(test / "ot-rel0.5-frozen-pooled.json", {
         "macro": {"MRR@10": 0.56}, "languages": langs, "seeds": [0, 1],
         "significance": {"reference": "kd-frozen-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
-        "macro_test": {"ci": [-0.004, 0.02], "verdict": "non-inferior", "margin": 0.01}})
+        "macro_test": {"delta": 0.01, "ci": [-0.004, 0.02], "direction": "no significant difference",
+                       "equivalence": "non-inferior", "margin": 0.01, "seeds": [2, 1]}})
     text = "\n".join(multilingual_answer(tmp_path))
     assert "(1 languages; 2 seeds vs KD's 1; options chosen on dev" in text, "a study read seed by seed says so"
     assert "* pooled (the mean token vector, the student's sentence embedding), KD-fz 0.550: OT κ.5-fz +0.010 " \
-           "[-0.004, +0.020], **non-inferior**." in text
+           "[-0.004, +0.020], **no significant difference; non-inferior at ±0.01 (one seed: its training noise is " \
+           "not counted)**." in text
     assert "| floor: mE5-small on the query in L (zero-shot) | 0.400 |" in text
     assert "| OT κ.5-fz (2 seeds) | 0.560 |" in text and "| KD-fz | `kd-frozen` |" in text
     assert "OPTICAL's own setting)**: not read on test under the fair protocol yet" in text
@@ -116,13 +118,14 @@ def test_a_declared_answer_at_the_curves_budget_replaces_the_arms_first_answer(t
         atomic_write_json(tmp_path / study / "test" / "ot-pooled.json", {
             "macro": {"MRR@10": ot}, "languages": langs,
             "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": ot - kd, "p_holm": 0.4}}},
-            "macro_test": {"ci": [ot - kd - 0.01, ot - kd + 0.01], "verdict": "worse" if ot < kd else "non-inferior",
-                           "margin": 0.01}})
+            "macro_test": {"delta": ot - kd, "ci": [ot - kd - 0.01, ot - kd + 0.01],
+                           "direction": "worse" if ot < kd else "no significant difference",
+                           "equivalence": "inferior" if ot < kd else "non-inferior", "margin": 0.01, "seeds": [3, 3]}})
         atomic_write_json(tmp_path / study / "kd.json", {"training": {
             "wall_s": 3600.0, "device": "cpu", "config": {"max_steps": steps, "batch_size": 32}}})
     long = "\n".join(multilingual_answer(tmp_path, ["e5s_long"]))
     assert "at the budget its learning curve chose; options chosen on dev" in long
-    assert "KD 0.300: OT ε.05 -0.030 [-0.040, -0.020], **worse**." in long and "KD 0.200" not in long
+    assert "KD 0.300: OT ε.05 -0.030 [-0.040, -0.020], **worse; worse by more than 0.01**." in long and "KD 0.200" not in long
     assert "Compute: 1 students of at most 2,000 steps" in long
     assert "The arm's first answer, at the CPU's budget (`e5s`), and its learning curve are in" in long
     for declared in ([], ["e5s_curves"]):
@@ -146,7 +149,8 @@ def test_the_answer_names_which_students_of_an_arm_have_fewer_seeds_than_kd(tmp_
         atomic_write_json(test / f"{name}-pooled.json", {
             "macro": {"MRR@10": 0.56}, "languages": langs, "seeds": seeds,
             "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
-            "macro_test": {"ci": [-0.004, 0.02], "verdict": "non-inferior", "margin": 0.01}})
+            "macro_test": {"delta": 0.01, "ci": [-0.004, 0.02], "direction": "no significant difference",
+                           "equivalence": "non-inferior", "margin": 0.01, "seeds": [len(seeds), 3]}})
     text = "\n".join(multilingual_answer(tmp_path))
     assert "(1 languages; OT κ.5-fz: mean of 3 seeds each; OT κ.5 ctr-fz+KD and token-KD-fz: 1 seed vs KD's 3 " \
            "(their CI counts KD's seed variance only); options chosen on dev" in text
@@ -401,7 +405,7 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     assert "significance" not in read_json(out / "seeds" / "ot-pooled.json")  # the reads carry no test
     assert "(Δ -0.500; 1 seed vs KD's 2; 95% CI [-0.600, -0.400]" in fair_test_answer(tested, ["pooled"])
     macro = read_json(out / "ot-pooled.json")["macro_test"]  # the claim's test, from the per-seed reads
-    assert macro["delta"] == pytest.approx(-0.5) and macro["seeds"] == [1, 2] and macro["verdict"] == "worse"
+    assert macro["delta"] == pytest.approx(-0.5) and macro["seeds"] == [1, 2] and macro["direction"] == "worse"
     p["statistics"] = {"margin": 0.01, "per_language_resamples": 999}  # the parameters' count, for the exploratory tests
     final_test(p, "rerun", ["kd", "kd-seed1", "ot"], ("pooled",), tmp_path)
     assert read_json(out / "ot-pooled.json")["significance"]["n_resamples"] == 999

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
+from optical.eval.macro import describe
 from optical.io import atomic_write_text, read_json_folder
 from optical.report.labels import ALIASES, alias, legend_markdown
 from optical.report.summary import FINAL_READINGS, against_kd, best_per_family, past_budget_sentence, seeds_phrase
@@ -23,7 +24,7 @@ def _reading(folder: Path, budget: str, alpha: float) -> list[str]:
     for r in against_kd(tested, ["pooled", "maxsim"], alpha):
         m = r["macro"]
         ci = f" [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}]" if m else ""
-        verdict = m["verdict"] if m else "–"
+        verdict = describe(m) if m else "–"
         lines.append(f"| {r['readout']} | {alias(r['name'])} | {r['seeds']} ({r['kd_seeds']}) | {r['score']:.3f} | "
                      f"{r['kd']:.3f} | {r['score'] - r['kd']:+.3f}{ci} | {verdict} | "
                      f"{', '.join(r['better']) or '–'} / {', '.join(r['worse']) or '–'} |")
@@ -62,19 +63,12 @@ def _latest_reading(root: Path) -> tuple[str, str, dict[str, dict]] | None:
     return None
 
 
-VERDICTS = {"equivalent": "equivalent to KD", "non-inferior": "not worse than KD by more than the margin",
-            "worse": "worse than KD by more than the margin", "better": "better than KD by more than the margin",
-            "inconclusive": "neither shown equivalent to KD nor worse than it by the margin"}
-
-
 def _verdicts(rows: list[dict]) -> str:
-    """The dev-chosen OT student's verdict against KD in each readout, as words ("" when none was tested); a
-    non-inferior verdict whose CI lies above zero says so."""
+    """The dev-chosen OT student's two-part verdict against KD in each readout, as words ("" when none was
+    tested)."""
     ot = [r for r in rows if in_family(r["name"], "ot") and r["macro"]]
-    return " and ".join(f"{VERDICTS[r['macro']['verdict']]}"
-                        + (" (its CI above zero)" if r["macro"]["verdict"] == "non-inferior"
-                           and r["macro"]["ci"][0] > 0 else "")
-                        + f" with the {READOUTS[r['readout']].split(' (')[0]} readout" for r in ot)
+    return " and ".join(f"{describe(r['macro'])} with the {READOUTS[r['readout']].split(' (')[0]} readout"
+                        for r in ot)
 
 
 def _one_sentence(rows: list[dict], arms: list[tuple[str, list[dict]]]) -> str:
@@ -111,7 +105,7 @@ def _readout_lines(tested: dict[str, dict], rows: list[dict], readouts: list[str
         if not mine:
             continue
         parts = [f"{alias(r['name'])} {r['score'] - r['kd']:+.3f}"
-                 + (f" [{r['macro']['ci'][0]:+.3f}, {r['macro']['ci'][1]:+.3f}], **{r['macro']['verdict']}**"
+                 + (f" [{r['macro']['ci'][0]:+.3f}, {r['macro']['ci'][1]:+.3f}], **{describe(r['macro'])}**"
                     if r["macro"] else "") for r in mine]
         lines.append(f"* {READOUTS[readout]}, {alias(mine[0]['kd_name'])} {mine[0]['kd']:.3f}: "
                      + "; ".join(parts) + ".")

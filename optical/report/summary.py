@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optical.eval.selection import best_evaluation
+from optical.eval.macro import describe
 from optical.eval.metrics import gap_closure
 from optical.report.labels import alias
 
@@ -81,7 +82,7 @@ def macro_phrase(test: dict | None) -> str:
     lo, hi = test["ci"]
     when = " (margin fixed after the test read)" if test.get("fixed_after_test_read") else ""
     return (f"{test['ci_level']:.0%} CI [{lo:+.3f}, {hi:+.3f}], p {test['p_value']:.3g}; "
-            f"{test['verdict']} at ±{test['margin']:g}{when}")
+            f"{describe(test)}{when}")
 
 
 def fair_test_answer(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> str:

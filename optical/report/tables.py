@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from optical.eval.selection import best_evaluation
+from optical.eval.macro import describe
 from optical.eval.metrics import gap_closure
 from optical.report.labels import alias, display_name, legend_markdown
 
@@ -67,7 +68,7 @@ def macro_test_table(results: dict[str, dict]) -> pd.DataFrame:
                          "seeds (vs)": f"{t['seeds'][0]} ({t['seeds'][1]})", "Δ macro": t["delta"],
                          f"{t['ci_level']:.0%} CI": _interval(t["ci"]), "p": t["p_value"],
                          f"{1 - 2 * t['alpha']:.0%} CI (TOST)": _interval(t["ci_tost"]),
-                         "verdict": f"{t['verdict']} at ±{t['margin']:g}"})
+                         "verdict": describe(t)})
     return pd.DataFrame(rows)
 
 

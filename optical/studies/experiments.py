@@ -173,7 +173,7 @@ def add_macro_comparison(results: dict[str, dict], reads: dict[str, list[dict]],
     """The claim's test (:func:`optical.eval.macro.macro_comparison`) of every system of ``results`` against
     ``reference``, from each one's per-seed reads (``reads[system]``, per-query RR), stored in its JSON under
     ``"macro_test"``; a system whose stored test read the same inputs and statistics keeps it."""
-    from optical.eval.macro import macro_comparison
+    from optical.eval.macro import VERDICT_METHOD, macro_comparison
 
     stats = {**STATISTICS, **(statistics or {})}
     unknown = sorted(set(stats) - set(STATISTICS) - {"fixed_after_test_read"})
@@ -186,7 +186,7 @@ def add_macro_comparison(results: dict[str, dict], reads: dict[str, list[dict]],
         if system == reference:
             continue
         per_seed = [r["per_query"]["MRR@10"] for r in reads[system]]
-        inputs = significance_inputs(per_seed, ref, json.dumps(stats, sort_keys=True))
+        inputs = significance_inputs(per_seed, ref, json.dumps(stats, sort_keys=True) + VERDICT_METHOD)
         if (stored := result.get("macro_test", {})).get("inputs") != inputs or stored.get("reference") != reference:
             stored = {"reference": reference, "inputs": inputs,
                       "fixed_after_test_read": bool(stats.get("fixed_after_test_read", False)),
