@@ -79,8 +79,9 @@ def test_reading_results_loads_neither_torch_nor_scipy():
 
     code = ("import sys\n"
             "import optical, optical.store, optical.study, optical.report.intro, optical.report.tables\n"
-            "import optical.report.summary, optical.report.conclusions, optical.report.labels\n"
-            "optical.report.intro.answer_markdown('results')\n"
+            "import optical.report.summary, optical.report.conclusions, optical.report.labels, optical.report.abstract\n"
+            "optical.report.abstract.abstract_rows('results', [{'name': 'e5t', 'study': 'e5t_long', 'who': '',\n"
+            "                                                  'space': 'me5', 'shares': ''}])\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'transformers'}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout

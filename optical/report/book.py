@@ -24,7 +24,7 @@ import yaml
 from optical.data.paths import REPO_ROOT
 from optical.io import atomic_write_json, read_json
 from optical.report import QUIET
-from optical.report.intro import declared_studies, write_answer
+from optical.report.abstract import write_abstract
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +279,7 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     book_root = REPO_ROOT if root == REPO_ROOT else stage_book(root)
     execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest)
     if build:
-        write_answer(root / "results", book_root, declared_studies(params))
+        write_abstract(root / "results", book_root, params.get("abstract") or [])
         html = build_html(book_root)
         print(f"[optical book] HTML: {html / 'index.html'}")
     return path

@@ -1,4 +1,4 @@
-"""The answer that opens the book (``book/answer.md``), generated from the stored results before each build."""
+"""The multilingual arms' answers (the conclusions and chapter 12), generated from the stored results."""
 
 from __future__ import annotations
 
@@ -6,77 +6,13 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from optical.eval.macro import describe
-from optical.io import atomic_write_text, read_json_folder
+from optical.io import read_json_folder
 from optical.report.labels import ALIASES, alias, legend_markdown
-from optical.report.summary import FINAL_READINGS, against_kd, best_per_family, past_budget_sentence, seeds_phrase
-from optical.study import in_family
+from optical.report.summary import against_kd, best_per_family, past_budget_sentence, seeds_phrase
 
 
-def _reading(folder: Path, budget: str, alpha: float) -> list[str]:
-    """Markdown lines of one folder of :func:`optical.studies.experiments.final_test` results: a caption naming how
-    its students were trained and a table of each against KD per readout; empty if untested."""
-    tested = read_json_folder(folder)
-    if "kd-pooled" not in tested:
-        return []
-    lines = [f"**Students {budget}** ({', '.join(tested['kd-pooled']['languages'])}):", "",
-             "| readout | student | seeds (KD) | macro | KD | Δ [95% CI] | verdict | better / worse |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in against_kd(tested, ["pooled", "maxsim"], alpha):
-        m = r["macro"]
-        ci = f" [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}]" if m else ""
-        verdict = describe(m) if m else "–"
-        lines.append(f"| {r['readout']} | {alias(r['name'])} | {r['seeds']} ({r['kd_seeds']}) | {r['score']:.3f} | "
-                     f"{r['kd']:.3f} | {r['score'] - r['kd']:+.3f}{ci} | {verdict} | "
-                     f"{', '.join(r['better']) or '–'} / {', '.join(r['worse']) or '–'} |")
-    return lines + [""]
-
-
-def fair_readings(results_root: str | Path, alpha: float = 0.05) -> str:
-    """Markdown: the fair test (notebook 08) against KD, a table per final reading (the re-answer on every language at
-    the longer budget and at the curves' budget, the students trained to the end of the learning curves), latest
-    first, each when it was tested; else the dev study's; empty when none was."""
-    root = Path(results_root)
-    tables = [line for key, budget in FINAL_READINGS for line in _reading(root / key / "test", budget, alpha)]
-    tables = tables or _reading(root / "fair" / "test", "at the dev study's budget", alpha)
-    if not tables:
-        return ""
-    lead = ("### Every final reading of the fair test\n\nEach student against KD in test macro MRR@10 (students: mean "
-            "over their seeds), the macro difference with its 95% CI and the equivalence verdict at the margin of the "
-            "parameters (`statistics.margin`), and (exploratory) the languages where it is significantly better or "
-            f"worse (paired randomisation, Holm, α = {alpha}).")
-    return "\n".join([lead, "", *tables])
-
-
-QUESTION = ("How does OT distillation compare with standard knowledge distillation (KD) in MRR@10 for zero-shot "
-            "cross-lingual retrieval on low-resource languages?")
 READOUTS = {"pooled": "pooled (the mean token vector, the student's sentence embedding)",
             "maxsim": "MaxSim (late interaction: student query tokens against teacher passage tokens)"}
-
-
-def _latest_reading(root: Path) -> tuple[str, str, dict[str, dict]] | None:
-    """The latest final reading of the fair test that has a KD student: its study key, how its students were
-    trained, and its results (:data:`optical.report.summary.FINAL_READINGS`)."""
-    for key, budget in FINAL_READINGS:
-        tested = read_json_folder(root / key / "test")
-        if "kd-pooled" in tested:
-            return key, budget, tested
-    return None
-
-
-def _verdicts(rows: list[dict]) -> str:
-    """The dev-chosen OT student's two-part verdict against KD in each readout, as words ("" when none was
-    tested)."""
-    ot = [r for r in rows if in_family(r["name"], "ot") and r["macro"]]
-    return " and ".join(f"{describe(r['macro'])} with the {READOUTS[r['readout']].split(' (')[0]} readout"
-                        for r in ot)
-
-
-def _one_sentence(rows: list[dict], arms: list[tuple[str, list[dict]]]) -> str:
-    """The answer in one sentence per student type: the English MiniLM student's dev-chosen OT against KD (``rows``),
-    then each multilingual arm's (``arms``: who, its rows) that was read on test."""
-    said = [f"for the {who}, OT ({alias(next(r['name'] for r in arm if in_family(r['name'], 'ot')))}) is {verdicts}"
-            for who, arm in [("English MiniLM student", rows), *arms] if (verdicts := _verdicts(arm))]
-    return f"**In one sentence:** with a fair protocol, {'; '.join(said)}." if said else ""
 
 
 def _budget_line(root: Path, key: str) -> str:
@@ -237,51 +173,3 @@ def _seeds_of(rows: list[dict]) -> str:
     return "; ".join(f"{' and '.join(names)}: {seeds_phrase(seeds, kd_seeds)}"
                      + (" (their CI counts KD's seed variance only)" if seeds == 1 < kd_seeds else "")
                      for (seeds, kd_seeds), names in groups.items())
-
-
-def answer_markdown(results_root: str | Path, declared: Collection[str] = ()) -> str:
-    """Markdown that opens the book: the question; the fair test's answer per readout (each student's macro
-    difference from KD with its CI and equivalence verdict); one table with floor and ceiling in the same readout;
-    the compute in one line; every alias defined. Generated from the latest final reading of the fair test;
-    ``declared`` as in :func:`multilingual_answer`."""
-    root = Path(results_root)
-    lines = ["## The answer", "", f"**Question.** {QUESTION}", ""]
-    latest = _latest_reading(root)
-    if latest is None:
-        return "\n".join(lines + ["No student has been read on test yet: run `optical book` (the main job).", ""])
-    key, budget, tested = latest
-    readouts = [r for r in READOUTS if f"kd-{r}" in tested]
-    rows = _ordered(against_kd(tested, readouts))
-    readings = arm_readings(root, declared)
-    arms = [(SHORT_WHO[arm], arm_rows) for arm, (_, _, arm_rows) in readings.items()]
-    if lead := _one_sentence(rows, arms):
-        lines += [lead, ""]
-    langs = list(tested["kd-pooled"]["languages"])
-    margin = next((r["macro"]["margin"] for r in rows if r["macro"]), None)
-    after = any(r["macro"] and r["macro"].get("fixed_after_test_read") for r in rows)
-    lines += [f"**Answer** (AfriQA-CLIR, {len(langs)} languages; English teacher and student all-MiniLM-L6-v2, "
-              f"students {budget}; clean dev for every choice, test read once). Each student's macro test MRR@10 "
-              "against KD: the difference, its 95% CI (bootstrap over queries and seeds) and the equivalence "
-              f"verdict at ±{margin:g} (two one-sided tests):" if margin is not None else
-              f"**Answer** (AfriQA-CLIR, {len(langs)} languages, students {budget}):", ""]
-    lines += _readout_lines(tested, rows, readouts)
-    if after:
-        lines += ["", "The margin was fixed after these test reads (the macro test came after them); every later "
-                      "study writes its margin in the parameters before its test read. The budget of these students "
-                      "(2,000 steps) was chosen after students of 1,000 steps had been read on test."]
-    names = ["teacher", "kd", *dict.fromkeys(r["name"] for r in rows), "ceiling"]
-    lines += ["", *_score_table(tested, names, readouts, {})]
-    lines += ["", legend_markdown(names), "", _budget_line(root, key), "",
-              "Queries in L retrieve among the 5,363 distinct English gold passages of the eight languages (not all "
-              "of Wikipedia). The per-language tests and the other budgets are in {doc}`/book/executed/08_fair_test`; "
-              "{doc}`/book/executed/09_conclusions` sums up.", "", *_multilingual_lines(root, readings, declared)]
-    if fair := fair_readings(root):
-        lines.append(fair)
-    lines += ["Generated from `results/` by the book runner.", ""]
-    return "\n".join(lines)
-
-
-def write_answer(results_root: str | Path, book_root: str | Path, declared: Collection[str] = ()) -> Path:
-    """Write ``<book_root>/book/answer.md`` (atomically), included at the top of the introduction; ``declared`` as
-    in :func:`multilingual_answer`."""
-    return atomic_write_text(Path(book_root) / "book" / "answer.md", answer_markdown(results_root, declared))
