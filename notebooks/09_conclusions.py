@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -19,17 +19,7 @@
 # Generated from the stored results of the other chapters; nothing here is typed by hand.
 
 # %% tags=["parameters"]
-dataset = "afriqa"
-low_data_100 = None    # the low-data studies the parameters declare (chapter 14); None: not declared
-low_data_300 = None
-low_data_1000 = None
-low_data_e5t_100 = None
-low_data_e5t_300 = None
-low_data_e5t_1000 = None
-e5t_curves = None      # each multilingual arm's learning curve and its answer at the curve's budget (chapter 12);
-e5s_curves = None      # None: not declared
-e5t_long = None
-e5s_long = None
+params_file = "params/full.yaml"   # the main job's parameters: rendered alone, this chapter shows what the book shows
 root = "."
 
 # %%
@@ -37,11 +27,9 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from optical.report.conclusions import conclusions
+from optical.params import load_params
+from optical.report.conclusions import LOW_DATA_STUDIES, MULTILINGUAL_STUDIES, conclusions
 
-low_data = {"low_data_100": low_data_100, "low_data_300": low_data_300, "low_data_1000": low_data_1000,
-            "low_data_e5t_100": low_data_e5t_100, "low_data_e5t_300": low_data_e5t_300,
-            "low_data_e5t_1000": low_data_e5t_1000}
-multilingual = {"e5t_curves": e5t_curves, "e5s_curves": e5s_curves, "e5t_long": e5t_long, "e5s_long": e5s_long}
-display(Markdown(conclusions(Path(root) / "results", dataset, [key for key, study in low_data.items() if study],
-                             [key for key, study in multilingual.items() if study])))
+p = load_params(params_file, root)
+display(Markdown(conclusions(Path(root) / "results", p["dataset"], [k for k in LOW_DATA_STUDIES if p.get(k)],
+                             [k for k in MULTILINGUAL_STUDIES if p.get(k)])))

@@ -20,8 +20,10 @@ _PUBLIC = {
     "Bitext": "optical.data.schema",  # aligned (L sentence, English translation) pairs of one language
     "train": "optical.train",  # distil a student query encoder; saves it with its card
     "evaluate": "optical.evaluate",  # retrieval metrics per language (and per query) of a system or student
-    "load_params": "optical.report.book",  # a study's parameter file (``extends`` resolved, every train checked)
+    "load_params": "optical.params",  # a parameter file (``extends`` resolved, studies compiled, every train checked)
+    "run_study": "optical.studies.runner",  # one study of loaded parameters: trains what the store lacks, reads test
     "macro_comparison": "optical.eval.macro",  # the claim's test: macro difference, CI over queries and seeds
+    "describe": "optical.eval.macro",  # a comparison's two-part verdict in words (direction, margin)
 }
 __all__ = sorted(_PUBLIC)
 

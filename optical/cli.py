@@ -131,7 +131,7 @@ def _add_run(sub) -> None:
 
 
 def _run_run(args) -> int:
-    from optical.report.book import load_params
+    from optical.params import load_params
     from optical.studies.runner import run_study, studies_of
 
     if args.student and len(args.study or []) != 1:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from optical.config import LEAVES, TrainConfig, add_config_arguments, config_from_arguments, config_from_dict
-from optical.report.book import load_params
+from optical.params import load_params
 
 PARAMS = Path(__file__).parents[1] / "params"
 

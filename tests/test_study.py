@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from optical.io import atomic_write_json, read_json
-from optical.report.book import load_params
+from optical.params import load_params
 from optical.study import check_choices, compile_studies, resolve_variants
 
 ROOT = Path(__file__).resolve().parents[1]

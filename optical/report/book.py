@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
 
 from optical.data.paths import REPO_ROOT
 from optical.io import atomic_write_json, read_json
 from optical.report import QUIET
+from optical.params import load_params
 from optical.report.abstract import write_abstract
 
 log = logging.getLogger(__name__)
@@ -44,62 +44,6 @@ def declared_parameters(notebook) -> list[str]:
             return [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets
                     if isinstance(t, ast.Name)]
     raise ValueError("notebook has no cell tagged 'parameters'")
-
-
-def merge_params(base: dict, override: dict) -> dict:
-    """``override`` merged into ``base``: mappings merge key by key (recursively), anything else replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = merge_params(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
-            else value
-    return merged
-
-
-def check_train_sections(params: dict, where: str = "") -> None:
-    """Validate every ``train`` mapping of ``params`` (and each of its sibling ``variants`` or ``losses`` merged
-    into it) as a :class:`optical.config.TrainConfig`, so a typo fails before anything runs, naming its place."""
-    from optical.config import config_from_dict
-    from optical.studies.experiments import DATA_KEYS
-
-    for key, value in params.items():
-        if not isinstance(value, dict):
-            continue
-        if key == "train":
-            train = {k: v for k, v in value.items() if k not in DATA_KEYS}
-            specs = [s for group in ("variants", "losses") if isinstance(params.get(group), dict)
-                     for s in params[group].values()]
-            for spec in specs or [{}]:
-                try:
-                    config_from_dict({**train, **spec})
-                except ValueError as err:
-                    raise ValueError(f"{where}train: {err}") from None
-        else:
-            check_train_sections(value, f"{where}{key}.")
-
-
-def load_params(path: str | Path, root: str | Path = ".") -> dict:
-    """The parameters of a YAML file; ``extends: other.yaml`` (relative to the file) reads that file first and
-    merges this one into it (:func:`merge_params`), so a file can override ``train.max_steps`` alone. Studies
-    written with ``students`` are expanded (:func:`optical.study.compile_studies`; ``best_of`` rules read the dev
-    results under ``root``) and every training section is validated (:func:`check_train_sections`)."""
-    from optical.study import compile_studies
-
-    path = Path(path)
-    params = compile_studies(_merged_params(path), f"{path.name}: ", root)
-    check_train_sections(params, f"{path.name}: ")
-    return params
-
-
-def _merged_params(path: Path) -> dict:
-    """The YAML mapping of ``path`` merged into the file it ``extends`` (recursively), as written."""
-    if not path.is_file():
-        raise FileNotFoundError(f"parameter file not found: {path}")
-    params = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(params, dict):
-        raise ValueError(f"{path}: expected a mapping of parameters")
-    if "extends" in params:
-        params = merge_params(_merged_params(path.parent / params.pop("extends")), params)
-    return params
 
 
 def collapse_code(path: Path) -> None:
@@ -136,8 +80,10 @@ def _imports_only(source: str) -> bool:
 
 
 def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, root: Path,
-                      on_done: Callable[[dict[str, float]], None] | None = None) -> dict[str, float]:
-    """Run each notebook with papermill; returns wall seconds per notebook (``on_done`` after each)."""
+                      on_done: Callable[[dict[str, float]], None] | None = None,
+                      params_file: str | Path | None = None) -> dict[str, float]:
+    """Run each notebook with papermill; returns wall seconds per notebook (``on_done`` after each). A notebook
+    that declares ``params_file`` is given the parameter file itself (it loads it in one call)."""
     import jupytext
     import papermill
 
@@ -150,6 +96,8 @@ def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, r
         values = {k: params[k] for k in names if k in params}
         if "root" in names:
             values["root"] = str(root)
+        if "params_file" in names and params_file is not None:
+            values["params_file"] = str(params_file)
         target = executed_dir / f"{source.stem}.ipynb"
         unexecuted = executed_dir / f".{source.stem}.input.ipynb"
         jupytext.write(notebook, unexecuted)
@@ -277,7 +225,8 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
         })
 
     book_root = REPO_ROOT if root == REPO_ROOT else stage_book(root)
-    execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest)
+    execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest,
+                      Path(params_path).resolve())
     if build:
         write_abstract(root / "results", book_root, params.get("abstract") or [])
         html = build_html(book_root)

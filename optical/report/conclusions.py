@@ -12,6 +12,12 @@ from optical.report.summary import (FINAL_READINGS, answer_paragraph, closed_for
                                     longer_budget_sentence, on_l_queries)
 
 
+LOW_DATA_STUDIES = ("low_data_100", "low_data_300", "low_data_1000", "low_data_e5t_100", "low_data_e5t_300",
+                    "low_data_e5t_1000")
+"""The low-data studies the conclusions read when the parameters declare them (chapter 14)."""
+MULTILINGUAL_STUDIES = ("e5t_curves", "e5s_curves", "e5t_long", "e5s_long")
+"""Each multilingual arm's learning curve and its answer at the curve's budget (chapter 12)."""
+
 OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
            "partly measure memorisation, which favours KD; the fair test repeats the comparison on a clean dev.)")
 
