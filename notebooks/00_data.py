@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -25,6 +25,11 @@
 dataset = "afriqa"
 languages = ["hau", "ibo", "yor", "swa", "zul", "kin", "twi", "bem"]
 root = "."
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "00_data"))  # unknown names stop the run; lists as YAML
 
 # %%
 import pandas as pd

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -31,6 +31,11 @@ teacher = "all-MiniLM-L6-v2"
 baselines = ["teacher", "ceiling", "bm25", "e5"]
 root = "."
 fresh = False
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "01_baselines"))  # unknown names stop the run; lists as YAML
 
 # %%
 import matplotlib.pyplot as plt

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -38,6 +38,11 @@ train = {"max_pairs": 800, "epochs": 1, "batch_size": 32, "lr": 1.0e-4, "max_len
          "eval_every": 100, "seed": 0}
 root = "."
 fresh = False
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "02_distillation"))  # unknown names stop the run; lists as YAML
 
 # %%
 import matplotlib.pyplot as plt

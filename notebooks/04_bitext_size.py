@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,6 +27,11 @@ bitext_size = {"languages": ["hau"], "sizes": [100, 300], "losses": ["kd", "ot"]
                "train": {"max_steps": 40, "batch_size": 32, "lr": 1.0e-4, "max_length": 64, "seed": 0}}
 root = "."
 fresh = False
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "04_bitext_size"))  # unknown names stop the run; lists as YAML
 
 # %%
 import matplotlib.pyplot as plt

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,6 +27,11 @@ teacher = "all-MiniLM-L6-v2"
 train = {"max_length": 64, "epsilon": 0.05}
 alignment = {"language": "hau", "n_pairs": 2, "student": "ot-seed0"}
 root = "."
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "05_alignment"))  # unknown names stop the run; lists as YAML
 
 # %%
 from IPython.display import Markdown, display

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -47,6 +47,11 @@ multilingual = {"model": "multilingual-e5-small", "losses": ["kd", "ot"], "seeds
                 "fidelity": {"queries_per_language": 40, "english_per_language": 5, "passages": 60}}
 root = "."
 fresh = False
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "07_multilingual"))  # unknown names stop the run; lists as YAML
 
 # %%
 from pathlib import Path

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -88,6 +88,11 @@ long_rerun = {
 statistics = {"margin": 0.01, "alpha": 0.05, "n_resamples": 100_000}
 root = "."
 fresh = False
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "08_fair_test"))  # unknown names stop the run; lists as YAML
 
 # %%
 import matplotlib.pyplot as plt

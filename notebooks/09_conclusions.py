@@ -23,6 +23,11 @@ params_file = "params/full.yaml"   # the main job's parameters: rendered alone, 
 root = "."
 
 # %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "09_conclusions"))  # unknown names stop the run; lists as YAML
+
+# %%
 from pathlib import Path
 
 from IPython.display import Markdown, display

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -59,6 +59,11 @@
 
 # %% tags=["parameters"]
 root = "."
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "10_reproduce"))  # unknown names stop the run; lists as YAML
 
 # %%
 from pathlib import Path

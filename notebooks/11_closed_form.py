@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -42,6 +42,11 @@ closed_form = {"languages": ["hau"], "sizes": [100],
                "spaces": {"minilm": {"query_encoder": "all-MiniLM-L6-v2", "target_encoder": "all-MiniLM-L6-v2"}}}
 root = "."
 fresh = False
+
+# %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "11_closed_form"))  # unknown names stop the run; lists as YAML
 
 # %%
 import matplotlib.pyplot as plt

@@ -49,6 +49,11 @@ root = "."
 fresh = False
 
 # %%
+from optical.params import checked_parameters
+
+globals().update(checked_parameters(globals(), "12_multilingual_fair"))  # unknown names stop the run; lists as YAML
+
+# %%
 from pathlib import Path
 
 from IPython.display import Markdown, display

@@ -64,3 +64,56 @@ def _merged_params(path: Path) -> dict:
     if "extends" in params:
         params = merge_params(_merged_params(path.parent / params.pop("extends")), params)
     return params
+
+
+NOT_PARAMETERS = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+"""Names IPython puts in a notebook's namespace (with every ``_``-prefixed one): never parameters."""
+
+
+def notebook_defaults(notebook: str | Path) -> dict:
+    """The names and default values of the ``parameters`` cell of a jupytext notebook (``notebooks/NN_name.py``);
+    raises naming the notebook if it has none or a default is not a literal."""
+    import ast
+
+    import jupytext
+
+    for cell in jupytext.read(notebook).cells:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            tree = ast.parse(cell.source)
+            try:
+                return {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                        for t in node.targets if isinstance(t, ast.Name)}
+            except ValueError as err:
+                raise ValueError(f"{Path(notebook).name}: a parameter's default is not a literal ({err})") from None
+    raise ValueError(f"{Path(notebook).name}: no cell tagged 'parameters'")
+
+
+def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
+    """The parameters of a notebook run by papermill, checked and typed: a name in ``namespace`` that the notebook's
+    ``parameters`` cell does not declare (a misspelt ``-p langauges hau``) stops the run naming it and the valid
+    ones; a value given as text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``,
+    ``-p seeds [0]``) is read as YAML. ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
+    Returns every declared parameter's value."""
+    import inspect
+
+    from optical.data.paths import REPO_ROOT
+
+    notebook = Path(notebook) if Path(notebook).suffix else REPO_ROOT / "notebooks" / f"{notebook}.py"
+    defaults = notebook_defaults(notebook)
+    unknown = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in NOT_PARAMETERS
+                     and k not in defaults and not (inspect.ismodule(v) or callable(v)))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for {Path(notebook).stem}; valid: {sorted(defaults)}")
+    values = {}
+    for name, default in defaults.items():
+        value = namespace.get(name, default)
+        if isinstance(value, str) and not isinstance(default, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as err:
+                raise ValueError(f"parameter {name}: {value!r} is not YAML ({err})") from None
+        if default is not None and value is not None and type(value) is not type(default) \
+                and not (isinstance(default, float) and isinstance(value, int)):
+            raise ValueError(f"parameter {name}: expected {type(default).__name__} like {default!r}, got {value!r}")
+        values[name] = value
+    return values

@@ -85,3 +85,19 @@ def test_reading_results_imports_neither_torch_nor_scipy():
             "print(sorted(m for m in ('torch', 'scipy.stats', 'sentence_transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_notebook_parameters_are_checked_and_typed(tmp_path):
+    """A papermill run's parameters: lists given as text are read as YAML, a misspelt name or a wrong type stops
+    the run naming it and the valid names."""
+    from optical.params import checked_parameters
+
+    given = {"In": [], "_i1": "", "dataset": "afriqa", "languages": '["hau", "zul"]', "seeds": "[0]", "root": "x"}
+    values = checked_parameters(given, "02_distillation")
+    assert values["languages"] == ["hau", "zul"] and values["seeds"] == [0] and values["fresh"] is False
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['langauges'\] for 02_distillation; valid: "
+                                         r"\['dataset', 'fresh', 'languages'"):
+        checked_parameters({**given, "langauges": "hau"}, "02_distillation")
+    with pytest.raises(ValueError, match="parameter languages: expected list"):
+        checked_parameters({**given, "languages": "hau"}, "02_distillation")
+    assert checked_parameters({**given, "checked_parameters": checked_parameters}, "02_distillation")["root"] == "x"
