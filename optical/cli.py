@@ -95,7 +95,9 @@ def _run_train(args) -> int:
         else None
     result = train(config, bitext, args.output_dir, evaluator, teacher=teacher, stop_at_step=args.stop_at_step)
     where = result.output_dir / "student"
-    print(f"{result.steps} steps in {result.wall_s:.0f}s; best dev MRR@10 {result.best_dev}; "
+    attempt = (f" (this attempt: steps {result.resumed_from}-{result.steps} in {result.attempt_wall_s:.0f}s; "
+               f"{result.wall_s:.0f}s over all attempts)" if result.resumed_from else f" in {result.wall_s:.0f}s")
+    print(f"{result.steps} steps{attempt}; best dev MRR@10 {result.best_dev}; "
           f"student: {where if where.is_dir() else '(paused, rerun to resume)'}")
     return 0
 

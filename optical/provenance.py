@@ -39,7 +39,9 @@ def student_card(config: TrainConfig, bitext: list[Bitext], state: dict, device:
             "pairs": {b.language: len(b) for b in bitext}, "bitext_counts": {b.language: b.counts for b in bitext},
             "steps": state["step"], "dev_history": state["dev_history"], "best_dev_macro_mrr10": state["best_dev"],
             "grad_norms_step0": state.get("grad_norms_step0"), "git_commit": git_commit(),
-            "machine": platform.platform(), "device": device, "processes": processes, "wall_s": state["wall_s"]}
+            "machine": platform.platform(), "device": device, "processes": processes, "wall_s": state["wall_s"],
+            # wall_s counts every attempt of a resumed run; this attempt alone, from the step it resumed at
+            "attempt_wall_s": state.get("attempt_wall_s"), "resumed_from_step": state.get("resumed_from_step", 0)}
 
 
 def save_student(student: StudentQueryEncoder, out: Path, card: dict) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -72,6 +73,8 @@ class TrainResult:
     best_dev: float | None
     dev_history: list[dict] = field(default_factory=list)
     wall_s: float = 0.0
+    attempt_wall_s: float | None = None
+    resumed_from: int = 0
 
 
 def bitext_pairs(bitext: list[Bitext]) -> tuple[list[tuple[str, str]], list[int]]:
@@ -392,7 +395,9 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                                          num_workers=config.num_workers,
                                          generator=torch.Generator().manual_seed(config.seed))
     batches = iter(loader)
-    bar = tqdm(total=total, initial=step, desc=f"train {config.loss}", disable=None if acc.is_main_process else True)
+    resumed_from = step
+    bar = tqdm(total=total, initial=step, desc=f"train {config.loss}",  # the book's kernels set TQDM_DISABLE
+               disable=not acc.is_main_process or os.environ.get("TQDM_DISABLE", "") not in ("", "0"))
     with open(log_path, "a", encoding="utf-8") if acc.is_main_process else nullcontext() as log_file:
         while step < total:
             micro = [next(batches) for _ in range(config.grad_accum)]
@@ -415,18 +420,21 @@ def train(config: TrainConfig, bitext: list[Bitext], output_dir: str | Path,
                 checkpointer.save(state_dict(), best_weights)
             if stop_at_step is not None and step >= stop_at_step and step < total:
                 bar.close()
-                return TrainResult(out, step, best, history, earlier_wall + time.time() - start)
+                return TrainResult(out, step, best, history, earlier_wall + time.time() - start,
+                                   time.time() - start, resumed_from)
     bar.close()
 
     wall_s = round(earlier_wall + time.time() - start, 1)  # one value for the card and the result
+    attempt_wall_s = round(time.time() - start, 1)
     if acc.is_main_process:
         model = acc.unwrap_model(student)
         if best_weights is not None:
             model.load_state_dict(best_weights)
         card = student_card(config, bitext, {"step": step, "dev_history": history, "best_dev": best,
-                                              "grad_norms_step0": grad_norms, "wall_s": wall_s},
+                                              "grad_norms_step0": grad_norms, "wall_s": wall_s,
+                                              "attempt_wall_s": attempt_wall_s, "resumed_from_step": resumed_from},
                              str(acc.device), acc.num_processes)
         save_student(model, out / "student", card)
     acc.wait_for_everyone()
     checkpointer.remove()  # finished: the student and its card replace it
-    return TrainResult(out, step, best, history, wall_s)
+    return TrainResult(out, step, best, history, wall_s, attempt_wall_s, resumed_from)

@@ -1,7 +1,8 @@
 """Reporting: experiments behind the notebooks, tables and plots, the papermill/jupyter-book runner.
 
-Imported in a notebook kernel (papermill, Jupyter), it quiets progress bars and library chatter for the
-notebook's outputs, as ``optical book`` does for its kernels; variables already set are kept.
+Imported in a notebook kernel (papermill, Jupyter), it quiets library chatter for the notebook's outputs but keeps
+the training progress bar, so a notebook a user runs alone shows its steps; ``optical book`` quiets its kernels
+entirely (:data:`QUIET`); variables already set are kept.
 """
 
 import os
@@ -14,4 +15,5 @@ QUIET = {"TQDM_DISABLE": "1", "TRANSFORMERS_VERBOSITY": "error", "HF_HUB_DISABLE
 
 if "ipykernel" in sys.modules:
     for _key, _value in QUIET.items():
-        os.environ.setdefault(_key, _value)
+        if _key != "TQDM_DISABLE":
+            os.environ.setdefault(_key, _value)
