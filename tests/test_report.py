@@ -806,3 +806,27 @@ def test_the_legend_defines_floor_and_ceiling_with_the_study_teacher():
     assert "| floor | `teacher` | multilingual-e5-small on the query in L (no training) |" in multilingual
     assert "| ceiling | `ceiling` | multilingual-e5-small on the human English translation of the query |" in multilingual
     assert "all-MiniLM" not in multilingual
+
+
+def test_tuning_budget_rows_count_each_familys_variants_and_read_the_ranking_at_a_step():
+    from optical.report.summary import ranking_stable, tuning_budget_rows
+
+    def dev(steps, curve):
+        return {"training": {"config": {"max_steps": steps},
+                             "dev_history": [{"step": s, "macro": v} for s, v in curve]}}
+
+    studies = {"e5t_dev": {"kd": dev(250, [(125, .40), (250, .50)]), "ot-c": dev(250, [(125, .45), (250, .55)]),
+                           "ot-a": dev(250, [(125, .41), (250, .48)])},
+               "e5t_kd_dev": {"kd-frozen": dev(500, [(250, .52), (500, .56)]),
+                              "kd-frozen-center": dev(500, [(250, .51), (500, .60)])}}
+    rows = tuning_budget_rows(studies, {"e5t_kd_dev": ["kd-frozen", "kd-frozen-center", "kd-frozen-lr5e-4"]})
+    by = {(r["study"], r["variant"]): r for r in rows}
+    assert [r["variant"] for r in rows if r["family"] == "ot"] == ["ot-c", "ot-a"]
+    assert by[("e5t_kd_dev", "kd-frozen-center")]["rank"] == 1 and by[("e5t_dev", "kd")]["rank"] == 3
+    assert by[("e5t_kd_dev", "kd-frozen-lr5e-4")]["dev (selected)"] is None  # declared, not run yet: no rank
+    assert "rank" not in by[("e5t_kd_dev", "kd-frozen-lr5e-4")]
+    assert by[("e5t_kd_dev", "kd-frozen")]["dev @250"] == .52 and by[("e5t_kd_dev", "kd-frozen")]["steps"] == 500
+    assert ranking_stable(rows, "kd") is False  # at 250: frozen .52 > center .51; selected: center .60 > .56
+    studies["e5t_kd_dev"]["kd-frozen-center"] = dev(500, [(250, .53), (500, .60)])
+    assert ranking_stable(tuning_budget_rows(studies, {}), "kd") is True
+    assert ranking_stable(tuning_budget_rows(studies, {}), "ot") is None  # OT's ran only 250 steps

@@ -285,3 +285,46 @@ def e5s_start_sentence(results: dict[str, dict]) -> str:
                       f"{share:.0%} of MiniLM's own test score, so the student has to rebuild MiniLM's query space "
                       "as well as learn the language.")
     return "\n".join(lines)
+
+
+def tuning_budget_rows(studies: dict[str, dict[str, dict]], declared: dict[str, list[str]],
+                       families: tuple[str, ...] = ("kd", "ot"), at_step: int = 250) -> list[dict]:
+    """Every variant each family was tried in, over the dev studies ``studies`` (``{study: its stored results}``,
+    on the same dev protocol): family, variant, study, step budget, dev macro MRR@10 at ``at_step`` (from its dev
+    curve) and at its selected step, and its rank in its family by the selected score (what a ``best_of`` rule
+    reads). A student ``declared`` for a study (``{study: [variants]}``) without a stored result is a row with no
+    scores, so the table says what is still to run. Contrastive KD is a family of its own."""
+    from optical.study import in_family
+
+    rows = []
+    for study, results in studies.items():
+        for name in dict.fromkeys([*declared.get(study, []), *results]):
+            family = next((f for f in families if in_family(name, f)), None)
+            if family is None:
+                continue
+            row = {"family": family, "variant": name, "study": study, "steps": None, f"dev @{at_step}": None,
+                   "dev (selected)": None, "selected step": None}
+            if (result := results.get(name)) and "training" in result:
+                history = result["training"]["dev_history"]
+                best = best_evaluation(history)
+                row.update({"steps": result["training"]["config"]["max_steps"],
+                            f"dev @{at_step}": next((h["macro"] for h in history if h["step"] == at_step), None),
+                            "dev (selected)": best["macro"], "selected step": best["step"]})
+            rows.append(row)
+    for family in families:
+        ranked = sorted((r for r in rows if r["family"] == family and r["dev (selected)"] is not None),
+                        key=lambda r: -r["dev (selected)"])
+        for rank, row in enumerate(ranked, 1):
+            row["rank"] = rank
+    return rows
+
+
+def ranking_stable(rows: list[dict], family: str, at_step: int = 250) -> bool | None:
+    """Whether the variants of ``family`` that ran past ``at_step`` rank the same at ``at_step`` as at their selected
+    step (``None`` with fewer than two such variants)."""
+    ran = [r for r in rows if r["family"] == family and r[f"dev @{at_step}"] is not None
+           and (r["steps"] or 0) > at_step]
+    if len(ran) < 2:
+        return None
+    order = lambda key: [r["variant"] for r in sorted(ran, key=lambda r: -r[key])]  # noqa: E731
+    return order(f"dev @{at_step}") == order("dev (selected)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from optical.eval.selection import best_evaluation
@@ -249,3 +251,44 @@ def closed_form_table(results: dict[str, dict], split: str = "test") -> pd.DataF
     frame.index.names = ["space", "map"]
     frame.columns.name = "pairs per language"
     return frame
+
+
+def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]], at_step: int = 250) -> None:
+    """Display KD's and OT's dev variants side by side (:func:`optical.report.summary.tuning_budget_rows`, from
+    the stored results of the dev studies named in ``declared``, with the students each declares), the number each
+    family had, the winner the rule picks, and whether KD's ranking at ``at_step`` equals its ranking at the
+    selected step."""
+    from IPython.display import HTML, Markdown, display
+
+    from optical.io import read_json_folder
+    from optical.report.summary import ranking_stable, tuning_budget_rows
+
+    studies = {key: read_json_folder(Path(results_root) / key) for key in declared}
+    rows = tuning_budget_rows(studies, declared, at_step=at_step)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        display(Markdown("No dev variant of either family is stored yet."))
+        return
+    sides = []
+    for family in ("kd", "ot"):
+        mine = table[table["family"] == family].drop(columns="family").sort_values("rank", na_position="last")
+        sides.append(mine.assign(variant=mine["variant"].map(display_name)).set_index("variant")
+                     .style.format(precision=3, na_rep="not run yet").set_caption(
+                         f"{family.upper()}: {int(mine['rank'].notna().sum())} variants run "
+                         f"({len(mine)} declared)"))
+    display(HTML('<div style="display: flex; gap: 2em; flex-wrap: wrap">'
+                 + "".join(side.to_html() for side in sides) + "</div>"))
+    lines = []
+    for family in ("kd", "ot"):
+        ran = table[(table["family"] == family) & table["rank"].notna()]
+        if not ran.empty:
+            best = ran.sort_values("rank").iloc[0]
+            lines.append(f"* {family.upper()}: {len(ran)} variants run; the rule (best dev macro MRR@10 at the "
+                         f"selected step) picks {display_name(best['variant'])} ({best['dev (selected)']:.3f}, "
+                         f"`{best['study']}`).")
+    stable = ranking_stable(rows, "kd", at_step)
+    lines.append(f"* KD's variants that ran past step {at_step}: " + (
+        "fewer than two, so no ranking to compare yet." if stable is None else
+        f"their ranking at step {at_step} {'equals' if stable else 'differs from'} their ranking at the selected "
+        "step."))
+    display(Markdown("\n".join(lines)))
