@@ -28,13 +28,9 @@ from optical.params import checked_parameters
 globals().update(checked_parameters(globals(), "09_conclusions"))  # unknown names stop the run; lists as YAML
 
 # %%
-from pathlib import Path
-
 from IPython.display import Markdown, display
 
 from optical.params import load_params
-from optical.report.conclusions import LOW_DATA_STUDIES, MULTILINGUAL_STUDIES, conclusions
+from optical.report.conclusions import chapter
 
-p = load_params(params_file, root)
-display(Markdown(conclusions(Path(root) / "results", p["dataset"], [k for k in LOW_DATA_STUDIES if p.get(k)],
-                             [k for k in MULTILINGUAL_STUDIES if p.get(k)])))
+display(Markdown(chapter(load_params(params_file, root), root)))

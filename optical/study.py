@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
-              "chosen_on_dev", "tested"}
+              "chosen_on_dev", "tested", "superseded_by"}
 RULE_KEYS = {"study", "among"}
 """The keys a study section written with ``students`` may hold."""
 

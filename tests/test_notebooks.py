@@ -122,11 +122,9 @@ def test_readme_rerender_of_the_conclusions_shows_what_the_book_shows(tmp_path):
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
                    for c in out.cells if c.cell_type == "code" for o in c.outputs)
     from optical.params import load_params
-    from optical.report.conclusions import LOW_DATA_STUDIES, MULTILINGUAL_STUDIES, conclusions
+    from optical.report.conclusions import chapter
 
-    p = load_params(ROOT / "params" / "full.yaml", ROOT)
-    book = conclusions(ROOT / "results", p["dataset"], [k for k in LOW_DATA_STUDIES if p.get(k)],
-                       [k for k in MULTILINGUAL_STUDIES if p.get(k)])
+    book = chapter(load_params(ROOT / "params" / "full.yaml", ROOT), ROOT)
     assert text.strip() == book.strip() and "it/s]" not in text  # the book's text, and no progress bar
 
 

@@ -255,33 +255,33 @@ def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significa
     assert "significance" not in read_json(out / "ot.json"), "no KD in this run: nothing to test against"
 
 
-def test_conclusions_give_every_final_reading_in_run_order_with_its_seeds_from_the_results(tmp_path):
+def test_conclusions_table_every_current_final_reading_as_rows(tmp_path):
+    """One row per student against KD in each final study, in the parameters' order; a superseded study keeps only
+    the students its successor did not read again."""
     import json
 
-    from optical.report.conclusions import _fair_section
-    from optical.report.summary import FINAL_READINGS
+    from optical.report.conclusions import declared_readings, final_reading_rows
 
-    def write(key, steps, seeds):
+    def write(key, students, seeds):
         folder = tmp_path / key / "test"
         folder.mkdir(parents=True)
-        params = {"languages": ["hau"], "readout": "pooled",
-                  "train": {"max_steps": steps, "batch_size": 32, "max_pairs": 4000}}
-        kd = {"macro": {"MRR@10": 0.30}, "languages": {"hau": {}}, "seeds": list(range(seeds)), "params": params}
-        ot = {**kd, "macro": {"MRR@10": 0.31},
-              "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.5}}}}
+        kd = {"macro": {"MRR@10": 0.30}, "languages": {"hau": {}}, "seeds": list(range(seeds))}
         (folder / "kd-pooled.json").write_text(json.dumps(kd))
-        (folder / "ot-pooled.json").write_text(json.dumps(ot))
+        for name, score in students.items():
+            (folder / f"{name}-pooled.json").write_text(json.dumps({
+                **kd, "macro": {"MRR@10": score}, "macro_test": {"delta": score - 0.30},
+                "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.0, "p_holm": 0.5}}}}))
 
-    assert [key for key, _ in FINAL_READINGS] == ["long_rerun", "rerun", "curves"]  # the answer reads latest first
-    for key, steps, seeds in (("fair", 150, 1), ("curves", 500, 1), ("rerun", 1000, 3), ("long_rerun", 2000, 2)):
-        write(key, steps, seeds)
-    text = "\n".join(_fair_section(tmp_path))
-    starts = [text.index(f"Students {budget} (hau; {steps} steps")
-              for (_, budget), steps in zip(reversed(FINAL_READINGS), (500, 1000, 2000))]
-    assert starts == sorted(starts), "the conclusions tell the readings in the order they were run"
-    long_reading = text[starts[-1]:]
-    assert "(Δ +0.010; mean of 2 seeds each;" in long_reading and "one seed" not in long_reading
-    assert "(Δ +0.010; mean of 3 seeds each;" in text[starts[1]:starts[2]]
+    write("e5t", {"ot": 0.31, "token-kd": 0.29}, 3)
+    write("e5t_long", {"ot": 0.33}, 2)
+    params = {"e5t": {"final": True, "superseded_by": "e5t_long"}, "e5t_dev": {"students": []},
+              "e5t_long": {"final": True}, "low_data_100": {"final": True}, "dataset": "afriqa"}
+    final, low_data = declared_readings(params)
+    assert final == {"e5t": "e5t_long", "e5t_long": None} and low_data == ["low_data_100"]
+    rows = final_reading_rows(tmp_path, final)
+    assert [(r["study"], r["student"], r["seeds"], r["kd_seeds"]) for r in rows] == \
+        [("e5t", "token-kd", 3, 3), ("e5t_long", "ot", 2, 2)]
+    assert rows[1]["score"] == 0.33 and rows[1]["kd_score"] == 0.30 and rows[1]["test"] == {"delta": 0.33 - 0.30}
 
 
 def test_conclusions_read_each_low_data_size_on_test_in_order_of_size(tmp_path):

@@ -70,7 +70,8 @@ def baselines(results_root: str | Path) -> dict[str, float]:
             if (folder / f"{file}.json").is_file()}
 
 
-def _arm_sentence(row: dict) -> str:
+def arm_sentence(row: dict) -> str:
+    """One arm of :func:`abstract_rows` in a sentence: OT against KD, pooled, with Δ, CI and verdict; MaxSim too."""
     pooled, maxsim = row["tests"].get("pooled"), row["tests"].get("maxsim")
     k, k_kd = row["seeds"]["pooled"]
     seeds = f"{k} seeds each" if k == k_kd else f"{k} seeds vs {k_kd}"
@@ -137,7 +138,7 @@ def abstract_markdown(results_root: str | Path, arms: Sequence[Mapping], corpus_
                "distillation with standard knowledge distillation (KD) for query encoders distilled from bitext "
                "alone, every choice made on dev and the test read once (macro MRR@10, pooled readout unless "
                "named).")
-    sentences = [setting, *(_arm_sentence(r) for r in rows)]
+    sentences = [setting, *(arm_sentence(r) for r in rows)]
     if said := _baseline_sentence(rows, base):
         sentences.append(said)
     shares = "; ".join(f"**{r['name']}** {r['shares']}" for r in rows)

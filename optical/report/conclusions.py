@@ -2,141 +2,80 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from optical.io import read_json_folder
-from optical.report.intro import multilingual_answer
+from optical.eval.macro import describe
+from optical.report.abstract import abstract_rows, arm_sentence
 from optical.report.labels import alias, legend_markdown
-from optical.report.summary import (FINAL_READINGS, answer_paragraph, closed_form_sentence, fair_test_answer,
-                                    longer_budget_sentence, on_l_queries)
+from optical.report.summary import against_kd, closed_form_sentence, fair_test_answer, on_l_queries
 
 
-LOW_DATA_STUDIES = ("low_data_100", "low_data_300", "low_data_1000", "low_data_e5t_100", "low_data_e5t_300",
-                    "low_data_e5t_1000")
-"""The low-data studies the conclusions read when the parameters declare them (chapter 14)."""
-MULTILINGUAL_STUDIES = ("e5t_curves", "e5s_curves", "e5t_long", "e5s_long")
-"""Each multilingual arm's learning curve and its answer at the curve's budget (chapter 12)."""
+def declared_readings(params: Mapping) -> tuple[dict[str, str | None], list[str]]:
+    """The final studies the parameters declare (read on test), in their order, each with the study that supersedes
+    it (``superseded_by``: a longer budget or more languages; ``None`` when none does), and the low-data ones
+    (``low_data*``) apart, as :func:`conclusions` takes them."""
+    final = {k: v.get("superseded_by") for k, v in params.items() if isinstance(v, Mapping) and v.get("final")}
+    return ({k: v for k, v in final.items() if not k.startswith("low_data")},
+            [k for k in params if k.startswith("low_data")])
 
-OLD_DEV = ("(These students were trained on bitext that held the AfriQA dev questions, so their dev numbers "
-           "partly measure memorisation, which favours KD; the fair test repeats the comparison on a clean dev.)")
+
+def chapter(params: Mapping, root: str | Path = ".") -> str:
+    """The conclusions chapter for loaded parameters (:func:`optical.params.load_params`): what the main job's
+    build shows, and what the notebook rendered alone shows."""
+    final, low_data = declared_readings(params)
+    return conclusions(Path(root) / "results", params.get("abstract") or [], final, low_data)
 
 
-def conclusions(results_root: str | Path, dataset: str = "afriqa", low_data: Sequence[str] = (),
-                declared: Sequence[str] = ()) -> str:
-    """Markdown: the fair test's answer first, the multilingual arms (with their learning curves and answers at the
-    curves' budget named in ``declared``: ``<arm>_curves``, ``<arm>_long``), the training-free maps, little bitext
-    (the low-data studies named in ``low_data``), then the superseded first comparison, its multilingual students,
-    ablations and bitext size. ``low_data`` and ``declared`` name the studies the parameters declare."""
+def conclusions(results_root: str | Path, arms: Sequence[Mapping], final_studies: Mapping[str, str | None] = {},
+                low_data: Sequence[str] = ()) -> str:
+    """Markdown, one page: the answer per arm of the abstract (``arms``: the parameters' ``abstract`` section), every
+    current final reading of ``final_studies`` (``{study: the study superseding it, or None}``) in one table
+    (:func:`final_reading_rows`), the training-free maps and little bitext (the declared ``low_data`` studies).
+    Superseded readings stay in their chapters; the first comparison in its appendix chapters."""
     root = Path(results_root)
-    stored = {k: v for k, v in read_json_folder(root / dataset).items() if "macro" in v}  # retrieval results only
-    multilingual = {k: v for k, v in stored.items() if v.get("training", {}).get("config", {}).get("student")}
-    main = {k: v for k, v in stored.items() if k not in multilingual and k != "e5-torch"}
-    parts = _fair_section(root)
-    parts += ["## Multilingual students under the fair protocol", "\n".join(multilingual_answer(root, declared)[2:])]
+    parts = ["## The answer", "\n".join(f"* {arm_sentence(row)}" for row in abstract_rows(root, arms))
+             or "No arm of the abstract has been read on test yet."]
+    if rows := final_reading_rows(root, final_studies):
+        parts += ["## Every final reading",
+                  "Each student against its study's dev-chosen KD, test macro MRR@10 (seed means); the verdict's "
+                  "direction comes from the 95% CI, its margin from the 90% one ({ref}`verdicts`).",
+                  final_readings_markdown(rows)]
     parts += _closed_form_section(root)
     parts += _low_data_section(root, low_data)
-    parts += ["## How the answer changed: the first comparison (superseded)",
-              "The first protocol (200 steps, a dev split whose questions were in the bitext, ε 0.05, the pooled "
-              "readout only); the fair test above supersedes it."]
-    if {"ot", "kd", "teacher", "ceiling"} <= set(main) and "significance" in main["ot"]:
-        parts.append(answer_paragraph({k: v for k, v in main.items() if "training" in v}, main["teacher"],
-                                      main["ceiling"]))
-        seeds = main["ot"].get("seeds", [0])
-        parts.append(f"Every student was trained with {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); differences of a few MRR points on "
-                     f"~300 queries per language are within seed-to-seed variation unless the test says otherwise.")
-    else:
-        parts.append("The distillation results are not available (run the distillation chapter).")
-    if "e5" in main and "ot" in main:
-        parts.append(f"For comparison, the zero-shot multilingual-e5-small reaches {main['e5']['macro']['MRR@10']:.3f} "
-                     f"macro MRR@10 and BM25 {main['bm25']['macro']['MRR@10']:.3f}." if "bm25" in main else "")
-    parts += _multilingual_section(multilingual, main, stored.get("e5-torch"))
-    ablations = {k: v for k, v in read_json_folder(root / "ablations").items()}
-    if ablations:
-        best = max(ablations, key=lambda k: ablations[k]["macro"]["MRR@10"])
-        listing = ", ".join(f"{k} {v['macro']['MRR@10']:.3f}" for k, v in ablations.items())
-        train = next(iter(ablations.values()))["params"]
-        budget = (f"joint students on {', '.join(train['languages'])}, {train['train'].get('max_steps')} steps of "
-                  f"{train['train'].get('batch_size')} pairs each")
-        parts += ["## Ablations (dev)", f"Dev MRR@10 by variant ({budget}): {listing}. Best: {best}. {OLD_DEV}"]
-    sizes = read_json_folder(root / "bitext_size")
-    if sizes:
-        lines = []
-        by_key = {(r["params"]["languages"][0], r["params"]["train"]["max_pairs"], r["params"]["train"]["loss"]):
-                  r["macro"]["MRR@10"] for r in sizes.values()}
-        for lang in sorted({k[0] for k in by_key}):
-            cells = [f"N={n}: OT {by_key[(lang, n, 'ot')]:.3f} vs KD {by_key[(lang, n, 'kd')]:.3f}"
-                     for n in sorted({k[1] for k in by_key if k[0] == lang})
-                     if (lang, n, "ot") in by_key and (lang, n, "kd") in by_key]
-            lines.append(f"- {lang}: " + "; ".join(cells))
-        cells = [(lang, n) for lang, n, loss in by_key if loss == "ot" and (lang, n, "kd") in by_key]
-        ahead = sum(by_key[(lang, n, "ot")] > by_key[(lang, n, "kd")] for lang, n in cells)
-        parts += ["## Bitext size (dev)", f"OT is ahead of KD in {ahead} of {len(cells)} (language, size) cells. "
-                  f"{OLD_DEV}"] + lines
     return "\n\n".join(p for p in parts if p)
 
 
-def _multilingual_section(students: dict[str, dict], main: dict[str, dict], zero_shot: dict | None) -> list[str]:
-    """Paragraphs on the students initialised from a multilingual encoder (notebook 07), one per arm."""
-    arms = sorted({name.rsplit("-", 1)[0] for name in students})
-    if not arms:
-        return []
-    m = lambda r: r["macro"]["MRR@10"]  # noqa: E731
-    parts = ["## A multilingual student"]
-    for arm in arms:
-        ot, kd = f"{arm}-ot", f"{arm}-kd"
-        if ot not in students or kd not in students or "significance" not in students[ot]:
-            continue
-        config = students[ot]["training"]["config"]
-        parts.append(f"**{arm}** (student initialised from {config['student']}, teacher {config['teacher']}): "
-                     + answer_paragraph({k: v for k, v in students.items() if k.startswith(arm + "-")}, None, None,
-                                        ot_name=ot, kd_name=kd))
-    english = [f"{name} {m(main[name]):.3f}" for name in ("kd", "ot") if name in main]
-    if english:
-        parts.append("The students of the main comparison, initialised from the English teacher, reach "
-                     + " and ".join(english) + " macro MRR@10.")
-    if zero_shot is not None:
-        parts.append(f"The torch mE5-small used as the initialisation reaches {m(zero_shot):.3f} zero-shot.")
-    return parts
+def final_reading_rows(root: Path, studies: Mapping[str, str | None]) -> list[dict]:
+    """One row per student compared with KD in each final study's test reads, in the order of ``studies``: study,
+    languages, student, readout, seeds (its and KD's), both scores and the macro test (``None`` where none ran). A
+    study superseded by another (``studies[key]``) keeps only the students its successor did not read again."""
+    rows = []
+    for key, successor in studies.items():
+        tested = read_json_folder(root / key / "test")
+        again = set(read_json_folder(root / successor / "test")) if successor else set()
+        for r in against_kd(tested, ["pooled", "maxsim"]):
+            if f"{r['name']}-{r['readout']}" in again:
+                continue
+            rows.append({"study": key, "languages": len(tested[f"{r['kd_name']}-{r['readout']}"]["languages"]),
+                         "student": r["name"], "kd": r["kd_name"], "readout": r["readout"], "seeds": r["seeds"],
+                         "kd_seeds": r["kd_seeds"], "score": r["score"], "kd_score": r["kd"], "test": r["macro"]})
+    return rows
 
 
-def _fair_section(root: Path) -> list[str]:
-    """The fair test (notebook 08): dev-selected variants, the learning-curve budget, and the test read once."""
-    variants = {k: v for k, v in read_json_folder(root / "fair").items() if "training" in v}  # not loss-scales.json
-    tested = read_json_folder(root / "fair" / "test")
-    if not variants and not tested:
-        return []
-    parts = ["## The answer: the fair test"]
-    for key, budget in FINAL_READINGS:  # the latest final reading first: the answer
-        if final := read_json_folder(root / key / "test"):
-            parts += [f"The final students ({budget}), against KD:", fair_test_answer(final, _readouts(final))]
-            break
-    parts += ["How the test was made fair, and every reading in the order it was run: clean dev (no dev or test "
-              "question in any bitext, MAFAND dev held out), balanced loss scales, ε relative to the informative "
-              "cost, the debiased Sinkhorn divergence, a MaxSim readout and longer training; every choice on dev."]
-    if variants:
-        dev = {k: v["training"]["best_dev_macro_mrr10"] for k, v in variants.items()}
-        parts.append("Dev MRR@10 (AfriQA, selected checkpoint) by variant: "
-                     + ", ".join(f"{alias(k)} {v:.3f}" for k, v in sorted(dev.items(), key=lambda kv: -kv[1])) + ".")
-    if tested:
-        first = next(iter(tested.values()))["params"]
-        parts.append(f"Test split, read once ({', '.join(first['languages'])}):")
-        parts.append(fair_test_answer(tested, _readouts(tested)))
-    if longer := read_json_folder(root / "long_curves"):
-        parts.append("Past the learning curves' budget, on dev only (a longer run of the same options):")
-        parts.append(longer_budget_sentence(read_json_folder(root / "curves"), longer))
-    for key, budget in reversed(FINAL_READINGS):  # in the order they were run
-        final = read_json_folder(root / key / "test")
-        if final:
-            first = next(v for v in final.values() if v["params"]["train"])["params"]
-            train = first["train"]
-            parts.append(f"Students {budget} ({', '.join(first['languages'])}; {train['max_steps']} steps of "
-                         f"{train['batch_size']} pairs, up to {train['max_pairs']} pairs per language, the best dev "
-                         "checkpoint), test read once:")
-            parts.append(fair_test_answer(final, _readouts(final)))
-    names = [*variants, *(r["params"]["system"] for key in ("fair", *(k for k, _ in FINAL_READINGS))
-                          for r in read_json_folder(root / key / "test").values() if "system" in r["params"])]
-    return parts + [legend_markdown(names)]
+def final_readings_markdown(rows: list[dict]) -> str:
+    """The rows of :func:`final_reading_rows` as one table, every alias defined below it."""
+    lines = ["| study | student | readout | seeds (KD) | macro (KD) | Δ [95% CI] | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r["test"]
+        delta = f"{t['delta']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}]" if t else f"{r['score'] - r['kd_score']:+.3f}"
+        lines.append(f"| `{r['study']}` ({r['languages']} lang.) | {alias(r['student'])} | {r['readout']} | "
+                     f"{r['seeds']} ({r['kd_seeds']}) | {r['score']:.3f} ({r['kd_score']:.3f}) | {delta} | "
+                     f"{describe(t) if t else 'no macro test'} |")
+    names = list(dict.fromkeys([n for r in rows for n in (r["kd"], r["student"])]))
+    return "\n".join(lines) + "\n\n" + legend_markdown(names)
 
 
 def _closed_form_section(root: Path) -> list[str]:
