@@ -19,45 +19,32 @@
 # On a fresh machine with the data folder `shared/data` beside the repository (or `OPTICAL_DATA_DIR` set):
 #
 # ```bash
-# # the main job: experiments + this book
-# pip install -e .[dev] && optical book --params params/full.yaml
-# # the tests
-# pip install -e .[dev] && python -m pytest
+# pip install -e ".[dev]" && optical book --params params/full.yaml   # the main job: experiments + this book
+# pip install -e ".[dev]" && python -m pytest                          # the tests
 # ```
 #
-# `optical book` executes every notebook in `notebooks/` with papermill (parameters from the YAML file), writes
-# the results to `results/` and this book to `_build/html`. Results whose parameters did not change are read
-# back instead of recomputed; a crashed training resumes from its checkpoint in `runs/`.
+# Every study of the main job's parameters (`params/full.yaml`, in the repository) has one command,
+# `optical run --params params/full.yaml --study <study>`: it trains only the students the result store lacks
+# (each result is keyed by the digest of the parameters that made it), reads the test split of a final study once
+# per student, and writes `results/<study>/`; `--student <name>` trains one student of a study (a session's share
+# of a long one) and a killed run resumes from its checkpoint in `runs/`. The table below gives, per study, what it
+# trains, the CPU hours its stored results recorded and that command.
 #
-# **Re-render a chapter from the stored results** (nothing is trained: every result's parameters match):
+# **Re-render a chapter with the main job's parameters** (nothing is trained: every result's parameters match), and
+# **change a parameter without touching `results/`** (results and students go under another `root`):
 #
 # ```bash
-# jupytext --to ipynb notebooks/08_fair_test.py
-# papermill notebooks/08_fair_test.ipynb out.ipynb -f params/full.yaml -p root .
+# mkdir -p scratch
+# papermill notebooks/09_conclusions.ipynb scratch/09.ipynb -p root .
+# papermill notebooks/02_distillation.ipynb scratch/02.ipynb -p languages '["hau"]' -p root scratch
 # ```
-#
-# **Change a parameter without touching `results/`**: give another `root`; results and trained students go
-# under it (`my_run/results`, `my_run/runs`):
-#
-# ```bash
-# papermill notebooks/02_distillation.ipynb out.ipynb -f params/full.yaml \
-#     -y "{languages: [hau], root: my_run}"
-# ```
-#
-# With `-p root .` *and* other parameters, a notebook retrains and **replaces** the committed results it
-# recomputes; each such file is named in the notebook's log, with the parameters that changed. Which commands
-# train: `optical book` (for every result whose parameters changed), `optical train`, and every notebook run whose
-# parameters differ from the stored results'; `optical evaluate` and the notebooks on unchanged parameters only read.
-# The package alone: `optical train --languages hau --loss ot --output-dir runs/hau-ot`, then
-# `optical evaluate --system runs/hau-ot/student --languages hau`.
 #
 # **The data**: AfriQA (CC BY 4.0) and MAFAND-MT (CC BY-NC 4.0) as laid out in `shared/data/README.md`, in a folder
 # `shared/data` beside the repository or named by `OPTICAL_DATA_DIR`; they are never copied into the repository.
 # WebFAQ is read from the Hugging Face hub (`PaDaS-Lab/webfaq-bitexts`) or `OPTICAL_WEBFAQ_DIR`.
-#
-# Below: the parameters, software, machine and time of the run that produced this book (from `results/manifest.json`).
 
 # %% tags=["parameters"]
+params_file = "params/full.yaml"   # the parameters whose studies the table lists
 root = "."
 
 # %%
@@ -69,33 +56,32 @@ globals().update(checked_parameters(globals(), "10_reproduce"))  # unknown names
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from IPython.display import Markdown, display
 
 from optical.io import read_json
-from optical.report.tables import compute_cost
+from optical.params import load_params
+from optical.report.tables import reproduce_table
 
+table = reproduce_table(Path(root) / "results", load_params(params_file, root), params_file)
+display(table.style.format({"training (h)": "{:.2f}", "evaluation (h)": "{:.2f}"}).set_caption(
+    "Every study: what it trains, the CPU hours its stored results recorded, and its command"))
+display(Markdown(f"In all: {table['training (h)'].sum():.1f} h of training and {table['evaluation (h)'].sum():.1f} h "
+                 f"of evaluation, on {', '.join(sorted(set(table['device']) - {'–'}))}. The times come from a "
+                 "2-core CPU, each run with one or two threads and some beside another run, so each bounds from "
+                 "above what the run needs alone; a run resumed from its checkpoint counts the steps it kept, not "
+                 "those a stopped session lost; replays (students re-trained to a best step for a MaxSim read) are "
+                 "not counted."))
+
+# %%
 manifest_path = Path(root) / "results" / "manifest.json"
 manifest = read_json(manifest_path) if manifest_path.is_file() else None
 if manifest is None:
     display(Markdown("No manifest yet: it is written by `optical book` after each notebook."))
 else:
     m = manifest["machine"]
-    display(Markdown(f"Command: `{manifest['command']}` with `{manifest['params_file']}`, commit `{manifest['git_commit']}`.  \n"
-                     f"Machine: {m['platform']}, Python {m['python']}, {m['cpus']} CPU cores, GPU: {m['gpu'] or 'none'}.  \n"
-                     f"Wall time of the notebooks (sum of the table below): {manifest['wall_s'] / 60:.1f} minutes."))
-    display(pd.Series(manifest["notebook_wall_s"], name="wall time (s)").to_frame())
-    cost = compute_cost(Path(root) / "results")
-    total = cost.loc["total"] if "total" in cost.index else None
-    display(Markdown("**What a full recompute costs**, from the wall time each results file recorded when it was "
-                     "computed (a rebuild with unchanged parameters reads them back, so the notebook times above "
-                     "are much shorter)" + (f": {total['training (h)']:.1f} CPU hours of training and "
-                     f"{total['evaluation and maps (h)']:.1f} of evaluation ({total['device']}). Re-training students to "
-                     "their best dev step for later MaxSim reads (replays) is not included. The committed times come from a "
-                     "2-core CPU, each run with one or two threads and some beside another run, so each bounds from "
-                     "above what the run needs alone; a run resumed from its checkpoint counts the steps it kept, "
-                     "not those a stopped session lost." if total is not None else ".")))
-    display(cost.style.format({"training (h)": "{:.2f}", "evaluation and maps (h)": "{:.2f}", "steps": "{:,.0f}",
-                               "students": "{:.0f}"}).set_caption("cost per study (results folder) and in total"))
-    display(pd.Series(manifest["versions"], name="version").to_frame())
-    display(Markdown("Parameters:\n\n```yaml\n" + yaml.safe_dump(manifest["params"], sort_keys=False) + "```"))
+    display(Markdown(f"The build that wrote the stored results: `{manifest['command']}` with "
+                     f"`{manifest['params_file']}` at commit `{manifest['git_commit']}` (the commit checked out "
+                     f"then, before these results were committed); {m['platform']}, Python {m['python']}, "
+                     f"{m['cpus']} CPU cores, GPU: {m['gpu'] or 'none'}; the notebooks took "
+                     f"{manifest['wall_s'] / 60:.1f} minutes."))
+    display(pd.Series(manifest["versions"], name="version").to_frame().T)

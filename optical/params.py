@@ -89,9 +89,9 @@ def notebook_defaults(notebook: str | Path) -> dict:
 
 
 def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
-    """The parameters of a notebook run by papermill, checked and typed: a name in ``namespace`` that the notebook's
-    ``parameters`` cell does not declare (a misspelt ``-p langauges hau``) stops the run naming it and the valid
-    ones; a value given as text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``,
+    """The parameters of a notebook run by papermill, checked and typed: a name in ``namespace`` that neither the
+    notebook's ``parameters`` cell declares nor ``params/full.yaml`` has as a section (``-f params/full.yaml`` gives
+    every section) stops the run naming it and the valid ones (a misspelt ``-p langauges hau``); a value given as text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``,
     ``-p seeds [0]``) is read as YAML. ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
     Returns every declared parameter's value."""
     import inspect
@@ -100,8 +100,10 @@ def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
 
     notebook = Path(notebook) if Path(notebook).suffix else REPO_ROOT / "notebooks" / f"{notebook}.py"
     defaults = notebook_defaults(notebook)
+    # a section of the main job's parameters that this notebook does not read (papermill -f params/full.yaml)
+    sections = set(_merged_params(REPO_ROOT / "params" / "full.yaml"))
     unknown = sorted(k for k, v in namespace.items() if not k.startswith("_") and k not in NOT_PARAMETERS
-                     and k not in defaults and not (inspect.ismodule(v) or callable(v)))
+                     and k not in defaults and k not in sections and not (inspect.ismodule(v) or callable(v)))
     if unknown:
         raise ValueError(f"unknown parameter(s) {unknown} for {Path(notebook).stem}; valid: {sorted(defaults)}")
     values = {}

@@ -27,6 +27,11 @@ RULE_KEYS = {"study", "among"}
 """The keys a study section written with ``students`` may hold."""
 
 
+def studies_of(params: Mapping) -> list[str]:
+    """The keys of the studies in loaded parameters (sections with ``variants`` and ``train``), in file order."""
+    return [k for k, v in params.items() if isinstance(v, Mapping) and "variants" in v and "train" in v]
+
+
 def seed_groups(variants: list[str]) -> dict[str, list[str]]:
     """Variants by the system they are seeds of: ``name-seed<k>`` is a seed of ``name`` (whose own run has the
     seed of its config), in the order given."""

@@ -101,3 +101,5 @@ def test_notebook_parameters_are_checked_and_typed(tmp_path):
     with pytest.raises(ValueError, match="parameter languages: expected list"):
         checked_parameters({**given, "languages": "hau"}, "02_distillation")
     assert checked_parameters({**given, "checked_parameters": checked_parameters}, "02_distillation")["root"] == "x"
+    assert checked_parameters({**given, "e5t_long": {"final": True}}, "02_distillation")["root"] == "x", \
+        "a section of params/full.yaml the notebook does not read (papermill -f params/full.yaml) is no typo"

@@ -830,3 +830,25 @@ def test_tuning_budget_rows_count_each_familys_variants_and_read_the_ranking_at_
     studies["e5t_kd_dev"]["kd-frozen-center"] = dev(500, [(250, .53), (500, .60)])
     assert ranking_stable(tuning_budget_rows(studies, {}), "kd") is True
     assert ranking_stable(tuning_budget_rows(studies, {}), "ot") is None  # OT's ran only 250 steps
+
+
+def test_reproduce_table_gives_each_stored_study_its_hours_and_command(tmp_path):
+    import json
+
+    from optical.report.tables import reproduce_table
+
+    card = {"training": {"steps": 500, "wall_s": 7200.0, "device": "cpu"}}
+    (tmp_path / "e5t").mkdir()
+    for name in ("kd", "ot"):
+        (tmp_path / "e5t" / f"{name}.json").write_text(json.dumps(card))
+    (tmp_path / "closed_form").mkdir()
+    (tmp_path / "closed_form" / "me5.json").write_text(json.dumps({"wall_s": 1800.0}))
+    params = {"e5t": {"variants": {"kd": {}, "ot": {}}, "train": {"max_steps": 500}, "languages": ["hau", "zul"]},
+              "closed_form": {"languages": ["hau"]}, "e5s": {"variants": {}, "train": {}}}
+    table = reproduce_table(tmp_path, params)
+    assert list(table.index) == ["e5t", "closed_form"]  # e5s has no stored result yet
+    e5t = table.loc["e5t"]
+    assert (e5t["trains"], e5t["languages"], e5t["step budget"], e5t["training (h)"]) == ("2 students", 2, 500, 4.0)
+    assert e5t["command"] == "optical run --params params/full.yaml --study e5t"
+    assert table.loc["closed_form", "command"] == "optical book (its chapter)"
+    assert table.loc["closed_form", "evaluation (h)"] == 0.5

@@ -292,3 +292,26 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
         f"their ranking at step {at_step} {'equals' if stable else 'differs from'} their ranking at the selected "
         "step."))
     display(Markdown("\n".join(lines)))
+
+
+def reproduce_table(results_root: str | Path, params: dict, params_file: str = "params/full.yaml") -> pd.DataFrame:
+    """One row per study the parameters declare that has stored results: what it trains (students stored, their
+    languages and step budget), its CPU hours of training and of evaluation (:func:`compute_cost`), the device the
+    cards name, and the one command that runs it (trains only what the store lacks)."""
+    from optical.study import studies_of
+
+    cost, runnable = compute_cost(results_root), studies_of(params)
+    rows = {}
+    for key, section in params.items():
+        if not isinstance(section, dict) or key not in cost.index:
+            continue
+        train = section.get("train") or {}
+        c = cost.loc[key]
+        rows[key] = {"trains": f"{int(c['students'])} students" if c["students"] else "nothing (reads, maps)",
+                     "languages": len(section.get("languages", [])) or "–",
+                     "step budget": train.get("max_steps") or (f"{train['epochs']} epochs" if "epochs" in train else "–"),
+                     "training (h)": c["training (h)"], "evaluation (h)": c["evaluation and maps (h)"],
+                     "device": c["device"],
+                     "command": f"optical run --params {params_file} --study {key}" if key in runnable
+                     else "optical book (its chapter)"}
+    return pd.DataFrame.from_dict(rows, orient="index")

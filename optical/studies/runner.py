@@ -8,12 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.studies.experiments import dev_study, final_test
-from optical.study import resolve_pending, tested_students
-
-
-def studies_of(params: dict) -> list[str]:
-    """The keys of the studies in ``params`` (sections with ``variants`` and ``train``), in file order."""
-    return [k for k, v in params.items() if isinstance(v, dict) and "variants" in v and "train" in v]
+from optical.study import resolve_pending, studies_of, tested_students
 
 
 def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = False,
