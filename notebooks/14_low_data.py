@@ -117,7 +117,7 @@ for arm, by_size in runs.items():
 # ## Transport plans of OT★
 #
 # The fair test's OT student, OT★ (ε 0.01 annealed from 0.5, IDF token masses), as trained here on 1,000 pairs per
-# language (its chapter-8 students, trained on every pair, were not kept), on two Hausa training pairs, at its
+# language (its students of {doc}`08_fair_test`, trained on every pair, were not kept), on two Hausa training pairs, at its
 # initialisation (a copy of the teacher) and at its best dev step, beside token-KD's hard one-to-one alignment. Rows
 # are the student's Hausa tokens, columns the teacher's English tokens; a row entropy near 1 means a token spreads
 # its mass evenly, near 0 that it picks one token.

@@ -155,9 +155,12 @@ def past_budget_lines(results_root: str | Path, key: str) -> list[str]:
         return []
     budget = max(c["config"]["max_steps"] for c in cards)
     first = next(iter(curve.values()))
+    again = (f"the test was read again at the curve's budget, `{key}_long`" if read_json_folder(root / f"{key}_long"
+                                                                                               / "test")
+             else "the test was not read at a longer budget")
     return [f"Past the budget of {budget:,} steps, on dev only (the arm's learning curve: "
             f"{', '.join(first['languages'])}, seed {first['training']['config']['seed']}, up to "
-            f"{first['training']['config']['max_steps']:,} steps; the test was not read at a longer budget):", "",
+            f"{first['training']['config']['max_steps']:,} steps; {again}):", "",
             past_budget_sentence(curve, budget), ""]
 
 
