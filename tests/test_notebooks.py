@@ -66,6 +66,7 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     assert "cdn.jsdelivr.net" not in pages and "mathjax@" not in pages, "math must not come from a CDN"
     for name in ("02_distillation", "05_alignment", "06_webfaq", "07_multilingual", "08_fair_test", "10_reproduce"):
         assert (html / "book" / "executed" / f"{name}.html").is_file()
+    assert_references_by_chapter(html)
     results = ROOT / "build" / "smoke" / "results"
     assert (results / "afriqa-mini" / "ot.json").is_file() and (results / "manifest.json").is_file()
     own = results / "afriqa-mini"  # the smoke's dataset: hau against its own gold passages, 50 questions
@@ -75,6 +76,33 @@ def test_smoke_book_executes_every_notebook_and_builds_without_warnings(real_cac
     after = {p: sorted((f.relative_to(p), f.stat().st_mtime_ns) for f in p.rglob("*")) if p.exists() else None
              for p in main_book}
     assert after == before, "the smoke book touched the main book"
+
+
+def assert_references_by_chapter(html: Path) -> None:
+    """No page of the built book refers to a chapter by a notebook number ("chapter 12", "notebook 08",
+    "chapter-8"), and every relative link points to a file of the build."""
+    import re
+
+    for page in html.rglob("*.html"):
+        text = page.read_text()
+        visible = re.sub(r"<(script|style)\b.*?</\1>|<[^>]+>", " ", text, flags=re.S)
+        numbered = re.findall(r"\b(?:chapter|notebook)s?[ -]\d+\b", visible, flags=re.I)
+        assert not numbered, f"{page.relative_to(html)}: {numbered[:3]}"
+        for href in re.findall(r'href="([^"#:?]+)(?:#[^"]*)?"', text):
+            if not href.startswith(("http", "mailto", "//")):
+                assert (page.parent / href).resolve().exists(), f"{page.relative_to(html)}: broken link {href}"
+
+
+def test_reference_check_finds_a_notebook_number_and_a_broken_link(tmp_path):
+    (tmp_path / "a.html").write_text('<p>see <a href="b.html">the chapter</a></p>')
+    (tmp_path / "b.html").write_text("<p>fine</p>")
+    assert_references_by_chapter(tmp_path)
+    (tmp_path / "c.html").write_text("<p>as chapter 12 shows</p>")
+    with pytest.raises(AssertionError, match="chapter 12"):
+        assert_references_by_chapter(tmp_path)
+    (tmp_path / "c.html").write_text('<a href="missing.html">x</a>')
+    with pytest.raises(AssertionError, match="broken link missing.html"):
+        assert_references_by_chapter(tmp_path)
 
 
 def test_a_failing_notebook_stops_with_its_name_and_cell(tmp_path):
