@@ -852,3 +852,17 @@ def test_reproduce_table_gives_each_stored_study_its_hours_and_command(tmp_path)
     assert e5t["command"] == "optical run --params params/full.yaml --study e5t"
     assert table.loc["closed_form", "command"] == "optical book (its chapter)"
     assert table.loc["closed_form", "evaluation (h)"] == 0.5
+
+
+def test_one_colour_per_family_and_distinct_styles_within_one():
+    from optical.report.labels import FAMILY_COLOURS, family, system_colour
+    from optical.report.plots import variant_styles
+
+    assert {system_colour(n) for n in ("kd", "kd-frozen-seed2-maxsim", "KD-fz", "e5t-kd")} == {FAMILY_COLOURS["kd"]}
+    assert {system_colour(n) for n in ("ot-rel0.5-center-frozen", "OT★", "e5s-ot")} == {FAMILY_COLOURS["ot"]}
+    assert [family(n) for n in ("ot+kd-cos-1", "token-kd-frozen", "contrastive-kd-frozen-t0.05", "teacher-pooled",
+                                "ceiling", "e5-torch")] == \
+        ["ot+kd", "token-kd", "contrastive-kd", "teacher", "ceiling", "e5"]
+    assert len(set(FAMILY_COLOURS.values())) == len(FAMILY_COLOURS)
+    styles = variant_styles([f"ot-{i}" for i in range(9)] + ["kd"])
+    assert len({s for name, s in styles.items()}) == 10 and styles["kd"][0] == FAMILY_COLOURS["kd"]

@@ -7,7 +7,6 @@ so a method has one colour in every chapter.
 from __future__ import annotations
 
 import re
-import zlib
 
 SYSTEM_LABELS = {
     "teacher": "floor: MiniLM on L query",
@@ -65,16 +64,24 @@ ALIASES = {
 }
 """Short alias and its definition, by variant name: the legend every table with aliases points to."""
 
-PALETTE = {"teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22", "e5": "#17becf", "e5-torch": "#9edae5",
-           "translate-test": "#8c564b", "kd": "#1f77b4", "kd-cosine": "#aec7e8", "token-kd": "#9467bd",
-           "ot": "#ff9896", "ot-eps0.01-annealed-idf": "#d62728", "ot+kd": "#ff7f0e", "ot+kd-cos-1": "#ff7f0e",
-           "e5s-kd": "#6baed6", "e5s-ot": "#fc9272", "e5t-kd": "#08519c", "e5t-ot": "#a50f15",
-           "kd-frozen": "#1f77b4", "ot-rel0.5": "#e7969c", "ot-frozen": "#ff9896"}
-"""One colour per method in every chapter (keys: system names without seed or readout): KD blue, the OT of the
-answer (OT★) red, OT + KD orange, token-KD purple."""
+FAMILY_COLOURS = {"kd": "#1f77b4", "ot": "#d62728", "ot+kd": "#ff7f0e", "token-kd": "#9467bd",
+                  "contrastive-kd": "#2ca02c", "teacher": "#7f7f7f", "ceiling": "#2f2f2f", "bm25": "#bcbd22",
+                  "e5": "#17becf", "translate-test": "#8c564b", "map": "#8c6d31"}
+"""One colour per family in every chapter: KD blue, OT red, OT + KD orange, token-KD purple, contrastive KD green,
+the floor grey, the ceiling near-black; variants of one family differ by line style and marker, not colour."""
 
-_SPARE = ("#98df8a", "#2ca02c", "#c5b0d5", "#c49c94", "#f7b6d2", "#dbdb8d", "#e377c2", "#8c6d31", "#637939",
-          "#7b4173", "#3182bd", "#e6550d")
+
+def family(name: str) -> str:
+    """The family of a system (seed, readout and any note ignored): a baseline's own name, else ``ot+kd``,
+    ``token-kd``, ``contrastive-kd``, ``kd`` or ``ot`` by its variant name (``e5t-kd`` is KD), else ``map``."""
+    key = base_name(name)
+    if key in FAMILY_COLOURS or key == "e5-torch":
+        return "e5" if key == "e5-torch" else key
+    key = re.sub(r"^e5[st]-", "", key)
+    for prefix in ("ot+kd", "token-kd", "contrastive-kd", "kd", "ot"):
+        if key.startswith(prefix):
+            return prefix
+    return "map"
 
 
 def base_name(name: str) -> str:
@@ -86,12 +93,11 @@ def base_name(name: str) -> str:
 
 
 def system_colour(name: str) -> str:
-    """The colour of a system (seed and readout ignored; a display name, alias or long label maps back to its
-    system): fixed for the main systems, else chosen by a stable hash of the name (the same in every chapter)."""
+    """The colour of a system's family (:data:`FAMILY_COLOURS`; seed and readout ignored; a display name, alias or
+    long label maps back to its system): the same in every chapter."""
     label = re.sub(r" \(seed \d+\)$", "", name.split(" · ")[0])  # a display name: its alias or long label
     names = {**{label: k for k, label in SYSTEM_LABELS.items()}, **{short: k for k, (short, _) in ALIASES.items()}}
-    key = base_name(names.get(label, name))
-    return PALETTE.get(key) or _SPARE[zlib.crc32(key.encode()) % len(_SPARE)]
+    return FAMILY_COLOURS[family(names.get(label, name))]
 
 
 def alias(name: str) -> str:

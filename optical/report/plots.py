@@ -1,4 +1,9 @@
-"""Matplotlib figures for the notebooks."""
+"""Matplotlib figures for the notebooks.
+
+Every figure is at most :data:`WIDTH` inches wide at 100 dpi, about the book's text column at 1280 px, so it is
+shown at its own size and its text (10 pt, legends 9 pt) stays at least 9 pt on the page; several panels wrap into
+rows of two. Colours are the families' (:func:`optical.report.labels.system_colour`); variants of one family differ
+by line style and marker (:func:`variant_styles`)."""
 
 from __future__ import annotations
 
@@ -10,10 +15,40 @@ import pandas as pd
 
 from optical.report.labels import display_name, system_colour
 
+WIDTH = 7.5
+"""Inches: the widest figure (750 px at 100 dpi)."""
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 10,
+                     "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9, "legend.fontsize": 9})
+LINE_STYLES = ("-", "--", ":", "-.")
+MARKERS = ("o", "s", "^", "D")
+
+
+def variant_styles(names: list[str]) -> dict[str, tuple[str, str, str]]:
+    """``{name: (colour, line style, marker)}``: the family's colour, and within a family the next line style and
+    marker, so no two lines of a figure look alike (up to 16 per family)."""
+    seen: dict[str, int] = {}
+    out = {}
+    for name in names:
+        colour = system_colour(name)
+        i = seen.get(colour, 0)
+        out[name] = (colour, LINE_STYLES[i % 4], MARKERS[(i // 4) % 4])
+        seen[colour] = i + 1
+    return out
+
+
+def _panels(n: int, height: float = 3.0):
+    """A figure of ``n`` panels in rows of two (one panel: full width), and its axes in reading order."""
+    cols = 1 if n == 1 else 2
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
 
 def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
     """One group of bars per column (language), one bar per row (system), each system in its colour."""
-    ax = ax or plt.subplots(figsize=(11, 4.2))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 3.6))[1]
     n = len(table.index)
     width = 0.8 / n
     x = np.arange(len(table.columns))
@@ -24,7 +59,7 @@ def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
     ax.set_title(title)
     ax.set_ylim(0, min(1.0, float(np.nanmax(table.values)) * 1.15))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=10, ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
+    ax.legend(ncols=2, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     return ax
 
 
@@ -50,7 +85,7 @@ def show_plans(examples: list[dict]) -> None:
         panels = [(f"OT plan, {stage} training (cost {plans['ot_cost']:.3f})", plans["ot"])
                   for stage, plans in stages.items()]
         panels.append((f"hard alignment (token-KD), {last}", stages[last]["hard"]))
-        width = min(0.45 * len(example["teacher_tokens"]) + 3, 11)  # one panel a row: labels stay readable
+        width = min(0.45 * len(example["teacher_tokens"]) + 3, WIDTH)  # one panel a row, at most the column
         height = len(panels) * (0.3 * len(example["student_tokens"]) + 2)
         axes = np.atleast_1d(plt.subplots(len(panels), 1, figsize=(width, height))[1])
         panels[0] = (f"{example['source']}  →  {example['target']}\n{panels[0][0]}", panels[0][1])
@@ -73,13 +108,15 @@ def _pairs_axis(ax, sizes: list[int], xlabel: str, title: str) -> None:
 def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
     """One panel per language: ``value`` against the number of bitext pairs, one line per loss."""
     langs = list(dict.fromkeys(frame["language"]))
-    fig, axes = plt.subplots(1, len(langs), figsize=(4 * len(langs), 3.4), sharey=True, squeeze=False)
-    for ax, lang in zip(axes[0], langs):
+    fig, axes = _panels(len(langs))
+    styles = variant_styles(list(dict.fromkeys(frame["loss"])))
+    for ax, lang in zip(axes, langs):
         for loss, group in frame[frame.language == lang].groupby("loss"):
-            ax.plot(group.pairs, group[value], marker="o", label=loss, color=system_colour(loss))
+            colour, line, marker = styles[loss]
+            ax.plot(group.pairs, group[value], marker=marker, linestyle=line, label=loss, color=colour)
         _pairs_axis(ax, sorted(frame[frame.language == lang].pairs.unique()), "bitext pairs (log scale)", lang)
-    axes[0][0].set_ylabel(value)
-    axes[0][0].legend(title="loss")
+        ax.set_ylabel(value)
+    axes[0].legend(title="loss")
     fig.tight_layout()
     return fig
 
@@ -97,27 +134,22 @@ def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = 
     variant, or one variant at two budgets) differ by line style; lines are named by alias (:func:`curve_label`).
     The legend sits below the panels; ``title`` above them."""
     criteria = criteria or {"queries": "dev queries: MRR@10 (macro)", "bitext": "held-out bitext: MRR (macro)"}
-    fig, axes = plt.subplots(1, len(criteria), figsize=(5.5 * len(criteria), 3.6), squeeze=False)
-    seen: dict[str, int] = {}
-    styles = {}
-    for name in results:
-        colour = system_colour(name)
-        styles[name] = (colour, ("-", "--", ":", "-.")[seen.get(colour, 0) % 4])
-        seen[colour] = seen.get(colour, 0) + 1
-    for ax, (key, label) in zip(axes[0], criteria.items()):
+    fig, axes = _panels(len(criteria), 3.2)
+    styles = variant_styles(list(results))
+    for ax, (key, label) in zip(axes, criteria.items()):
         for name, result in results.items():
             history = [h for h in result["training"]["dev_history"] if key in h]
-            colour, style = styles[name]
-            ax.plot([h["step"] for h in history], [h[key] for h in history], marker="o", markersize=3,
+            colour, style, marker = styles[name]
+            ax.plot([h["step"] for h in history], [h[key] for h in history], marker=marker, markersize=4,
                     label=curve_label(name), color=colour, linestyle=style)
         ax.set_xlabel("training step")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncols=min(len(labels), 3), frameon=False, fontsize=9,
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncols=min(len(labels), 3), frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     if title:
-        fig.suptitle(title, fontsize=11)
+        fig.suptitle(title)
     fig.tight_layout()
     return fig
 
@@ -126,15 +158,20 @@ def closed_form_curves(table: pd.DataFrame, ylabel: str):
     """One panel per space: macro MRR@10 of each map against bitext pairs per language (log scale); ``table`` is
     :func:`optical.report.tables.closed_form_table`. Legend below the panels, off the data."""
     spaces = list(dict.fromkeys(table.index.get_level_values("space")))
-    fig, axes = plt.subplots(1, len(spaces), figsize=(4.2 * len(spaces), 3.4), sharey=True, squeeze=False)
+    fig, axes = _panels(len(spaces))
     sizes = list(table.columns)
-    for ax, space in zip(axes[0], spaces):
-        for (kind, values), colour in zip(table.loc[space].iterrows(), plt.get_cmap("tab10").colors):
-            ax.plot(sizes, values.values, marker="o", label=kind, color=colour,
-                    linestyle="--" if kind == "identity" else "-")
+    kinds = list(dict.fromkeys(table.index.get_level_values(-1)))
+    # maps that coincide (lstsq and lstsq-centred) stay visible: every other map has a large hollow marker
+    looks = {kind: (colour, LINE_STYLES[i % 2 + (kind == "identity") * 2], MARKERS[i % 4], 10 if i % 2 == 0 else 5)
+             for i, (kind, colour) in enumerate(zip(kinds, plt.get_cmap("tab10").colors))}
+    for ax, space in zip(axes, spaces):
+        for kind, values in table.loc[space].iterrows():
+            colour, line, marker, size = looks[kind]
+            ax.plot(sizes, values.values, marker=marker, markersize=size, label=kind, color=colour, linestyle=line,
+                    markerfacecolor="none" if size > 6 else colour, markeredgewidth=1.5)
         _pairs_axis(ax, sizes, "bitext pairs per language (log scale)", space)
-    axes[0][0].set_ylabel(ylabel)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+        ax.set_ylabel(ylabel)
+    handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 4), frameon=False,
                bbox_to_anchor=(0.5, -0.12))
     fig.tight_layout()
