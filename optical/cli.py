@@ -110,7 +110,7 @@ def _add_book(sub) -> None:
 
 
 def _run_book(args) -> int:
-    from optical.report.book import NotebookFailed, run_book
+    from optical.book import NotebookFailed, run_book
 
     try:
         manifest = run_book(args.params, _languages(args.only), build=not args.no_build)

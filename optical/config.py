@@ -18,7 +18,9 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dat
 KD_METRICS = ("mse", "cosine")
 COST_NAMES = ("cosine", "sqeuclidean", "sqeuclidean-raw")  # optical.transport.costs.COSTS (a test checks)
 DEV_CRITERIA = ("queries", "bitext", "mean")
-LOSS_COMPONENTS = ["kd", "token-kd", "ot", "contrastive-kd"]  # extended by optical.losses.register_loss
+LOSS_COMPONENTS = ["kd", "token-kd", "ot", "contrastive-kd"]
+DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
+"""Keys a study's ``train`` section may hold beside the :class:`TrainConfig` fields: they choose the bitext."""  # extended by optical.losses.register_loss
 
 _CHECKS = {
     "positive": (lambda v: v > 0, "must be positive"),

@@ -22,8 +22,7 @@ def merge_params(base: dict, override: dict) -> dict:
 def check_train_sections(params: dict, where: str = "") -> None:
     """Validate every ``train`` mapping of ``params`` (and each of its sibling ``variants`` or ``losses`` merged
     into it) as a :class:`optical.config.TrainConfig`, so a typo fails before anything runs, naming its place."""
-    from optical.config import config_from_dict
-    from optical.studies.experiments import DATA_KEYS
+    from optical.config import DATA_KEYS, config_from_dict
 
     for key, value in params.items():
         if not isinstance(value, dict):

@@ -9,7 +9,7 @@ from pathlib import Path
 import jupytext
 import pytest
 
-from optical.report.book import declared_parameters
+from optical.book import declared_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
@@ -106,7 +106,7 @@ def test_reference_check_finds_a_notebook_number_and_a_broken_link(tmp_path):
 
 
 def test_a_failing_notebook_stops_with_its_name_and_cell(tmp_path):
-    from optical.report.book import NotebookFailed, execute_notebooks
+    from optical.book import NotebookFailed, execute_notebooks
 
     source = tmp_path / "01_broken.py"
     header = (ROOT / "notebooks" / "00_data.py").read_text().split("# ---\n")[1]  # jupytext header, kernelspec
@@ -192,7 +192,7 @@ def test_main_job_reuse_path_leaves_a_fresh_checkout_unchanged(tmp_path):
 
 def test_manifest_stays_when_results_are_read_back_and_is_rewritten_when_the_parameters_change(tmp_path):
     from optical.io import read_json
-    from optical.report.book import run_book
+    from optical.book import run_book
 
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "stored.json").write_text("{}")
@@ -222,7 +222,7 @@ def test_every_chapter_of_the_table_of_contents_is_numbered_and_every_notebook_i
 def test_the_page_drops_parameter_and_import_cells_and_folds_the_rest(tmp_path):
     import nbformat
 
-    from optical.report.book import collapse_code
+    from optical.book import collapse_code
 
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("root = '.'", metadata={"tags": ["parameters"]}),
@@ -239,7 +239,7 @@ def test_the_page_drops_parameter_and_import_cells_and_folds_the_rest(tmp_path):
 def test_a_captioned_figure_cell_must_output_its_figure_alone(tmp_path):
     import nbformat
 
-    from optical.report.book import collapse_code
+    from optical.book import collapse_code
 
     image = nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
     table = nbformat.v4.new_output("display_data", data={"text/html": "<table></table>", "text/plain": "t"})

@@ -13,12 +13,16 @@ def module_name(path: Path) -> str:
 
 def import_graph() -> dict[str, set[str]]:
     """Each module of ``optical`` → the ``optical`` modules it imports anywhere in its body (``from a import b``
-    counts as ``a.b`` when that is a module, else ``a``)."""
+    counts as ``a.b`` when that is a module, else ``a``), except under ``if TYPE_CHECKING:`` (never run)."""
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph = {}
     for name, path in modules.items():
         targets = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                node.body = []
+        for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 targets |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -85,3 +89,29 @@ def test_reading_results_loads_neither_torch_nor_scipy():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'transformers'}))")
     done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_report_imports_neither_the_trainer_nor_torch():
+    """The reading side: no module of ``optical.report`` reaches the trainer, the studies' runners, the models or
+    torch, directly or through another optical module (anywhere in its body); and importing every one of them in a
+    fresh interpreter loads no torch."""
+    import subprocess
+    import sys
+
+    graph = import_graph()
+    forbidden = {"optical.train", "optical.models", "optical.teacher_cache", "optical.replay", "optical.evaluate"} | {
+        m for m in graph if m.startswith(("optical.studies", "optical.retrieval"))}
+    report = [m for m in graph if m.startswith("optical.report")]
+    for module in report:
+        reach, todo = set(), [module]
+        while todo:
+            for target in graph[todo.pop()] - reach:
+                reach.add(target)
+                todo.append(target)
+        assert not reach & forbidden, f"{module} reaches {sorted(reach & forbidden)}"
+        source = (PACKAGE.parent / (module.replace(".", "/") + ".py"))
+        source = source if source.is_file() else source.with_suffix("") / "__init__.py"
+        assert "import torch" not in source.read_text(), module
+    code = "import sys\n" + "".join(f"import {m}\n" for m in report) + "print('torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

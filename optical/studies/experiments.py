@@ -15,7 +15,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from optical.config import TRAIN_KEYS, TrainConfig, config_from_dict
+from optical.config import DATA_KEYS, TRAIN_KEYS, TrainConfig, config_from_dict
 from optical.data.registry import load_tasks
 from optical.eval.selection import best_evaluation
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
@@ -28,7 +28,6 @@ from optical.study import in_family, seed_groups
 
 log = logging.getLogger(__name__)
 
-DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
 
 
 @lru_cache(maxsize=2)
