@@ -1,4 +1,4 @@
-"""``optical`` command line: evaluate, train, run (a study of a parameter file), book."""
+"""``optical`` command line: evaluate, train, run (a study of a parameter file), verify (a stored student), book."""
 
 from __future__ import annotations
 
@@ -145,6 +145,29 @@ def _run_run(args) -> int:
     return 0
 
 
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="retrain one stored student from its stored parameters and compare its "
+                                      "training log, dev curve and test reads with the store")
+    p.add_argument("--params", default="params/full.yaml", help="YAML of study parameters")
+    p.add_argument("--study", required=True, help="the study the student belongs to")
+    p.add_argument("--student", required=True, help="the student (a variant, or <variant>-seed<k>)")
+    p.add_argument("--seed", type=int, help="the seed: --student kd --seed 2 is kd-seed2")
+    p.add_argument("--readout", action="append", help="test reads to compare (default: every readout of a final "
+                                                      "study; repeatable)")
+    p.add_argument("--root", default=".", help="folder of the stored results/")
+    p.add_argument("--scratch", help="where the student is retrained (default: <root>/scratch/verify)")
+
+
+def _run_verify(args) -> int:
+    from optical.params import load_params
+    from optical.verify import report, verify_student
+
+    rows = verify_student(load_params(args.params, args.root), args.study, args.student, args.root, args.scratch,
+                          args.readout, args.seed)
+    print(report(rows))
+    return 0 if all(r["ok"] for r in rows) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optical", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -152,11 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     _add_train(sub)
     _add_run(sub)
+    _add_verify(sub)
     _add_book(sub)
     return parser
 
 
-COMMANDS = {"evaluate": _run_evaluate, "train": _run_train, "run": _run_run, "book": _run_book}
+COMMANDS = {"evaluate": _run_evaluate, "train": _run_train, "run": _run_run, "verify": _run_verify,
+            "book": _run_book}
 
 
 def main(argv: list[str] | None = None) -> int:
