@@ -202,7 +202,7 @@ on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs,
 # The test studies below train for 500 steps, the CPU's budget rather than one chosen on dev. Each arm's learning
 # curve trains KD and the dev-chosen OT on three languages for up to 2,000 steps, stopping after three evaluations
 # without a new best dev score, and says whether 500 steps stopped the students early (dev only). Each arm's answer
-# at the budget its curve chose (2,000 steps: `e5s_long`, `e5t_long`) was declared in `params/multilingual.yaml`, with
+# at the budget its curve chose (2,000 steps: `e5s_long`, `e5t_long`) was declared in the parameters, with
 # its margin, before any of it was read; this chapter reads the 500-step answers and, after each, the arm's answer at
 # its curve's budget where that study has run.
 

@@ -48,9 +48,48 @@ def load_params(path: str | Path, root: str | Path = ".") -> dict:
     from optical.study import compile_studies
 
     path = Path(path)
-    params = compile_studies(_merged_params(path), f"{path.name}: ", root)
+    params = compile_studies(expand_studies(_merged_params(path), f"{path.name}: "), f"{path.name}: ", root)
     check_train_sections(params, f"{path.name}: ")
     return params
+
+
+NOT_INHERITED = {"extends", "superseded_by"}
+"""Keys of a study section that a study extending it does not take over."""
+
+
+def expand_studies(params: dict, where: str = "") -> dict:
+    """``params`` with each study section (one with ``students``, or one that ``extends`` a study) written in full:
+    a study ``extends: other`` starts from that study's section (recursively; :data:`NOT_INHERITED` keys apart) and
+    merges its own keys in (:func:`merge_params`: ``train`` key by key); then the ``defaults`` block is merged under
+    every study (its ``train`` under each study's ``train``), so a default is written once. The ``defaults`` block
+    is removed; raises naming the study on an unknown parent or a cycle."""
+    params = dict(params)
+    defaults = params.pop("defaults", None) or {}
+    expanded: dict[str, dict] = {}
+
+    def resolve(key: str, chain: tuple[str, ...]) -> dict:
+        if key in chain:
+            raise ValueError(f"{where}{chain[0]}: extends itself through {' -> '.join(chain + (key,))}")
+        section = params.get(key)
+        if not isinstance(section, dict):
+            raise ValueError(f"{where}{chain[-1]}: extends {key!r}, which is no study; studies: "
+                             f"{sorted(k for k, v in params.items() if isinstance(v, dict) and 'students' in v)}")
+        if key not in expanded:
+            own = {k: v for k, v in section.items() if k != "extends"}
+            parent = section.get("extends")
+            if parent is not None:
+                inherited = {k: v for k, v in resolve(parent, chain + (key,)).items() if k not in NOT_INHERITED}
+                own = merge_params(inherited, own)
+            expanded[key] = own
+        return expanded[key]
+
+    out = {}
+    for key, section in params.items():
+        if isinstance(section, dict) and ("students" in section or "extends" in section):
+            out[key] = merge_params(defaults, resolve(key, ()))
+        else:
+            out[key] = section
+    return out
 
 
 def _merged_params(path: Path) -> dict:

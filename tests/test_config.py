@@ -103,3 +103,38 @@ def test_notebook_parameters_are_checked_and_typed(tmp_path):
     assert checked_parameters({**given, "checked_parameters": checked_parameters}, "02_distillation")["root"] == "x"
     assert checked_parameters({**given, "e5t_long": {"final": True}}, "02_distillation")["root"] == "x", \
         "a section of params/full.yaml the notebook does not read (papermill -f params/full.yaml) is no typo"
+
+
+def test_one_line_adds_a_language_to_every_study_on_all_languages(tmp_path):
+    """params/full.yaml writes its language list once: adding a language is a one-line diff, and every study (and
+    every other section) on all the languages then has it; the dev studies keep their own three."""
+    text = (PARAMS / "full.yaml").read_text()
+    line = next(x for x in text.splitlines() if x.startswith("languages: &languages ["))
+    assert sum(1 for x in text.splitlines() if "hau, ibo, yor, swa, zul, kin, twi, bem" in x) == 1, \
+        "the eight-language list is written once"
+    (tmp_path / "full.yaml").write_text(text.replace(line, line.replace("bem]", "bem, wol]")))
+    before, after = load_params(PARAMS / "full.yaml"), load_params(tmp_path / "full.yaml")
+    everywhere = [k for k, v in before.items() if isinstance(v, dict) and len(v.get("languages") or []) == 8]
+    assert len(everywhere) >= 12
+    for key in everywhere:
+        assert after[key]["languages"] == before[key]["languages"] + ["wol"], key
+    assert after["e5t_dev"]["languages"] == ["hau", "zul", "twi"]
+    for key in (k for k, v in before.items() if isinstance(v, dict) and "variants" in v):
+        same = {k: v for k, v in after[key].items() if k != "languages"}
+        assert same == {k: v for k, v in before[key].items() if k != "languages"}, key
+
+
+def test_a_study_extends_another_and_defaults_sit_under_every_study(tmp_path):
+    (tmp_path / "p.yaml").write_text(
+        "teacher: t\ndataset: afriqa\ndefaults: {languages: [hau], train: {lr: 1.0e-4, seed: 0}}\n"
+        "variants: {kd: {loss: kd}, ot: {loss: ot}}\n"
+        "a: {train: {max_steps: 10, seed: 3}, students: [kd], final: true, readouts: [pooled], superseded_by: b}\n"
+        "b: {extends: a, train: {max_steps: 20}, students: [ot]}\n")
+    p = load_params(tmp_path / "p.yaml")
+    assert p["a"]["train"] == {"lr": 1.0e-4, "seed": 3, "max_steps": 10} and p["a"]["languages"] == ["hau"]
+    assert p["b"]["train"] == {"lr": 1.0e-4, "seed": 3, "max_steps": 20} and list(p["b"]["variants"]) == ["ot"]
+    assert p["b"]["final"] and "superseded_by" not in p["b"] and p["a"]["superseded_by"] == "b"
+    (tmp_path / "loop.yaml").write_text("variants: {kd: {loss: kd}}\n"
+                                        "a: {extends: b, students: [kd]}\nb: {extends: a, students: [kd]}\n")
+    with pytest.raises(ValueError, match="a: extends itself through a -> b -> a"):
+        load_params(tmp_path / "loop.yaml")
