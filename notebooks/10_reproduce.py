@@ -63,14 +63,17 @@ from optical.params import load_params
 from optical.report.tables import reproduce_table
 
 table = reproduce_table(Path(root) / "results", load_params(params_file, root), params_file)
-display(table.style.format({"training (h)": "{:.2f}", "evaluation (h)": "{:.2f}"}).set_caption(
-    "Every study: what it trains, the CPU hours its stored results recorded, and its command"))
-display(Markdown(f"In all: {table['training (h)'].sum():.1f} h of training and {table['evaluation (h)'].sum():.1f} h "
-                 f"of evaluation, on {', '.join(sorted(set(table['device']) - {'–'}))}. The times come from a "
-                 "2-core CPU, each run with one or two threads and some beside another run, so each bounds from "
-                 "above what the run needs alone; a run resumed from its checkpoint counts the steps it kept, not "
-                 "those a stopped session lost; replays (students re-trained to a best step for a MaxSim read) are "
-                 "not counted."))
+if table.empty:
+    display(Markdown("No study of these parameters has stored results yet."))
+else:
+    display(table.style.format({"training (h)": "{:.2f}", "evaluation (h)": "{:.2f}"}).set_caption(
+        "Every study: what it trains, the CPU hours its stored results recorded, and its command"))
+    display(Markdown(f"In all: {table['training (h)'].sum():.1f} h of training and {table['evaluation (h)'].sum():.1f} h "
+                     f"of evaluation, on {', '.join(sorted(set(table['device']) - {'–'}))}. The times come from a "
+                     "2-core CPU, each run with one or two threads and some beside another run, so each bounds from "
+                     "above what the run needs alone; a run resumed from its checkpoint counts the steps it kept, "
+                     "not those a stopped session lost; replays (students re-trained to a best step for a MaxSim "
+                     "read) are not counted."))
 
 # %%
 manifest_path = Path(root) / "results" / "manifest.json"
