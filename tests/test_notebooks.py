@@ -256,6 +256,18 @@ def test_a_captioned_figure_cell_must_output_its_figure_alone(tmp_path):
 
 
 @pytest.mark.slow
+def test_readme_study_snippet_runs_as_written():
+    """README's second snippet (load, run and read studies) runs verbatim from the repository root and prints each
+    student's verdict against KD."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("Studies are loaded, run and read"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("ot-rel0.5-center-frozen pooled OT better than KD, +0.013")
+
+
 def test_readme_public_face_snippet_runs_as_written(tmp_path):
     """README's "Use it on your own bitext" snippet runs verbatim (in a scratch folder) and prints a score."""
     readme = (ROOT / "README.md").read_text()

@@ -64,6 +64,16 @@ def final_reading_rows(root: Path, studies: Mapping[str, str | None]) -> list[di
     return rows
 
 
+def read_study(study: str, root: str | Path = ".") -> list[dict]:
+    """The stored test reads of a final study against its KD student, one row per student and readout
+    (:func:`final_reading_rows`; the macro test under ``"test"``): reading only, nothing is trained."""
+    rows = final_reading_rows(Path(root) / "results", {study: None})
+    if not rows:
+        raise FileNotFoundError(f"{Path(root) / 'results' / study / 'test'}: no test read against KD stored; "
+                                f"run `optical run --params params/full.yaml --study {study}`")
+    return rows
+
+
 def final_readings_markdown(rows: list[dict]) -> str:
     """The rows of :func:`final_reading_rows` as one table, every alias defined below it."""
     lines = ["| study | student | readout | seeds (KD) | macro (KD) | Δ [95% CI] | verdict |",
