@@ -119,8 +119,8 @@ def dev_table(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
-    """Per variant with an OT term: ε, the sd of the informative (double-centred) cost, their ratio and the plan
-    entropy, early (first tenth of training) and late (last tenth), from the training-log summary, with the
+    """Per variant with an OT term: ε, the sd of the informative (double-centred) cost over ε (left empty where ε is
+    set relative to it, ``epsilon_relative``: then it is 1/κ by construction) and the plan entropy, early (first tenth of training) and late (last tenth), from the training-log summary, with the
     solver's marginal error late in training; and for a combined loss the ratio of the OT to the KD gradient norm
     at step 0."""
     rows = {}
@@ -128,9 +128,11 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
         log, norms = result["training"].get("log") or {}, result["training"].get("grad_norms_step0") or {}
         row = {}
         if "cost_sd" in log:
+            # with ε relative to the cost's spread (κ), sd / ε is 1 / κ by construction: not shown
+            relative = (result["training"].get("config") or {}).get("ot", {}).get("epsilon_relative") is not None
             for when, i in (("early", 0), ("late", -1)):
                 row[f"ε ({when})"] = log["epsilon"][i]
-                row[f"cost sd / ε ({when})"] = log["cost_sd"][i] / log["epsilon"][i]
+                row[f"cost sd / ε ({when})"] = None if relative else log["cost_sd"][i] / log["epsilon"][i]
                 row[f"plan entropy ({when})"] = log["plan_entropy"][i]
             if "marginal_error" in log:  # is the solver converged? (balanced: ‖P1 − a‖₁ at the last check)
                 row["marginal error (late)"] = log["marginal_error"][-1]
