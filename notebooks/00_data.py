@@ -36,7 +36,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.data.afriqa import DATASETS
-from optical.studies.experiments import data_summary
+from optical.studies.diagnostics import data_summary
 
 summary = data_summary({"dataset": dataset, "languages": languages}, root)
 display(Markdown(f"**Corpus:** {summary['corpus_size']:,} distinct English gold passages of all splits; "

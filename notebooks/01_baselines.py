@@ -40,7 +40,7 @@ globals().update(checked_parameters(globals(), "01_baselines"))  # unknown names
 # %%
 import matplotlib.pyplot as plt
 
-from optical.studies.experiments import baselines as run_baselines
+from optical.studies.first_comparison import baselines as run_baselines
 from optical.report.plots import grouped_bars
 from optical.report.tables import metric_table
 

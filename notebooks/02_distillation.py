@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.studies.experiments import baselines, students
+from optical.studies.first_comparison import baselines, students
 from optical.report.plots import grouped_bars
 from optical.report.summary import answer_paragraph
 from optical.report.tables import gap_closure_table, metric_table, seed_table, significance_table

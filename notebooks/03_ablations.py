@@ -41,7 +41,7 @@ globals().update(checked_parameters(globals(), "03_ablations"))  # unknown names
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optical.studies.experiments import ablations as run_ablations
+from optical.studies.first_comparison import ablations as run_ablations
 from optical.report.plots import grouped_bars
 from optical.report.tables import metric_table
 

@@ -37,7 +37,7 @@ globals().update(checked_parameters(globals(), "04_bitext_size"))  # unknown nam
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optical.studies.experiments import bitext_size as run_bitext_size
+from optical.studies.first_comparison import bitext_size as run_bitext_size
 from optical.report.plots import size_curves
 
 results = run_bitext_size({"dataset": dataset, "teacher": teacher, "bitext_size": bitext_size}, root, fresh)

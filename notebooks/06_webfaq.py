@@ -46,7 +46,8 @@ globals().update(checked_parameters(globals(), "06_webfaq"))  # unknown names st
 # %%
 from IPython.display import Markdown, display
 
-from optical.studies.experiments import baselines, students, webfaq_unavailable
+from optical.studies.diagnostics import webfaq_unavailable
+from optical.studies.first_comparison import baselines, students
 from optical.report.tables import metric_table, significance_table
 
 note = webfaq_unavailable(webfaq["languages"])

@@ -60,7 +60,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.io import read_json
-from optical.studies.experiments import baselines, e5_fidelity, multilingual as run_multilingual, run_baseline
+from optical.studies.diagnostics import e5_fidelity
+from optical.studies.first_comparison import baselines, multilingual as run_multilingual
+from optical.studies.test_reads import run_baseline
 from optical.report.tables import metric_table, seed_table, significance_table
 
 p = {"dataset": dataset, "languages": languages, "teacher": teacher, "multilingual": multilingual}

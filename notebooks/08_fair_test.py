@@ -99,7 +99,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.studies.experiments import dev_by_seed, dev_study, final_test, loss_scales
+from optical.studies.diagnostics import dev_by_seed, loss_scales
+from optical.studies.students import dev_study
+from optical.studies.test_reads import final_test
 from optical.report.plots import learning_curves
 from optical.report.summary import budget_sentence, longer_budget_sentence
 from optical.report.tables import dev_table, ot_diagnostics, show_dev_curves, show_dev_table, show_final_test
@@ -245,7 +247,7 @@ show_final_test(rerun_run["test"], rerun["readouts"],
 # checkpoint, then read once on test with the readouts of `long_rerun["readouts"]`; paired randomisation against
 # KD, Holm over languages; the seed table shows which seeds each row averages. A study declared `final` (these
 # three) reads its test split in every declared readout as soon as each student is trained.
-# A student whose checkpoint is gone is read from a replay (`optical.studies.experiments.replay_to_best`): its run
+# A student whose checkpoint is gone is read from a replay (`optical.studies.replays.replay_to_best`): its run
 # re-trained with the same configuration and seed up to its best dev step, accepted only if it gives back the
 # run's dev history (see below).
 

@@ -36,7 +36,7 @@ from IPython.display import Markdown, display
 from optical.io import read_json_folder
 from optical.report.summary import FINAL_READINGS
 from optical.report.tables import seed_table, significance_table
-from optical.studies.experiments import replayed_reads
+from optical.studies.test_reads import replayed_reads
 
 # %% [markdown]
 # ## Per language, per final reading (exploratory)

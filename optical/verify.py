@@ -2,7 +2,7 @@
 
 The student is retrained from the parameters its stored result was made with (the study's compiled parameters,
 checked against the stored digest), into a scratch root, with the same code path as the main job
-(:func:`optical.studies.experiments.dev_study`); then its training log, dev curve and test reads are compared with
+(:func:`optical.studies.students.dev_study`); then its training log, dev curve and test reads are compared with
 the stored ones, each difference printed against its tolerance (:data:`TOLERANCES`).
 """
 
@@ -63,7 +63,7 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     (default: every readout the study declares, if it is final) under ``root``. Raises when nothing is stored for
     it, or when the stored result was made with other parameters than those the study compiles to today. ``seed``:
     the student of that seed (``kd`` with seed 2 is ``kd-seed2``; the study's base seed is ``kd`` itself)."""
-    from optical.studies.experiments import dev_study
+    from optical.studies.students import dev_study
     from optical.study import resolve_pending, studies_of
 
     if key not in studies_of(params):

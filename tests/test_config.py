@@ -80,7 +80,7 @@ def test_reading_results_imports_neither_torch_nor_scipy():
     import subprocess
     import sys
 
-    code = ("import sys; import optical.studies.experiments, optical.report.tables, optical.report.summary, "
+    code = ("import sys; import optical.studies.students, optical.studies.test_reads, optical.report.tables, optical.report.summary, "
             "optical.report.conclusions, optical.book; "
             "print(sorted(m for m in ('torch', 'scipy.stats', 'sentence_transformers') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

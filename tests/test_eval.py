@@ -97,7 +97,7 @@ def test_document_cache_is_reused_and_invalidated(tmp_path):
 
 
 def test_seed_aggregation_means_sds_and_per_query_average():
-    from optical.studies.experiments import aggregate_seeds
+    from optical.studies.seed_means import aggregate_seeds
 
     def seed_result(seed, rr):
         return {"dataset": "afriqa", "split": "test", "model": "m", "params": {"train": {"seed": seed}},

@@ -200,7 +200,7 @@ def test_fair_test_answer_counts_significant_languages():
 
 
 def test_dev_selection_by_variant_and_seed():
-    from optical.studies.experiments import best_variant, dev_by_seed
+    from optical.studies.diagnostics import best_variant, dev_by_seed
 
     def run(seed, score):
         return {"training": {"config": {"seed": seed}, "best_dev_macro_mrr10": score}}
@@ -218,7 +218,7 @@ def test_dev_selection_by_variant_and_seed():
 def test_significance_read_back_is_kept_and_a_changed_input_is_tested_again(tmp_path, monkeypatch):
     import optical.eval.significance as significance
     from optical.io import read_json
-    from optical.studies.experiments import add_significance
+    from optical.studies.seed_means import add_significance
 
     calls = []
     real = significance.compare_runs
@@ -237,7 +237,7 @@ def test_significance_read_back_is_kept_and_a_changed_input_is_tested_again(tmp_
 
 def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significance(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.studies.experiments import students
+    from optical.studies.first_comparison import students
 
     p = {"dataset": "afriqa", "languages": ["hau"], "teacher": "t", "losses": ["ot"], "seeds": [0],
          "train": {"max_steps": 1}}
@@ -346,7 +346,7 @@ def test_low_data_conclusions_give_dev_means_over_seeds_at_every_size(tmp_path):
 
 def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_kd(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.studies.experiments import final_test, replayed_reads
+    from optical.studies.test_reads import final_test, replayed_reads
     from optical.report.summary import fair_test_answer
 
     study = {"languages": ["hau"], "train": {"max_steps": 1, "seed": 0},
@@ -414,7 +414,7 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
 def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_languages(tmp_path, monkeypatch):
     import optical.evaluate
     from optical.io import atomic_write_json, read_json
-    from optical.studies.experiments import final_test
+    from optical.studies.test_reads import final_test
 
     evaluated = []
 
@@ -443,7 +443,7 @@ def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_
 
 def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher(tmp_path, monkeypatch):
     import optical.evaluate
-    from optical.studies.experiments import final_test
+    from optical.studies.test_reads import final_test
 
     evaluated = []
 
@@ -468,7 +468,7 @@ def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher
 def test_looking_for_a_floor_in_another_study_never_moves_or_replaces_its_files(tmp_path, monkeypatch, caplog):
     import optical.evaluate
     from optical.io import read_json
-    from optical.studies.experiments import final_test
+    from optical.studies.test_reads import final_test
 
     monkeypatch.setattr(optical.evaluate, "evaluate", lambda target, dataset, languages, teacher, split, readout: {
         "macro": {"MRR@10": {"t1": 0.1, "t2": 0.2}[teacher]}, "languages": {}})
@@ -557,7 +557,8 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
     from safetensors.torch import load_file
 
     from optical.io import atomic_write_json, read_json
-    from optical.studies.experiments import dev_study, replay_to_best
+    from optical.studies.replays import replay_to_best
+    from optical.studies.students import dev_study
 
     study = {"languages": ["hau"], "train": {"max_steps": 4, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1,
                                              "dev_bitext_pairs": 2},
@@ -586,7 +587,7 @@ def test_replay_to_best_gives_back_the_student_a_dev_study_kept_once_its_run_fol
 
 def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_committed(tmp_path):
     from optical.io import atomic_write_json, read_json
-    from optical.studies.experiments import replay_to_best
+    from optical.studies.replays import replay_to_best
 
     train = {"max_steps": 4, "batch_size": 2, "eval_every": 1}
     atomic_write_json(tmp_path / "results" / "study" / "ot.json", {
@@ -612,7 +613,8 @@ def test_a_final_study_reads_test_in_every_declared_readout_when_each_student_is
     import shutil
 
     from optical.io import read_json
-    from optical.studies.experiments import dev_study, final_test
+    from optical.studies.students import dev_study
+    from optical.studies.test_reads import final_test
 
     study = {"languages": ["hau"], "final": True, "readouts": ["pooled", "maxsim"],
              "train": {"max_steps": 2, "batch_size": 2, "eval_every": 1, "checkpoint_every": 1, "dev_bitext_pairs": 2},
@@ -690,7 +692,7 @@ def test_the_plans_of_a_study_student_use_its_ot_options_and_are_read_back_once_
 
     import torch
 
-    from optical.studies.experiments import dev_study
+    from optical.studies.students import dev_study
     from optical.studies.plans import student_plans
 
     study = {"languages": ["hau"], "train": {"max_steps": 2, "batch_size": 2, "max_pairs": 8},
@@ -733,7 +735,7 @@ def test_maps_on_a_distilled_student_read_dev_and_the_identity_is_the_student_it
 
     from optical.eval.selection import best_evaluation
     from optical.studies.closed_form import maps_on_students
-    from optical.studies.experiments import dev_study
+    from optical.studies.students import dev_study
 
     study = {"languages": ["hau"], "train": {"max_steps": 2, "batch_size": 2, "max_pairs": 8, "eval_every": 1,
                                              "dev_bitext_pairs": 2},

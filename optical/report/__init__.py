@@ -1,4 +1,4 @@
-"""Reporting: experiments behind the notebooks, tables and plots, the papermill/jupyter-book runner.
+"""Reporting, the reading side: tables, plots, generated prose, names and colours of the stored results.
 
 Imported in a notebook kernel (papermill, Jupyter), it quiets library chatter for the notebook's outputs but keeps
 the training progress bar, so a notebook a user runs alone shows its steps; ``optical book`` quiets its kernels

@@ -46,7 +46,7 @@ def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict
 
 
 def against_kd(tested: dict[str, dict], readouts: list[str], alpha: float = 0.05) -> list[dict]:
-    """Each student of :func:`optical.studies.experiments.final_test` against KD, per readout: its name, the readout,
+    """Each student of :func:`optical.studies.test_reads.final_test` against KD, per readout: its name, the readout,
     the KD student's name (``kd_name``: ``kd``, or the study's dev-chosen KD variant), both macro MRR@10 (seed
     means), both numbers of seeds, the macro test of the claim (``macro``: Δ, CI, p and equivalence verdict;
     ``None`` where not computed) and the languages where it is significantly better or worse (Holm, ``alpha``:

@@ -60,7 +60,7 @@ def significance_table(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def macro_test_table(results: dict[str, dict]) -> pd.DataFrame:
-    """Per system with a macro test (:func:`optical.studies.experiments.add_macro_comparison`): Δ macro MRR@10
+    """Per system with a macro test (:func:`optical.studies.seed_means.add_macro_comparison`): Δ macro MRR@10
     against the reference, its CI (bootstrap over queries and seeds), the stratified randomisation p, the TOST
     interval and the equivalence verdict at the margin."""
     rows = []
@@ -157,7 +157,7 @@ def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFram
 
 def size_frame(studies: dict[int, dict[str, dict]], panel: str = "macro") -> pd.DataFrame:
     """One row per bitext size (pairs per language) and system: best macro dev MRR@10, mean and sd over the
-    system's seeds, from the dev results of one study per size (:func:`optical.studies.experiments.dev_study`);
+    system's seeds, from the dev results of one study per size (:func:`optical.studies.students.dev_study`);
     ``language`` is ``panel`` so that :func:`optical.report.plots.size_curves` draws one panel per value (e.g. one
     per arm when frames of several arms are concatenated)."""
     import numpy as np
@@ -192,7 +192,7 @@ def plan_entropy_table(examples: list[dict]) -> pd.DataFrame:
 
 def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
                     per_language: bool = False) -> None:
-    """Display one reading of :func:`optical.studies.experiments.final_test`: test MRR@10 per language (students:
+    """Display one reading of :func:`optical.studies.test_reads.final_test`: test MRR@10 per language (students:
     seed means; with several seeds, each seed's macro), the macro test of the claim, with ``per_language`` the
     per-language tests (exploratory) against KD, and the answer in words
     (:func:`optical.report.summary.fair_test_answer`)."""
@@ -219,7 +219,7 @@ def show_final_test(tested: dict[str, dict], readouts: list[str], caption: str,
 
 
 def show_dev_curves(results: dict[str, dict], title: str | None = None) -> None:
-    """Display the learning curves of one dev study (:func:`optical.studies.experiments.dev_study`) on both dev
+    """Display the learning curves of one dev study (:func:`optical.studies.students.dev_study`) on both dev
     criteria: the figure alone, for a cell whose caption states its point."""
     import matplotlib.pyplot as plt
 

@@ -1,13 +1,14 @@
 """One runner for a study of the parameters: resolve the students its rules choose on dev, train its students
 (selected on dev) and read on test the students it names (all of them for a study of final students) in every
-readout it declares (:func:`optical.studies.experiments.final_test`, with
+readout it declares (:func:`optical.studies.test_reads.final_test`, with
 the claim's macro test against KD). ``optical run`` and the notebooks call it; what goes to test is the study's."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from optical.studies.experiments import dev_study, final_test
+from optical.studies.students import dev_study
+from optical.studies.test_reads import final_test
 from optical.study import resolve_pending, studies_of, tested_students
 
 
