@@ -10,7 +10,7 @@ IDF-weighted), :math:`P^\star` the entropic plan (:func:`optical.transport.sinkh
 With ``grad="envelope"`` (default) :math:`P^\star` is a constant for back-propagation, which by
 the envelope theorem is the gradient of the regularised OT cost with respect to :math:`C`.
 
-Options for a fair comparison (each our choice, ablated on dev in notebook 08): the debiased Sinkhorn divergence
+Options for a fair comparison (each our choice, ablated on dev in `08_fair_test`): the debiased Sinkhorn divergence
 instead of :math:`\langle P^\star, C\rangle`; ε set relative to the spread of the informative
 (double-centred) cost; centring of both token spaces; a cost on raw (unnormalised) tokens.
 """

@@ -80,7 +80,8 @@ def final_readings_markdown(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         t = r["test"]
-        delta = f"{t['delta']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}]" if t else f"{r['score'] - r['kd_score']:+.3f}"
+        delta = (f"{t['delta']:+.3f} [{t['ci'][0]:+.3f}, {t['ci'][1]:+.3f}]" if t
+                 else f"{r['score'] - r['kd_score']:+.3f}")
         lines.append(f"| `{r['study']}` ({r['languages']} lang.) | {alias(r['student'])} | {r['readout']} | "
                      f"{r['seeds']} ({r['kd_seeds']}) | {r['score']:.3f} ({r['kd_score']:.3f}) | {delta} | "
                      f"{describe(t) if t else 'no macro test'} |")
@@ -89,7 +90,7 @@ def final_readings_markdown(rows: list[dict]) -> str:
 
 
 def _closed_form_section(root: Path) -> list[str]:
-    """The training-free maps (notebook 11): the dev-chosen map per space against zero-shot and the students."""
+    """The training-free maps (`11_closed_form`): the dev-chosen map per space against zero-shot and the students."""
     results = on_l_queries(read_json_folder(root / "closed_form"))
     if not results:
         return []
@@ -99,7 +100,7 @@ def _closed_form_section(root: Path) -> list[str]:
 
 
 def _low_data_section(root: Path, studies: Sequence[str]) -> list[str]:
-    """The low-data regime (notebook 14): each bitext size of the declared ``studies`` read on test, against KD,
+    """The low-data regime (`14_low_data`): each bitext size of the declared ``studies`` read on test, against KD,
     student by student; a results folder no parameter declares (a study still running) is left out."""
     readings = []
     for folder in (root / key / "test" for key in studies):

@@ -1,4 +1,4 @@
-"""The multilingual arms' answers (the conclusions and chapter 12), generated from the stored results."""
+"""The multilingual arms' answers (the conclusions and `12_multilingual_fair`), generated from the stored results."""
 
 from __future__ import annotations
 
@@ -67,7 +67,8 @@ MULTILINGUAL_ARMS = (
     ("e5s", "e5s_dev", "all-MiniLM-L6-v2 teacher, mE5-small student (e5s, OPTICAL's own setting)",
      {"teacher": "floor: all-MiniLM-L6-v2 on the query in L", "ceiling": "ceiling: all-MiniLM-L6-v2 on the "
                                                                         "human English translation"}))
-"""The multilingual arms (chapter 12): study key, its dev study's key, who teaches whom, and the labels of their
+"""The multilingual arms (`12_multilingual_fair`): study key, its dev study's key, who teaches whom, and the labels of
+their
 floor and ceiling."""
 ArmReading = tuple[str, dict[str, dict], list[dict]]
 """What :func:`arm_reading` returns: the study that answers an arm, its test reads, each student's comparison with
@@ -129,7 +130,7 @@ def _multilingual_lines(root: Path, readings: Mapping[str, ArmReading],
 
 def declared_studies(params: Mapping) -> list[str]:
     """The multilingual arms' learning curves and answers at the curves' budget (``<arm>_curves``, ``<arm>_long``,
-    chapter 12) that ``params`` declares."""
+    `12_multilingual_fair`) that ``params`` declares."""
     return [f"{key}_{kind}" for key, *_ in MULTILINGUAL_ARMS for kind in ("curves", "long")
             if params.get(f"{key}_{kind}")]
 

@@ -23,7 +23,7 @@ SYSTEM_LABELS = {
     "e5t-kd": "KD-MSE student, mE5 teacher",
     "e5t-ot": "OT student, mE5 teacher",
 }
-"""Long labels of the systems of notebooks 01–07 (row names of their tables)."""
+"""Long labels of the systems of the notebooks `01_baselines` to `07_multilingual` (row names of their tables)."""
 
 ALIASES = {
     "teacher": ("floor", "all-MiniLM-L6-v2 on the query in L (no training)"),
@@ -110,7 +110,8 @@ def alias(name: str) -> str:
 
 def display_name(name: str) -> str:
     """A row label: the alias with its seed and readout (``ot-eps0.01-annealed-idf-seed2-maxsim`` →
-    ``OT★ (seed 2) · maxsim``) for a variant with an alias, else the long label of a chapter 1–7 system, else the
+    ``OT★ (seed 2) · maxsim``) for a variant with an alias, else the long label of a first-comparison system, else
+    the
     name."""
     if base_name(name) not in ALIASES:
         return SYSTEM_LABELS.get(name, name)

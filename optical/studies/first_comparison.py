@@ -15,13 +15,14 @@ from optical.studies.test_reads import run_baseline
 
 
 def baselines(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 01: every baseline of ``p["baselines"]`` on the test split."""
+    """`01_baselines`: every baseline of ``p["baselines"]`` on the test split."""
     out = Path(root) / "results" / p["dataset"]
     return {s: run_baseline(s, p["dataset"], p["languages"], p["teacher"], out, fresh=fresh) for s in p["baselines"]}
 
 
 def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebooks 02 and 07: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``, tested once.
+    """`02_distillation` and `07_multilingual`: one student per loss of ``p["losses"]`` and seed of ``p["seeds"]``,
+    tested once.
 
     ``p["losses"]`` is a list of loss names, or a mapping of student names to training options (e.g. the
     dev-selected OT variant: ``{ot-best: {loss: ot, epsilon: 0.01, eps_start: 0.5, marginals: idf}}``).
@@ -53,12 +54,12 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
 
 
 def ablations(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 03: variants of the OT loss (and KD for reference), trained jointly, scored on dev."""
+    """`03_ablations`: variants of the OT loss (and KD for reference), trained jointly, scored on dev."""
     return dev_study(p, "ablations", root, fresh)
 
 
 def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 04: per-language students with N bitext pairs for each loss, scored on that language's dev."""
+    """`04_bitext_size`: per-language students with N bitext pairs for each loss, scored on that language's dev."""
     b = p["bitext_size"]
     out, runs = Path(root) / "results" / "bitext_size", Path(root) / "runs" / "bitext_size"
     results = {}
@@ -73,7 +74,7 @@ def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[st
 
 
 def multilingual(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
-    """Notebook 07: KD and OT students initialised from the multilingual encoder ``p["multilingual"]["model"]``.
+    """`07_multilingual`: KD and OT students initialised from the multilingual encoder ``p["multilingual"]["model"]``.
 
     One arm per entry of ``p["multilingual"]["arms"]`` (name -> its ``teacher`` and optional ``train``
     overrides); results are named ``<arm>-<loss>`` and tested against ``<arm>-kd`` (see :func:`students`).

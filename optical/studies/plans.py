@@ -3,7 +3,7 @@ teacher's English tokens, before and after training, beside token-KD's hard one-
 
 :func:`student_plans` reads the plans of a study's student (e.g. the OT student chosen on dev) under the OT options
 it was trained with (ε or ε relative to the cost's spread, annealing, centring, IDF token masses);
-:func:`alignment_examples` is notebook 05's reading of the first OT student (chapter 2's protocol)."""
+:func:`alignment_examples` is `05_alignment`'s reading of the first OT student (`02_distillation`'s protocol)."""
 
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def _plans(config, dataset: str, languages: list[str], max_pairs: int | None, tr
 
 
 def alignment_examples(p: dict, root: str | Path = ".") -> dict:
-    """Notebook 05: OT plans (before and after training) and the hard alignment for real bitext pairs."""
+    """`05_alignment`: OT plans (before and after training) and the hard alignment for real bitext pairs."""
     from optical.data import afriqa
     from optical.models import StudentQueryEncoder, Teacher, load_sentence_transformer
 

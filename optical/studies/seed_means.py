@@ -55,7 +55,7 @@ the level and the number of resamples (benchmark protocol, section 1)."""
 
 PER_LANGUAGE_RESAMPLES = 100_000
 """Default resamples of the per-language (exploratory, Holm) tests of :func:`final_test`; ``statistics:
-per_language_resamples`` sets another (the committed chapter-8 tables used 10,000)."""
+per_language_resamples`` sets another (the committed fair-test (`08_fair_test`) tables used 10,000)."""
 
 
 def add_macro_comparison(results: dict[str, dict], reads: dict[str, list[dict]], reference: str,

@@ -101,7 +101,7 @@ def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[flo
 def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
               only: list[str] | None = None) -> dict[str, dict]:
     """Students trained jointly on ``p[key]["languages"]`` with ``p[key]["train"]`` and one variant each of
-    ``p[key]["variants"]`` (``only``: a subset), selected and scored on dev only (notebooks 03 and 08).
+    ``p[key]["variants"]`` (``only``: a subset), selected and scored on dev only (`03_ablations` and `08_fair_test`).
 
     Results go to ``results/<key>/<variant>.json`` with the dev history (both dev criteria) of training. The study
     may name its own ``teacher`` (default ``p["teacher"]``). A study of final students (``final: true``) reads the
