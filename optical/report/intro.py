@@ -68,8 +68,7 @@ MULTILINGUAL_ARMS = (
      {"teacher": "floor: all-MiniLM-L6-v2 on the query in L", "ceiling": "ceiling: all-MiniLM-L6-v2 on the "
                                                                         "human English translation"}))
 """The multilingual arms (`12_multilingual_fair`): study key, its dev study's key, who teaches whom, and the labels of
-their
-floor and ceiling."""
+their floor and ceiling."""
 ArmReading = tuple[str, dict[str, dict], list[dict]]
 """What :func:`arm_reading` returns: the study that answers an arm, its test reads, each student's comparison with
 KD."""

@@ -111,8 +111,7 @@ def alias(name: str) -> str:
 def display_name(name: str) -> str:
     """A row label: the alias with its seed and readout (``ot-eps0.01-annealed-idf-seed2-maxsim`` →
     ``OT★ (seed 2) · maxsim``) for a variant with an alias, else the long label of a first-comparison system, else
-    the
-    name."""
+    the name."""
     if base_name(name) not in ALIASES:
         return SYSTEM_LABELS.get(name, name)
     readout = next((r for r in ("pooled", "maxsim") if name.endswith("-" + r)), None)
