@@ -23,6 +23,7 @@ from pathlib import Path
 from optical.data.paths import REPO_ROOT
 from optical.io import atomic_write_json, read_json
 from optical.report import QUIET
+from optical.layout import Layout
 from optical.params import load_params
 from optical.report.abstract import write_abstract
 
@@ -198,15 +199,15 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
             raise ValueError(f"unknown chapter(s) {unknown} for --only; chapters: "
                              f"{', '.join(s.stem for s in sources)}")
         sources = [s for s in sources if s.stem in notebooks or s.stem.split("_", 1)[0] in notebooks]
-    path = root / "results" / "manifest.json"
+    path = Layout(root).manifest
     previous = read_json(path) if path.is_file() else {}
     same_params = previous.get("params") == params
     # a partial run adds its times to the manifest of the same parameters
     earlier: dict[str, float] = previous.get("notebook_wall_s", {}) if notebooks and same_params else {}
-    before = results_digest(root / "results")
+    before = results_digest(Layout(root).results)
 
     def write_manifest(timings: dict[str, float]) -> None:  # called after each notebook
-        changed = results_digest(root / "results") != before
+        changed = results_digest(Layout(root).results) != before
         if same_params and not changed:
             return  # every result was read back: the manifest of the run that made them stays
         timings = {**earlier, **timings}
@@ -228,7 +229,7 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest,
                       Path(params_path).resolve())
     if build:
-        write_abstract(root / "results", book_root, params.get("abstract") or [])
+        write_abstract(Layout(root).results, book_root, params.get("abstract") or [])
         html = build_html(book_root)
         print(f"[optical book] HTML: {html / 'index.html'}")
     return path

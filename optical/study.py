@@ -21,6 +21,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from optical.layout import Layout
+
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
               "chosen_on_dev", "tested", "superseded_by"}
 RULE_KEYS = {"study", "among"}
@@ -217,7 +219,7 @@ def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> 
     counts as a best); ``(None, [])`` while a declared candidate of the family has no result yet."""
     from optical.io import read_json_folder
 
-    results = {k: r for k, r in read_json_folder(Path(root) / "results" / rule["study"]).items()
+    results = {k: r for k, r in read_json_folder(Layout(root).study(rule["study"])).items()
                if "training" in r and ("variants" not in dev_section or k in dev_section["variants"])}
     if any(in_family(name, rule["among"]) and name not in results for name in dev_section.get("variants", {})):
         return None, []  # a declared candidate has not run yet: no choice is made on part of the study

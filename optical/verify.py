@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import changed_keys, read_json
+from optical.layout import Layout
 
 TOLERANCES = {"training log": 1e-4, "dev curve": 1e-4, "test read": 1e-4}
 """Largest absolute difference accepted: in each logged number of the training log (loss parts, learning rate; the
@@ -75,7 +76,7 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
         raise ValueError(f"{key} has no student {student!r} of seed {seed}; students: {sorted(section['variants'])}")
     if student not in section["variants"]:
         raise ValueError(f"no student {student!r} in {key}; students: {sorted(section['variants'])}")
-    path = Path(root) / "results" / key / f"{student}.json"
+    path = Layout(root).dev_result(key, student)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: nothing stored to verify (run the study first)")
     stored = read_json(path)
@@ -86,9 +87,8 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     if again["digest"] != stored["digest"]:
         raise ValueError(f"{path} was made with other parameters than {key}'s today "
                          f"({', '.join(changed_keys(stored['params'], again['params']))}): nothing to compare")
-    reads = {r: read_json(scratch / "results" / key / "test" / "seeds" / f"{student}-{r}.json") for r in readouts}
-    stored_reads = {r: read_json(Path(root) / "results" / key / "test" / "seeds" / f"{student}-{r}.json")
-                    for r in readouts}
+    reads = {r: read_json(Layout(scratch).test_read(key, student, r)) for r in readouts}
+    stored_reads = {r: read_json(Layout(root).test_read(key, student, r)) for r in readouts}
     return compare(stored, again, stored_reads, reads)
 
 

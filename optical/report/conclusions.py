@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from optical.io import read_json_folder
+from optical.layout import Layout
 from optical.eval.macro import describe
 from optical.report.abstract import abstract_rows, arm_sentence
 from optical.report.labels import alias, legend_markdown
@@ -25,7 +26,7 @@ def chapter(params: Mapping, root: str | Path = ".") -> str:
     """The conclusions chapter for loaded parameters (:func:`optical.params.load_params`): what the main job's
     build shows, and what the notebook rendered alone shows."""
     final, low_data = declared_readings(params)
-    return conclusions(Path(root) / "results", params.get("abstract") or [], final, low_data)
+    return conclusions(Layout(root).results, params.get("abstract") or [], final, low_data)
 
 
 def conclusions(results_root: str | Path, arms: Sequence[Mapping], final_studies: Mapping[str, str | None] = {},
@@ -67,9 +68,9 @@ def final_reading_rows(root: Path, studies: Mapping[str, str | None]) -> list[di
 def read_study(study: str, root: str | Path = ".") -> list[dict]:
     """The stored test reads of a final study against its KD student, one row per student and readout
     (:func:`final_reading_rows`; the macro test under ``"test"``): reading only, nothing is trained."""
-    rows = final_reading_rows(Path(root) / "results", {study: None})
+    rows = final_reading_rows(Layout(root).results, {study: None})
     if not rows:
-        raise FileNotFoundError(f"{Path(root) / 'results' / study / 'test'}: no test read against KD stored; "
+        raise FileNotFoundError(f"{Layout(root).tested(study)}: no test read against KD stored; "
                                 f"run `optical run --params params/full.yaml --study {study}`")
     return rows
 

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from optical.data.registry import load_tasks
-from optical.evaluate import query_translations
-from optical.eval.metrics import aggregate, per_query
-from optical.experiment import dev_tasks, training_bitext
 from optical import store
+from optical.data.registry import load_tasks
+from optical.eval.metrics import aggregate, per_query
+from optical.evaluate import query_translations
+from optical.experiment import dev_tasks, training_bitext
+from optical.layout import Layout
 from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
 from optical.transport.linear_maps import fit_map
 
@@ -112,7 +113,7 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
             raise ValueError(f"closed_form.spaces.{space}: give query_encoder, target_encoder and optionally "
                              f"fit_on and queries (each l or english), got {spec}")
         params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
-        path = Path(root) / "results" / "closed_form" / f"{space}.json"
+        path = Layout(root).study("closed_form") / f"{space}.json"
         if (stored := store.stored(path, params, fresh)) is not None:
             out[space] = stored
             continue
@@ -137,11 +138,11 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
             raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
         params = {"study": key, "student": student, "train": {**s["train"], **s["variants"][student]},
                   "teacher": teacher, "languages": s["languages"], "dataset": p["dataset"], **settings}
-        path = Path(root) / "results" / key / f"maps-on-{student}.json"
+        path = Layout(root).study(key) / f"maps-on-{student}.json"
         if (stored := store.stored(path, params, fresh)) is not None:
             out[student] = stored
             continue
-        folder = Path(root) / "runs" / key / student / "student"
+        folder = Layout(root).run(key, student) / "student"
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: the student is not on this machine and no reads are stored for it; "
                                     f"run study {key!r} first")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from optical import store
 from optical.config import TRAIN_KEYS, config_from_dict
 from optical.data.registry import load_tasks
 from optical.experiment import dev_tasks, training_bitext
-from optical import store
 from optical.io import atomic_write_json
-from optical.study import in_family, seed_groups
+from optical.layout import Layout
 from optical.studies.students import cached_teacher
+from optical.study import in_family, seed_groups
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
 # (the main job on committed results) starts in a second instead of five
@@ -33,7 +34,7 @@ def data_summary(p: dict, root: str | Path = ".") -> dict:
                           "passage": test.corpus[next(iter(test.qrels[qid]))][:300]}
     corpus = set().union(*(test.corpus for test in tests.values()))
     summary = {"dataset": p["dataset"], "corpus_size": len(corpus), "languages": rows, "examples": examples}
-    atomic_write_json(Path(root) / "results" / p["dataset"] / "data.json", summary)
+    atomic_write_json(Layout(root).study(p["dataset"]) / "data.json", summary)
     return summary
 
 
@@ -63,7 +64,7 @@ def e5_fidelity(p: dict, root: str | Path = ".", fresh: bool = False) -> dict:
 
     f = p["fidelity"]
     params = {"model": p["multilingual"], "languages": p["languages"], **f}
-    path = Path(root) / "results" / p["dataset"] / "e5-fidelity.json"
+    path = Layout(root).study(p["dataset"]) / "e5-fidelity.json"
     if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     corpus = afriqa.load_corpus(p["languages"])
@@ -106,7 +107,7 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
 
     s = p[key]
     params = {"languages": s["languages"], "train": s["train"], "teacher": p["teacher"]}
-    path = Path(root) / "results" / key / "loss-scales.json"
+    path = Layout(root).study(key) / "loss-scales.json"
     if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     config = config_from_dict({**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, "teacher": p["teacher"]})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from optical.io import atomic_write_json
+from optical.layout import Layout
 from optical.studies.seed_means import keep_tests, add_significance, aggregate_seeds
 from optical.studies.students import dev_study, run_student
 from optical.studies.test_reads import run_baseline
@@ -16,7 +17,7 @@ from optical.studies.test_reads import run_baseline
 
 def baselines(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """`01_baselines`: every baseline of ``p["baselines"]`` on the test split."""
-    out = Path(root) / "results" / p["dataset"]
+    out = Layout(root).study(p["dataset"])
     return {s: run_baseline(s, p["dataset"], p["languages"], p["teacher"], out, fresh=fresh) for s in p["baselines"]}
 
 
@@ -32,8 +33,8 @@ def students(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, 
     ``results/<dataset>/<prefix><loss>.json`` holds their mean (and sd), per-query RR averaged over seeds,
     and the significance test against ``<prefix>kd``.
     """
-    out = Path(root) / "results" / p["dataset"]
-    runs = Path(root) / "runs" / p["dataset"]
+    out = Layout(root).study(p["dataset"])
+    runs = Layout(root).runs(p["dataset"])
     seeds = p.get("seeds") or [p["train"].get("seed", 0)]
     prefix, init = p.get("prefix", ""), {"student": p["student"]} if p.get("student") else {}
     specs = p["losses"] if isinstance(p["losses"], dict) else {loss: {"loss": loss} for loss in p["losses"]}
@@ -61,7 +62,7 @@ def ablations(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str,
 def bitext_size(p: dict, root: str | Path = ".", fresh: bool = False) -> dict[str, dict]:
     """`04_bitext_size`: per-language students with N bitext pairs for each loss, scored on that language's dev."""
     b = p["bitext_size"]
-    out, runs = Path(root) / "results" / "bitext_size", Path(root) / "runs" / "bitext_size"
+    out, runs = Layout(root).study("bitext_size"), Layout(root).runs("bitext_size")
     results = {}
     for lang in b["languages"]:
         for size in b["sizes"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from optical import store
 from optical.io import read_json
+from optical.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,8 @@ def student_plans(p: dict, key: str, student: str, language: str, n_pairs: int =
         raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
     train = {**s["train"], **s["variants"][student], "teacher": s.get("teacher", p["teacher"])}
     params = {"study": key, "student": student, "language": language, "n_pairs": n_pairs, "train": train}
-    path = Path(root) / "results" / key / f"plans-{student}.json"
-    trained = Path(root) / "runs" / key / student / "student"
+    path = Layout(root).study(key) / f"plans-{student}.json"
+    trained = Layout(root).run(key, student) / "student"
     if not trained.is_dir():
         if (kept := store.stored(path, params)) is not None:
             log.info("no trained student %s here: the plans stored in %s", trained, path)
@@ -123,8 +124,8 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
     a = p["alignment"]
     params = {"alignment": a, "teacher": p["teacher"], "max_length": p["train"]["max_length"],
               "epsilon": p["train"].get("epsilon", 0.05)}
-    path = Path(root) / "results" / p["dataset"] / "alignment.json"
-    trained = Path(root) / "runs" / p["dataset"] / a["student"] / "student"
+    path = Layout(root).study(p["dataset"]) / "alignment.json"
+    trained = Layout(root).run(p["dataset"], a["student"]) / "student"
     if not trained.is_dir() and path.is_file() and read_json(path).get("params") == params:
         log.info("no trained student %s here: reusing the plans stored in %s", trained, path)
         return read_json(path)  # the "after" plans were stored when the student was trained

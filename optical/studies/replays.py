@@ -6,6 +6,7 @@ from pathlib import Path
 
 from optical.eval.selection import best_evaluation
 from optical.io import atomic_write_json, read_json
+from optical.layout import Layout
 from optical.studies.students import training_inputs
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
@@ -26,7 +27,7 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tole
     from optical.train import train
 
     s = p[key]
-    path = Path(root) / "results" / key / f"{variant}.json"
+    path = Layout(root).dev_result(key, variant)
     result = read_json(path)
     committed = result["training"]
     train_params = {**s["train"], **s["variants"][variant], "teacher": s.get("teacher", p["teacher"])}
@@ -38,7 +39,7 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tole
                          "a replay would not be that run")
     best_step = best_evaluation(committed["dev_history"])["step"]  # a run never evaluated on dev fails here
     config, bitext, teacher, cache, evaluator = training_inputs(train_params, p["dataset"], s["languages"])
-    out = Path(root) / "runs" / key / variant
+    out = Layout(root).run(key, variant)
     check = {"atol": 1e-3, "exact": True} if tolerance is None else {"atol": tolerance, "exact": False}
     outcome = train(config, bitext, out, evaluator, teacher=teacher, teacher_cache=cache, stop_at_step=best_step)
     if (out / "student").is_dir():  # the best step was the last: the replay ran to the end and kept its own

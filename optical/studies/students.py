@@ -7,10 +7,11 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
+from optical import store
 from optical.config import DATA_KEYS, TRAIN_KEYS, config_from_dict
 from optical.experiment import dev_evaluator, dev_tasks, training_bitext
-from optical import store
 from optical.io import read_json
+from optical.layout import Layout
 from optical.studies.test_reads import test_read
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
@@ -115,7 +116,7 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
     if s.get("final") and not s.get("readouts"):
         raise ValueError(f"{key}: a study of final students must declare its readouts before training")
     langs = [lang for lang in s["languages"] if lang in dev_tasks(p["dataset"], s["languages"])]
-    out, runs = Path(root) / "results" / key, Path(root) / "runs" / key
+    out, runs = Layout(root).study(key), Layout(root).runs(key)
     results = {}
     # seed by seed (stable): a study cut short leaves every system with the same seeds
     for name, variant in sorted(s["variants"].items(), key=lambda kv: kv[1].get("seed", s["train"].get("seed", 0))):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from optical import store
 from optical.io import atomic_write_json, read_json
+from optical.layout import Layout
 from optical.study import in_family, seed_groups
 from optical.studies.seed_means import (PER_LANGUAGE_RESAMPLES, keep_tests, add_macro_comparison,
                                         add_significance, aggregate_seeds)
@@ -60,7 +61,7 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
         raise ValueError(f"unknown variants {unknown} of {key}; valid: {sorted(s['variants'])}")
     if extra := sorted(set(readout_variants) - set(readouts)):
         raise ValueError(f"readout_variants names readouts {extra} that are not read; readouts: {list(readouts)}")
-    out = Path(root) / "results" / key / "test"
+    layout = Layout(root)
 
     def read(system: str, readout: str, path: Path) -> dict:
         return test_read(p, key, system, readout, root, fresh, path)
@@ -68,22 +69,22 @@ def final_test(p: dict, key: str, variants: list[str], readouts: tuple[str, ...]
     results = {}
     for readout in readouts:
         for system in ("teacher", "ceiling"):
-            results[f"{system}-{readout}"] = read(system, readout, out / f"{system}-{readout}.json")
+            results[f"{system}-{readout}"] = read(system, readout, layout.seed_mean(key, system, readout))
         means, reads, groups = {}, {}, seed_groups(readout_variants.get(readout, variants))
         kd = kd_reference(list(groups))
         for name, members in groups.items():
             system = f"{name}-{readout}"
-            reads[system] = [read(v, readout, out / "seeds" / f"{v}-{readout}.json") for v in members]
+            reads[system] = [read(v, readout, layout.test_read(key, v, readout)) for v in members]
             means[system] = aggregate_seeds(system, reads[system])
             if kd and name != kd:  # without KD here nothing is tested: no stale test is kept
-                keep_tests(means[system], out / f"{system}.json")
+                keep_tests(means[system], layout.seed_mean(key, name, readout))
             means[system]["params"] = {**reads[system][0]["params"], "system": name, "variants": members}
-            atomic_write_json(out / f"{system}.json", means[system])
+            atomic_write_json(layout.seed_mean(key, name, readout), means[system])
         if kd:
             stats = dict(s.get("statistics", p.get("statistics")) or {})
             per_language = stats.pop("per_language_resamples", PER_LANGUAGE_RESAMPLES)
-            add_significance(means, f"{kd}-{readout}", out, per_language)
-            add_macro_comparison(means, reads, f"{kd}-{readout}", out, stats)
+            add_significance(means, f"{kd}-{readout}", layout.tested(key), per_language)
+            add_macro_comparison(means, reads, f"{kd}-{readout}", layout.tested(key), stats)
         results.update(means)
     return results
 
@@ -95,7 +96,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
     ``results/<key>/test/seeds/<system>-<readout>.json``) and read back when its parameters are unchanged."""
     s = p[key]
     teacher = s.get("teacher", p["teacher"])
-    path = path or Path(root) / "results" / key / "test" / "seeds" / f"{system}-{readout}.json"
+    path = path or Layout(root).test_read(key, system, readout)
     train = {**s["train"], **s["variants"][system]} if system in s["variants"] else None
     params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
               "teacher": teacher, "train": train}
@@ -105,7 +106,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
             from optical.evaluate import evaluate
             from optical.models import STUDENT_CARD
 
-            target = str(Path(root) / "runs" / key / system / "student") if train else system
+            target = str(Layout(root).run(key, system) / "student") if train else system
             stored = evaluate(target, p["dataset"], s["languages"], teacher, "test", readout=readout)
             card = Path(target) / STUDENT_CARD
             if train and card.is_file() and (replay := read_json(card).get("replay")):
@@ -119,7 +120,7 @@ def replayed_reads(key: str, root: str | Path = ".") -> dict[str, dict]:
     """The test reads of study ``key`` (``results/<key>/test/seeds``) made from students replayed from committed
     runs (:func:`replay_to_best`), by read: how close the replay came (``exact``, ``tolerance``,
     ``max_dev_difference``: :func:`optical.replay.check_replay`)."""
-    paths = sorted((Path(root) / "results" / key / "test" / "seeds").glob("*.json"))
+    paths = sorted(Layout(root).test_read(key, "*", "*").parent.glob("*.json"))
     return {path.stem: r["replay"] for path in paths if "replay" in (r := read_json(path))}
 
 
@@ -127,7 +128,7 @@ def _floor_of_another_study(root: str | Path, name: str, params: dict) -> dict |
     """The teacher's floor or ceiling ``name`` as another study of :func:`final_test` stored it with the same
     ``params`` (dataset, languages, readout, teacher): it does not depend on the study, and MaxSim takes minutes.
     Another study's files are only read (:func:`optical.store.peek`), never moved or replaced."""
-    for path in sorted((Path(root) / "results").glob(f"*/test/{name}")):
+    for path in sorted(Layout(root).results.glob(f"*/test/{name}")):
         if (stored := store.peek(path, params)) is not None:
             log.info("%s: taken from %s (same parameters)", name, path)
             return dict(stored)
