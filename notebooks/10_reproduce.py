@@ -60,7 +60,7 @@ from IPython.display import Markdown, display
 
 from optical.io import read_json
 from optical.params import load_params
-from optical.report.tables import reproduce_table
+from optical.report.tables import compute_cost, reproduce_table
 
 table = reproduce_table(Path(root) / "results", load_params(params_file, root), params_file)
 if table.empty:
@@ -68,12 +68,29 @@ if table.empty:
 else:
     display(table.style.format({"training (h)": "{:.2f}", "evaluation (h)": "{:.2f}"}).set_caption(
         "Every study: what it trains, the CPU hours its stored results recorded, and its command"))
-    display(Markdown(f"In all: {table['training (h)'].sum():.1f} h of training and {table['evaluation (h)'].sum():.1f} h "
-                     f"of evaluation, on {', '.join(sorted(set(table['device']) - {'–'}))}. The times come from a "
+    total = compute_cost(Path(root) / "results").loc["total"]
+    display(Markdown(f"The studies above: {table['training (h)'].sum():.1f} h of training and "
+                     f"{table['evaluation (h)'].sum():.1f} h of evaluation; every results folder (the first "
+                     f"comparison's too): {total['training (h)']:.1f} h and {total['evaluation and maps (h)']:.1f} h, "
+                     f"on {', '.join(sorted(set(table['device']) - {'–'}))}. The times come from a "
                      "2-core CPU, each run with one or two threads and some beside another run, so each bounds from "
                      "above what the run needs alone; a run resumed from its checkpoint counts the steps it kept, "
                      "not those a stopped session lost; replays (students re-trained to a best step for a MaxSim "
                      "read) are not counted."))
+
+# %% [markdown]
+# **Regenerate a stored student.** `optical verify --study <study> --student <student>` retrains one stored student
+# from the parameters its result was made with (the digest is checked) in `scratch/verify`, through the same code as
+# the main job, and prints the largest gap of its training log, dev curve and test reads from the stored ones
+# against the tolerances of `optical.verify.TOLERANCES`. The verifications run on this project's machine:
+
+# %%
+for path in sorted((Path(root) / "results" / "verify").glob("*.json")):
+    record = read_json(path)
+    display(Markdown(f"`{record['command']}` at commit `{(record['git_commit'] or '?')[:7]}`: "
+                     + ("**reproduced within tolerance**" if record["reproduced"] else "**not reproduced**")
+                     + (f" ({record['note']})" if record.get("note") else "")))
+    display(pd.DataFrame(record["rows"]).set_index("what").style.format({"gap": "{:.3g}", "tolerance": "{:.0e}"}))
 
 # %%
 manifest_path = Path(root) / "results" / "manifest.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from optical.data.schema import DataError
 
@@ -156,15 +157,19 @@ def _add_verify(sub) -> None:
                                                       "study; repeatable)")
     p.add_argument("--root", default=".", help="folder of the stored results/")
     p.add_argument("--scratch", help="where the student is retrained (default: <root>/scratch/verify)")
+    p.add_argument("--output", help="also write the comparison as JSON here (e.g. results/verify/<study>-<student>.json)")
 
 
 def _run_verify(args) -> int:
     from optical.params import load_params
-    from optical.verify import report, verify_student
+    from optical.verify import report, verify_student, write_record
 
+    start = time.time()
     rows = verify_student(load_params(args.params, args.root), args.study, args.student, args.root, args.scratch,
                           args.readout, args.seed)
     print(report(rows))
+    if args.output:
+        write_record(args.output, rows, " ".join(["optical", *sys.argv[1:]]), time.time() - start)
     return 0 if all(r["ok"] for r in rows) else 1
 
 

@@ -45,7 +45,8 @@ def compare(stored: dict, again: dict, stored_reads: dict[str, dict], reads: dic
     rows = []
 
     def row(what: str, gap: tuple[float, str], tolerance: float) -> None:
-        rows.append({"what": what, "where": gap[1], "gap": gap[0], "tolerance": tolerance, "ok": gap[0] <= tolerance})
+        rows.append({"what": what, "where": gap[1] if gap[0] else "", "gap": gap[0], "tolerance": tolerance,
+                     "ok": gap[0] <= tolerance})
 
     row("training log", _largest_gap(stored["training"]["log"], again["training"]["log"]), TOLERANCES["training log"])
     row("dev curve", _largest_gap(stored["training"]["dev_history"], again["training"]["dev_history"]),
@@ -101,3 +102,15 @@ def report(rows: list[dict]) -> str:
     failed = [r["what"] for r in rows if not r["ok"]]
     lines.append("reproduced within tolerance" if not failed else f"NOT reproduced: {', '.join(failed)}")
     return "\n".join(lines)
+
+
+def write_record(path: str | Path, rows: list[dict], command: str, wall_s: float) -> None:
+    """Write a verification's rows with its command, verdict, commit, machine and wall time (atomically)."""
+    import platform
+
+    from optical.io import atomic_write_json
+    from optical.provenance import git_commit
+
+    atomic_write_json(path, {"command": command, "rows": rows, "reproduced": all(r["ok"] for r in rows),
+                             "git_commit": git_commit(), "machine": platform.platform(),
+                             "verify_wall_s": round(wall_s, 1)})
