@@ -82,7 +82,7 @@ def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_pa
         "macro_test": {"delta": 0.01, "ci": [-0.004, 0.02], "direction": "no significant difference",
                        "equivalence": "non-inferior", "margin": 0.01, "seeds": [2, 1]}})
     text = "\n".join(multilingual_answer(tmp_path))
-    assert "(1 languages; 2 seeds vs KD's 1; options chosen on dev" in text, "a study read seed by seed says so"
+    assert "(1 language; 2 seeds vs KD's 1; options chosen on dev" in text, "a study read seed by seed says so"
     assert "* pooled (the mean token vector, the student's sentence embedding), KD-fz 0.550: OT κ.5-fz +0.010 " \
            "[-0.004, +0.020], **no significant difference; non-inferior at ±0.01 (one seed: its training noise is " \
            "not counted)**." in text
@@ -165,7 +165,7 @@ def test_the_answer_names_which_students_of_an_arm_have_fewer_seeds_than_kd(tmp_
             "macro_test": {"delta": 0.01, "ci": [-0.004, 0.02], "direction": "no significant difference",
                            "equivalence": "non-inferior", "margin": 0.01, "seeds": [len(seeds), 3]}})
     text = "\n".join(multilingual_answer(tmp_path))
-    assert "(1 languages; OT κ.5-fz: mean of 3 seeds each; OT κ.5 ctr-fz+KD and token-KD-fz: 1 seed vs KD's 3 " \
+    assert "(1 language; OT κ.5-fz: mean of 3 seeds each; OT κ.5 ctr-fz+KD and token-KD-fz: 1 seed vs KD's 3 " \
            "(their CI counts KD's seed variance only); options chosen on dev" in text
 
 

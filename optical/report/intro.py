@@ -112,7 +112,8 @@ def _multilingual_lines(root: Path, readings: Mapping[str, ArmReading],
         readouts = [r for r in READOUTS if any(row["readout"] == r for row in rows)]
         kd = rows[0]["kd_name"]
         budget = "at the budget its learning curve chose; " if study != key else ""
-        lines += [f"**{who}** ({len(tested[kd + '-' + readouts[0]]['languages'])} languages; {_seeds_of(rows)}; "
+        n = len(tested[kd + '-' + readouts[0]]['languages'])
+        lines += [f"**{who}** ({n} language{'s' * (n != 1)}; {_seeds_of(rows)}; "
                   f"{budget}options chosen on dev, each student kept at its best dev step, margin fixed before the "
                   "test read):", "",
                   *_readout_lines(tested, rows, readouts), "",
