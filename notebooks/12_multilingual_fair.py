@@ -59,7 +59,7 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from optical.report.intro import past_budget_lines
+from optical.report.summary import past_budget_lines
 from optical.report.plots import show_plans
 from optical.report.summary import dev_choice_sentence, e5s_start_sentence, zero_shot_dev_sentence
 from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_curves,

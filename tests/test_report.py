@@ -66,34 +66,9 @@ def test_the_abstract_says_what_is_missing(tmp_path):
         check_arms([{"name": "e5t"}])
 
 
-def test_the_answer_gives_each_multilingual_arm_against_its_dev_chosen_kd(tmp_path):
-    """A multilingual arm read on test (its KD student chosen on dev, e.g. kd-frozen) is answered like the MiniLM
-    student, with its own floor and ceiling named; an arm not read says so."""
+def test_a_curve_says_what_it_bought_past_its_arms_test_budget(tmp_path):
     from optical.io import atomic_write_json
-    from optical.report.intro import multilingual_answer
-
-    test = tmp_path / "e5t" / "test"
-    langs = {"hau": {"MRR@10": 0.5}}
-    for name, score in (("teacher", 0.40), ("ceiling", 0.70), ("kd-frozen", 0.55)):
-        atomic_write_json(test / f"{name}-pooled.json", {"macro": {"MRR@10": score}, "languages": langs})
-    atomic_write_json(test / "ot-rel0.5-frozen-pooled.json", {
-        "macro": {"MRR@10": 0.56}, "languages": langs, "seeds": [0, 1],
-        "significance": {"reference": "kd-frozen-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
-        "macro_test": {"delta": 0.01, "ci": [-0.004, 0.02], "direction": "no significant difference",
-                       "equivalence": "non-inferior", "margin": 0.01, "seeds": [2, 1]}})
-    text = "\n".join(multilingual_answer(tmp_path))
-    assert "(1 language; 2 seeds vs KD's 1; options chosen on dev" in text, "a study read seed by seed says so"
-    assert "* pooled (the mean token vector, the student's sentence embedding), KD-fz 0.550: OT κ.5-fz +0.010 " \
-           "[-0.004, +0.020], **no significant difference; non-inferior at ±0.01 (one seed: its training noise is " \
-           "not counted)**." in text
-    assert "| floor: mE5-small on the query in L (zero-shot) | 0.400 |" in text
-    assert "| OT κ.5-fz (2 seeds) | 0.560 |" in text and "| KD-fz | `kd-frozen` |" in text
-    assert "OPTICAL's own setting)**: not read on test under the fair protocol yet" in text
-
-
-def test_the_answer_says_what_each_declared_curve_bought_past_its_arms_test_budget(tmp_path):
-    from optical.io import atomic_write_json
-    from optical.report.intro import multilingual_answer
+    from optical.report.summary import past_budget_lines
 
     def trained(folder, name, scores, max_steps):
         history = [{"step": 250 * (i + 1), "macro": m} for i, m in enumerate(scores)]
@@ -108,65 +83,15 @@ def test_the_answer_says_what_each_declared_curve_bought_past_its_arms_test_budg
         "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}}})
     trained("e5t", "kd", [0.5, 0.52], 500)
     trained("e5t_curves", "kd", [0.5, 0.52, 0.56, 0.55], 2000)
-    text = "\n".join(multilingual_answer(tmp_path, ["e5t_curves"]))
+    text = "\n".join(past_budget_lines(tmp_path, "e5t"))
     assert ("Past the budget of 500 steps, on dev only (the arm's learning curve: hau, zul, seed 0, up to 2,000 "
             "steps; the test was not read at a longer budget):\n\n* KD: best dev 0.520 within 500 steps (step 500), "
             "0.560 at step 750 of 1,000: +0.040 past the budget.") in text
-    assert "Past the budget" not in "\n".join(multilingual_answer(tmp_path)), \
-        "a curve no parameter declares (a study still running) is left out"
+    atomic_write_json(tmp_path / "e5t_long" / "test" / "kd-pooled.json", {"macro": {"MRR@10": 0.6}})
+    assert "the test was read again at the curve's budget, `e5t_long`" in "\n".join(past_budget_lines(tmp_path, "e5t"))
     (tmp_path / "e5t" / "kd.json").unlink()
-    assert "Past the budget" not in "\n".join(multilingual_answer(tmp_path, ["e5t_curves"])), \
+    assert past_budget_lines(tmp_path, "e5t") == [], \
         "without the test study's training cards there is no budget to compare with"
-
-
-def test_a_declared_answer_at_the_curves_budget_replaces_the_arms_first_answer(tmp_path):
-    """An arm whose ``<arm>_long`` study is declared and read answers with it (its own budget line), pointing to the
-    first answer; undeclared (a study still running) or unread, the first answer stays."""
-    from optical.io import atomic_write_json
-    from optical.report.intro import multilingual_answer
-
-    langs = {"hau": {"MRR@10": 0.5}}
-    for study, kd, ot, steps in (("e5s", 0.20, 0.21, 500), ("e5s_long", 0.30, 0.27, 2000)):
-        atomic_write_json(tmp_path / study / "test" / "kd-pooled.json", {"macro": {"MRR@10": kd}, "languages": langs})
-        atomic_write_json(tmp_path / study / "test" / "ot-pooled.json", {
-            "macro": {"MRR@10": ot}, "languages": langs,
-            "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": ot - kd, "p_holm": 0.4}}},
-            "macro_test": {"delta": ot - kd, "ci": [ot - kd - 0.01, ot - kd + 0.01],
-                           "direction": "worse" if ot < kd else "no significant difference",
-                           "equivalence": "inferior" if ot < kd else "non-inferior", "margin": 0.01, "seeds": [3, 3]}})
-        atomic_write_json(tmp_path / study / "kd.json", {"training": {
-            "wall_s": 3600.0, "device": "cpu", "config": {"max_steps": steps, "batch_size": 32}}})
-    long = "\n".join(multilingual_answer(tmp_path, ["e5s_long"]))
-    assert "at the budget its learning curve chose; options chosen on dev" in long
-    assert "KD 0.300: OT ε.05 -0.030 [-0.040, -0.020], **worse; worse by more than 0.01**." in long and "KD 0.200" not in long
-    assert "Compute: 1 students of at most 2,000 steps" in long
-    assert "The arm's first answer, at the CPU's budget (`e5s`), and its learning curve are in" in long
-    for declared in ([], ["e5s_curves"]):
-        first = "\n".join(multilingual_answer(tmp_path, declared))
-        assert "KD 0.200: OT ε.05 +0.010" in first and "learning curve chose" not in first
-    (tmp_path / "e5s_long" / "test" / "ot-pooled.json").unlink()
-    (tmp_path / "e5s_long" / "test" / "kd-pooled.json").unlink()
-    assert "KD 0.200: OT ε.05 +0.010" in "\n".join(multilingual_answer(tmp_path, ["e5s_long"])), \
-        "declared, not yet read"
-
-
-def test_the_answer_names_which_students_of_an_arm_have_fewer_seeds_than_kd(tmp_path):
-    """An arm whose extra students ran at one seed beside three-seed KD and OT names the one-seed students and says
-    their CI counts KD's seed variance only."""
-    from optical.io import atomic_write_json
-    from optical.report.intro import multilingual_answer
-
-    test, langs = tmp_path / "e5t" / "test", {"hau": {"MRR@10": 0.5}}
-    atomic_write_json(test / "kd-pooled.json", {"macro": {"MRR@10": 0.55}, "languages": langs, "seeds": [0, 1, 2]})
-    for name, seeds in (("ot-rel0.5-frozen", [0, 1, 2]), ("token-kd-frozen", [0]), ("ot+kd-rel0.5-center-frozen", [0])):
-        atomic_write_json(test / f"{name}-pooled.json", {
-            "macro": {"MRR@10": 0.56}, "languages": langs, "seeds": seeds,
-            "significance": {"reference": "kd-pooled", "languages": {"hau": {"delta": 0.01, "p_holm": 0.4}}},
-            "macro_test": {"delta": 0.01, "ci": [-0.004, 0.02], "direction": "no significant difference",
-                           "equivalence": "non-inferior", "margin": 0.01, "seeds": [len(seeds), 3]}})
-    text = "\n".join(multilingual_answer(tmp_path))
-    assert "(1 language; OT κ.5-fz: mean of 3 seeds each; OT κ.5 ctr-fz+KD and token-KD-fz: 1 seed vs KD's 3 " \
-           "(their CI counts KD's seed variance only); options chosen on dev" in text
 
 
 def fake_student(history, log=None, norms=None):

@@ -82,7 +82,7 @@ def test_reading_results_loads_neither_torch_nor_scipy():
     import sys
 
     code = ("import sys\n"
-            "import optical, optical.store, optical.study, optical.report.intro, optical.report.tables\n"
+            "import optical, optical.store, optical.study, optical.report.tables\n"
             "import optical.report.summary, optical.report.conclusions, optical.report.labels, optical.report.abstract\n"
             "optical.report.abstract.abstract_rows('results', [{'name': 'e5t', 'study': 'e5t_long', 'who': '',\n"
             "                                                  'space': 'me5', 'shares': ''}])\n"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from optical.eval.selection import best_evaluation
+from pathlib import Path
+
 from optical.eval.macro import describe
 from optical.eval.metrics import gap_closure
+from optical.eval.selection import best_evaluation
+from optical.io import read_json_folder
 from optical.report.labels import alias
 
 FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
                   ("rerun", "trained jointly on every language"),
                   ("curves", "trained to the end of the learning curves"))
 """The final readings of the fair test (`08_fair_test`), latest first: the study key of each and how its students were
-trained. The answer (:mod:`optical.report.intro`) and the conclusions both read this table."""
+trained (the audit chapter reads this table)."""
 
 
 def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict | None, alpha: float = 0.05,
@@ -328,3 +331,22 @@ def ranking_stable(rows: list[dict], family: str, at_step: int = 250) -> bool | 
         return None
     order = lambda key: [r["variant"] for r in sorted(ran, key=lambda r: -r[key])]  # noqa: E731
     return order(f"dev @{at_step}") == order("dev (selected)")
+
+
+def past_budget_lines(results_root: str | Path, key: str) -> list[str]:
+    """Markdown lines: what arm ``key``'s learning curve (study ``<key>_curves``) bought on dev past the budget of
+    the arm's test study (the most steps its training cards allowed); none until both have run."""
+    root = Path(results_root)
+    curve = {k: r for k, r in read_json_folder(root / f"{key}_curves").items() if "training" in r}
+    cards = [r["training"] for r in read_json_folder(root / key).values() if "training" in r]
+    if not curve or not cards:
+        return []
+    budget = max(c["config"]["max_steps"] for c in cards)
+    first = next(iter(curve.values()))
+    again = (f"the test was read again at the curve's budget, `{key}_long`" if read_json_folder(root / f"{key}_long"
+                                                                                               / "test")
+             else "the test was not read at a longer budget")
+    return [f"Past the budget of {budget:,} steps, on dev only (the arm's learning curve: "
+            f"{', '.join(first['languages'])}, seed {first['training']['config']['seed']}, up to "
+            f"{first['training']['config']['max_steps']:,} steps; {again}):", "",
+            past_budget_sentence(curve, budget), ""]
