@@ -72,12 +72,18 @@ def collapse_code(path: Path) -> None:
 
 
 def _imports_only(source: str) -> bool:
-    """Whether a cell's code is nothing but import statements."""
+    """Whether a cell's code is nothing but import statements (and the check of the notebook's parameters,
+    ``globals().update(checked_parameters(...))``: bookkeeping, not a result)."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
         return False
-    return bool(body) and all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in body)
+
+    def bookkeeping(node: ast.stmt) -> bool:
+        return (isinstance(node, (ast.Import, ast.ImportFrom))
+                or isinstance(node, ast.Expr) and "checked_parameters(" in ast.unparse(node))
+
+    return bool(body) and all(bookkeeping(node) for node in body)
 
 
 def execute_notebooks(params: dict, notebooks: list[Path], executed_dir: Path, root: Path,

@@ -230,12 +230,14 @@ def test_the_page_drops_parameter_and_import_cells_and_folds_the_rest(tmp_path):
         nbformat.v4.new_code_cell("root = '.'", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("import pandas as pd\nfrom optical.io import read_json"),
         nbformat.v4.new_code_cell("import pandas as pd\npd.DataFrame()"),
+        nbformat.v4.new_code_cell("from optical.params import checked_parameters\n\n"
+                                  "globals().update(checked_parameters(globals(), 'nb'))"),
         nbformat.v4.new_markdown_cell("# text")])
     path = tmp_path / "nb.ipynb"
     nbformat.write(notebook, path)
     collapse_code(path)
     tags = [c.metadata.get("tags") for c in nbformat.read(path, as_version=4).cells]
-    assert tags == [["parameters", "remove-cell"], ["remove-cell"], ["hide-input"], None]
+    assert tags == [["parameters", "remove-cell"], ["remove-cell"], ["hide-input"], ["remove-cell"], None]
 
 
 def test_a_captioned_figure_cell_must_output_its_figure_alone(tmp_path):
