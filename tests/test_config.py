@@ -113,6 +113,7 @@ def test_one_line_adds_a_language_to_every_study_on_all_languages(tmp_path):
     assert sum(1 for x in text.splitlines() if "hau, ibo, yor, swa, zul, kin, twi, bem" in x) == 1, \
         "the eight-language list is written once"
     (tmp_path / "full.yaml").write_text(text.replace(line, line.replace("bem]", "bem, wol]")))
+    (tmp_path / "appendix.yaml").write_text((PARAMS / "appendix.yaml").read_text())  # what full.yaml extends
     before, after = load_params(PARAMS / "full.yaml"), load_params(tmp_path / "full.yaml")
     everywhere = [k for k, v in before.items() if isinstance(v, dict) and len(v.get("languages") or []) == 8]
     assert len(everywhere) >= 12
