@@ -8,6 +8,7 @@ by line style and marker (:func:`variant_styles`)."""
 from __future__ import annotations
 
 import re
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -88,7 +89,10 @@ def show_plans(examples: list[dict]) -> None:
         width = min(0.45 * len(example["teacher_tokens"]) + 3, WIDTH)  # one panel a row, at most the column
         height = len(panels) * (0.3 * len(example["student_tokens"]) + 2)
         axes = np.atleast_1d(plt.subplots(len(panels), 1, figsize=(width, height))[1])
-        panels[0] = (f"{example['source']}  →  {example['target']}\n{panels[0][0]}", panels[0][1])
+        # the pair wrapped to the figure's width: a title wider than the figure would widen the saved image, and the
+        # page would shrink all of it, tick labels included
+        pair = textwrap.fill(f"{example['source']}  →  {example['target']}", width=int(width * 11))
+        panels[0] = (f"{pair}\n{panels[0][0]}", panels[0][1])
         for ax, (title, plan) in zip(axes, panels):
             transport_heatmap(np.array(plan), example["student_tokens"], example["teacher_tokens"], title, ax=ax)
         plt.tight_layout()
