@@ -285,9 +285,12 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
         ran = table[(table["family"] == family) & table["rank"].notna()]
         if not ran.empty:
             best = ran.sort_values("rank").iloc[0]
-            lines.append(f"* {family.upper()}: {len(ran)} variants run; the rule (best dev macro MRR@10 at the "
-                         f"selected step) picks {display_name(best['variant'])} ({best['dev (selected)']:.3f}, "
-                         f"`{best['study']}`).")
+            waiting = int((table["family"] == family).sum()) - len(ran)
+            steps = "/".join(f"{s:,.0f}" for s in sorted(set(ran["steps"].dropna())))
+            verb = "the rule (best dev macro MRR@10 at the selected step) picks" if not waiting else \
+                f"{waiting} declared still to run, so no rule has chosen yet; best so far is"
+            lines.append(f"* {family.upper()}: {len(ran)} variants run ({steps} steps); {verb} "
+                         f"{display_name(best['variant'])} ({best['dev (selected)']:.3f}, `{best['study']}`).")
     stable = ranking_stable(rows, "kd", at_step)
     lines.append(f"* KD's variants that ran past step {at_step}: " + (
         "fewer than two, so no ranking to compare yet." if stable is None else
