@@ -62,13 +62,14 @@ from optical.io import read_json
 from optical.params import load_params
 from optical.report.tables import compute_cost, reproduce_table
 
-table = reproduce_table(Path(root) / "results", load_params(params_file, root), params_file)
+cost = compute_cost(Path(root) / "results")
+table = reproduce_table(cost, load_params(params_file, root), params_file)
 if table.empty:
     display(Markdown("No study of these parameters has stored results yet."))
 else:
     display(table.style.format({"training (h)": "{:.2f}", "evaluation (h)": "{:.2f}"}).set_caption(
         "Every study: what it trains, the CPU hours its stored results recorded, and its command"))
-    total = compute_cost(Path(root) / "results").loc["total"]
+    total = cost.loc["total"]
     display(Markdown(f"The studies above: {table['training (h)'].sum():.1f} h of training and "
                      f"{table['evaluation (h)'].sum():.1f} h of evaluation; every results folder (the first "
                      f"comparison's too): {total['training (h)']:.1f} h and {total['evaluation and maps (h)']:.1f} h, "

@@ -40,9 +40,13 @@ class Layout:
         """The folder of a study's seed means and floors/ceilings on test."""
         return self.study(key) / "test"
 
+    def test_reads(self, key: str) -> Path:
+        """The folder of a study's per-student test reads."""
+        return self.tested(key) / "seeds"
+
     def test_read(self, key: str, student: str, readout: str) -> Path:
         """One student's read of the test split with one readout."""
-        return self.tested(key) / "seeds" / f"{student}-{readout}.json"
+        return self.test_reads(key) / f"{student}-{readout}.json"
 
     def seed_mean(self, key: str, system: str, readout: str) -> Path:
         return self.tested(key) / f"{system}-{readout}.json"

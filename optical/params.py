@@ -129,8 +129,9 @@ def notebook_defaults(notebook: str | Path) -> dict:
 def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
     """The parameters of a notebook run by papermill, checked and typed: a name in ``namespace`` that neither the
     notebook's ``parameters`` cell declares nor ``params/full.yaml`` has as a section (``-f params/full.yaml`` gives
-    every section) stops the run naming it and the valid ones (a misspelt ``-p langauges hau``); a value given as text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``,
-    ``-p seeds [0]``) is read as YAML. ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
+    every section) stops the run naming it and the valid ones (a misspelt ``-p langauges hau``); a value given as
+    text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``, ``-p seeds [0]``) is read
+    as YAML. ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
     Returns every declared parameter's value."""
     import inspect
 

@@ -65,7 +65,7 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     (default: every readout the study declares, if it is final) under ``root``. Raises when nothing is stored for
     it, or when the stored result was made with other parameters than those the study compiles to today. ``seed``:
     the student of that seed (``kd`` with seed 2 is ``kd-seed2``; the study's base seed is ``kd`` itself)."""
-    from optical.studies.students import dev_study
+    from optical.studies.students import dev_study, student_train_params
     from optical.study import resolve_pending, studies_of
 
     if key not in studies_of(params):
@@ -73,7 +73,8 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     section = resolve_pending(params, key, root)
     if seed is not None and f"{student}-seed{seed}" in section["variants"]:
         student = f"{student}-seed{seed}"
-    elif seed is not None and section["variants"].get(student, {}).get("seed", section["train"].get("seed", 0)) != seed:
+    elif seed is not None and \
+            section["variants"].get(student, {}).get("seed", section["train"].get("seed", 0)) != seed:
         raise ValueError(f"{key} has no student {student!r} of seed {seed}; students: {sorted(section['variants'])}")
     if student not in section["variants"]:
         raise ValueError(f"no student {student!r} in {key}; students: {sorted(section['variants'])}")
@@ -81,6 +82,13 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     if not path.is_file():
         raise FileNotFoundError(f"{path}: nothing stored to verify (run the study first)")
     stored = read_json(path)
+    params = {**params, key: section}
+    # checked before retraining (minutes to hours); the digest after it covers the rest (the dev languages)
+    today = {"dataset": params["dataset"], "languages": section["languages"],
+             "train": student_train_params(params, key, student)}
+    if (before := {k: stored["params"].get(k) for k in today}) != today:
+        raise ValueError(f"{path} was made with other parameters than {key}'s today "
+                         f"({', '.join(changed_keys(before, today))}): nothing to compare")
     readouts = list(readouts or (section.get("readouts", []) if section.get("final") else []))
     scratch = Path(scratch or Path(root) / "scratch" / "verify")
     again = dev_study({**params, key: {**section, "readouts": readouts, "final": bool(readouts)}}, key, scratch,

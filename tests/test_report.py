@@ -762,7 +762,7 @@ def test_tuning_budget_rows_count_each_familys_variants_and_read_the_ranking_at_
 def test_reproduce_table_gives_each_stored_study_its_hours_and_command(tmp_path):
     import json
 
-    from optical.report.tables import reproduce_table
+    from optical.report.tables import compute_cost, reproduce_table
 
     card = {"training": {"steps": 500, "wall_s": 7200.0, "device": "cpu"}}
     (tmp_path / "e5t").mkdir()
@@ -772,7 +772,7 @@ def test_reproduce_table_gives_each_stored_study_its_hours_and_command(tmp_path)
     (tmp_path / "closed_form" / "me5.json").write_text(json.dumps({"wall_s": 1800.0}))
     params = {"e5t": {"variants": {"kd": {}, "ot": {}}, "train": {"max_steps": 500}, "languages": ["hau", "zul"]},
               "closed_form": {"languages": ["hau"]}, "e5s": {"variants": {}, "train": {}}}
-    table = reproduce_table(tmp_path, params)
+    table = reproduce_table(compute_cost(tmp_path), params)
     assert list(table.index) == ["e5t", "closed_form"]  # e5s has no stored result yet
     e5t = table.loc["e5t"]
     assert (e5t["trains"], e5t["languages"], e5t["step budget"], e5t["training (h)"]) == ("2 students", 2, 500, 4.0)

@@ -34,3 +34,19 @@ def test_a_different_shape_is_an_infinite_gap():
     rows = compare(dev_result(), dev_result(history=((125, 0.5),)), {}, {})
     dev = next(r for r in rows if r["what"] == "dev curve")
     assert dev["gap"] == float("inf") and dev["where"] == "length 2 vs 1"
+
+
+def test_a_student_stored_with_other_parameters_is_refused_before_any_retraining(tmp_path, monkeypatch):
+    import optical.studies.students as students
+    from optical.io import atomic_write_json
+    from optical.params import load_params
+    from optical.verify import verify_student
+
+    (tmp_path / "p.yaml").write_text("dataset: afriqa\nteacher: t\nvariants: {kd: {loss: kd}}\n"
+                                     "dev: {languages: [hau], train: {max_steps: 10}, students: [kd]}\n")
+    params = load_params(tmp_path / "p.yaml", tmp_path)
+    atomic_write_json(tmp_path / "results" / "dev" / "kd.json", {"params": {
+        "dataset": "afriqa", "languages": ["hau"], "train": {"max_steps": 20, "loss": "kd", "teacher": "t"}}})
+    monkeypatch.setattr(students, "dev_study", lambda *a, **k: pytest.fail("retrained a student it cannot verify"))
+    with pytest.raises(ValueError, match=r"other parameters than dev's today \(train.max_steps: 20 -> 10\)"):
+        verify_student(params, "dev", "kd", tmp_path)

@@ -126,10 +126,6 @@ def _seed_weights(rng: np.random.Generator, b: int, k: int) -> np.ndarray:
     return (picks[:, :, None] == np.arange(k)).sum(axis=1) / k
 
 
-DIRECTIONS = ("better", "worse", "no significant difference")
-EQUIVALENCE = ("equivalent", "non-inferior", "superior", "inferior", "not shown")
-
-
 def equivalence_verdict(lower: float, upper: float, margin: float) -> str:
     """Two one-sided tests at ``±margin`` read from a ``1 - 2α`` interval ``[lower, upper]`` of the difference:
     ``equivalent`` (inside the margin), ``superior`` / ``inferior`` (beyond it, above or below), ``non-inferior``

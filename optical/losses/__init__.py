@@ -7,6 +7,6 @@ from optical.losses.kd import ContrastiveDistillationLoss, HardAlignmentTokenLos
     contrastive_distillation_loss, hard_alignment_token_loss, mse_distillation_loss
 from optical.losses.ot_distill import IDFWeights, OTDistillationLoss, ot_distillation_loss, plan_row_entropy
 
-__all__ = ["LOSSES", "ContrastiveDistillationLoss", "DistillationLoss", "HardAlignmentTokenLoss", "IDFWeights", "MSEDistillationLoss", "OTDistillationLoss",
-           "contrastive_distillation_loss", "hard_alignment_token_loss", "mse_distillation_loss", "ot_distillation_loss", "parse_loss_name", "register_loss",
-           "plan_row_entropy"]
+__all__ = ["LOSSES", "ContrastiveDistillationLoss", "DistillationLoss", "HardAlignmentTokenLoss", "IDFWeights",
+           "MSEDistillationLoss", "OTDistillationLoss", "contrastive_distillation_loss", "hard_alignment_token_loss",
+           "mse_distillation_loss", "ot_distillation_loss", "parse_loss_name", "plan_row_entropy", "register_loss"]

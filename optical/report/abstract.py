@@ -78,7 +78,8 @@ def arm_sentence(row: dict) -> str:
     said = (f"**{row['name']}**, {row['who']}: OT {row['scores']['ot-pooled']:.3f} vs KD "
             f"{row['scores']['kd-pooled']:.3f} ({seeds}), {describe(pooled, 'OT', 'KD')}")
     if maxsim:
-        said += f"; MaxSim {maxsim['delta']:+.3f} [{maxsim['ci'][0]:+.3f}, {maxsim['ci'][1]:+.3f}], {describe(maxsim)}"
+        lo, hi = maxsim["ci"]
+        said += f"; MaxSim {maxsim['delta']:+.3f} [{lo:+.3f}, {hi:+.3f}], {describe(maxsim)}"
     if pooled.get("fixed_after_test_read"):
         said += " (its margin was fixed after its test read)"
     return said + "."

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from optical.eval.macro import describe
 from optical.io import read_json_folder
 from optical.layout import Layout
-from optical.eval.macro import describe
 from optical.report.abstract import abstract_rows, arm_sentence
 from optical.report.labels import alias, legend_markdown
 from optical.report.summary import against_kd, closed_form_sentence, fair_test_answer, on_l_queries
@@ -29,8 +29,8 @@ def chapter(params: Mapping, root: str | Path = ".") -> str:
     return conclusions(Layout(root).results, params.get("abstract") or [], final, low_data)
 
 
-def conclusions(results_root: str | Path, arms: Sequence[Mapping], final_studies: Mapping[str, str | None] = {},
-                low_data: Sequence[str] = ()) -> str:
+def conclusions(results_root: str | Path, arms: Sequence[Mapping],
+                final_studies: Mapping[str, str | None] | None = None, low_data: Sequence[str] = ()) -> str:
     """Markdown, one page: the answer per arm of the abstract (``arms``: the parameters' ``abstract`` section), every
     current final reading of ``final_studies`` (``{study: the study superseding it, or None}``) in one table
     (:func:`final_reading_rows`), the training-free maps and little bitext (the declared ``low_data`` studies).
@@ -38,7 +38,7 @@ def conclusions(results_root: str | Path, arms: Sequence[Mapping], final_studies
     root = Path(results_root)
     parts = ["## The answer", "\n".join(f"* {arm_sentence(row)}" for row in abstract_rows(root, arms))
              or "No arm of the abstract has been read on test yet."]
-    if rows := final_reading_rows(root, final_studies):
+    if rows := final_reading_rows(root, final_studies or {}):
         parts += ["## Every final reading",
                   "Each student against its study's dev-chosen KD, test macro MRR@10 (seed means); the verdict's "
                   "direction comes from the 95% CI, its margin from the 90% one ({ref}`verdicts`).",

@@ -83,8 +83,6 @@ def compute_cost(results_root) -> pd.DataFrame:
     recorded when it was computed: students trained, their steps and training hours (seed means, which sum their
     seeds, are not counted twice; results kept under ``superseded/`` are not counted), and the hours of evaluation
     and of the training-free studies."""
-    from pathlib import Path
-
     from optical.io import read_json
 
     rows = {}
@@ -299,13 +297,14 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
     display(Markdown("\n".join(lines)))
 
 
-def reproduce_table(results_root: str | Path, params: dict, params_file: str = "params/full.yaml") -> pd.DataFrame:
+def reproduce_table(cost: pd.DataFrame, params: dict, params_file: str = "params/full.yaml") -> pd.DataFrame:
     """One row per study the parameters declare that has stored results: what it trains (students stored, their
-    languages and step budget), its CPU hours of training and of evaluation (:func:`compute_cost`), the device the
-    cards name, and the one command that runs it (trains only what the store lacks)."""
+    languages and step budget), its CPU hours of training and of evaluation (from ``cost``, :func:`compute_cost` of
+    the results folder), the device the cards name, and the one command that runs it (trains only what the store
+    lacks)."""
     from optical.study import studies_of
 
-    cost, runnable = compute_cost(results_root), studies_of(params)
+    runnable = studies_of(params)
     rows = {}
     for key, section in params.items():
         if not isinstance(section, dict) or key not in cost.index:

@@ -99,6 +99,13 @@ def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[flo
     return summary
 
 
+def student_train_params(p: dict, key: str, name: str) -> dict:
+    """What student ``name`` of study ``p[key]`` is trained with: the study's ``train`` section, the student's
+    variant options over it, and the study's teacher (default ``p["teacher"]``)."""
+    s = p[key]
+    return {**s["train"], **s["variants"][name], "teacher": s.get("teacher", p["teacher"])}
+
+
 def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
               only: list[str] | None = None) -> dict[str, dict]:
     """Students trained jointly on ``p[key]["languages"]`` with ``p[key]["train"]`` and one variant each of
@@ -122,8 +129,8 @@ def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
     for name, variant in sorted(s["variants"].items(), key=lambda kv: kv[1].get("seed", s["train"].get("seed", 0))):
         if only and name not in only:
             continue
-        results[name] = run_student(name, {**s["train"], **variant, "teacher": s.get("teacher", p["teacher"])},
-                                    p["dataset"], s["languages"], out, runs, eval_split="dev",
+        results[name] = run_student(name, student_train_params(p, key, name), p["dataset"], s["languages"], out,
+                                    runs, eval_split="dev",
                                     eval_languages=langs, fresh=fresh)
         for readout in s["readouts"] if s.get("final") else ():
             test_read(p, key, name, readout, root, fresh)

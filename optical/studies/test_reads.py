@@ -120,7 +120,7 @@ def replayed_reads(key: str, root: str | Path = ".") -> dict[str, dict]:
     """The test reads of study ``key`` (``results/<key>/test/seeds``) made from students replayed from committed
     runs (:func:`replay_to_best`), by read: how close the replay came (``exact``, ``tolerance``,
     ``max_dev_difference``: :func:`optical.replay.check_replay`)."""
-    paths = sorted(Layout(root).test_read(key, "*", "*").parent.glob("*.json"))
+    paths = sorted(Layout(root).test_reads(key).glob("*.json"))
     return {path.stem: r["replay"] for path in paths if "replay" in (r := read_json(path))}
 
 
