@@ -12,7 +12,10 @@ dev study's stored results (:func:`dev_winners`) and records it under ``chosen_o
 results the study is compiled without it and keeps the rule under ``pending``, resolved when the study runs
 (:func:`resolve_pending`: a dev study and the studies choosing from it run in one go). A study that is not itself
 final may name the students it reads on test, by name or by rule, under ``tested`` (:func:`tested_students`):
-what goes to test is the study's decision, not a notebook's.
+what goes to test is the study's decision, not a notebook's. A student may also be the combination rule
+``{combine: {base, among, name}}``: once every other student of the study named ``among…`` has a dev result,
+:func:`combination` gives student ``name`` the options of ``base`` with the change of each student that beat
+``base`` on dev (where two change the same option, the better one's value), recorded under ``combined``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from optical.layout import Layout
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
               "chosen_on_dev", "tested", "superseded_by"}
 RULE_KEYS = {"study", "among"}
+COMBINE_KEYS = {"base", "among", "name"}
 """The keys a study section written with ``students`` may hold."""
 
 
@@ -80,6 +84,8 @@ def study_students(section: Mapping, registry: Mapping[str, dict], where: str,
     seeds = list(section.get("seeds", [base_seed]))
     out: dict[str, dict] = {}
     for i, entry in enumerate(section["students"]):
+        if isinstance(entry, Mapping) and set(entry) == {"combine"}:
+            continue  # added by compile_studies once its candidates have run (combination)
         if isinstance(entry, Mapping) and set(entry) == {"best_of"}:
             if i not in (chosen or {}):
                 continue
@@ -120,7 +126,7 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
             raise ValueError(f"{place}: unknown keys {unknown}; a study holds {sorted(STUDY_KEYS)}")
         compiled = {k: v for k, v in section.items() if k not in ("students", "seeds", "chosen_on_dev")}
         choices = dict(section.get("chosen_on_dev") or {})
-        chosen, pending = {}, []
+        chosen, pending, extra = {}, [], {}
         base_seed = (section.get("train") or {}).get("seed", 0)
         for i, entry in enumerate(section["students"]):
             if isinstance(entry, Mapping) and set(entry) == {"best_of"}:
@@ -129,13 +135,20 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
                 if winners:
                     chosen[i] = winners[0]
                     choices[winners[0]] = rule
+                    # the options the dev study trained it with (a combined student is in no registry)
+                    extra[winners[0]] = _without_seed(out[rule["study"]]["variants"][winners[0]])
                 else:
                     pending.append({"rule": rule, "seeds": list(section.get("seeds", [base_seed])),
                                     "base_seed": base_seed})
         for i, entry in enumerate(section.get("tested") or []):
             if not isinstance(entry, str):
                 _rule(entry.get("best_of") if isinstance(entry, Mapping) else entry, f"{place}tested[{i}].best_of")
-        compiled["variants"] = study_students(section, registry, place, chosen)
+        compiled["variants"] = study_students(section, {**registry, **extra}, place, chosen)
+        for i, entry in enumerate(section["students"]):
+            if isinstance(entry, Mapping) and set(entry) == {"combine"}:
+                rule = _combine_rule(entry["combine"], compiled["variants"], f"{place}students[{i}].combine")
+                pending.append({"combine": rule, "seeds": list(section.get("seeds", [base_seed])),
+                                "base_seed": base_seed})
         for student, rule in choices.items():
             if student not in compiled["variants"]:
                 raise ValueError(f"{place}chosen_on_dev: {student!r} is not a student of this study")
@@ -144,8 +157,87 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
             compiled["chosen_on_dev"] = choices
         if pending:
             compiled["pending"] = pending
-        out[key] = compiled
+        out[key] = _combine(compiled, key, root)
     return out
+
+
+def _combine_rule(rule: object, variants: Mapping, where: str) -> dict:
+    """A combination rule ``{base, among, name}``, or a ValueError naming the place."""
+    if not isinstance(rule, Mapping) or set(rule) != COMBINE_KEYS:
+        raise ValueError(f"{where}: give the base student, the prefix of the students whose changes are combined "
+                         f"and the new student's name, e.g. {{base: kd-frozen, among: kd, name: kd-combined}}; "
+                         f"got {rule!r}")
+    if rule["base"] not in variants:
+        raise ValueError(f"{where}: base {rule['base']!r} is not a student of the study; students: {sorted(variants)}")
+    if rule["name"] in variants:
+        raise ValueError(f"{where}: name {rule['name']!r} is already a student of the study")
+    return dict(rule)
+
+
+def _options(spec: Mapping) -> dict:
+    """Every leaf option of the training configuration ``spec`` gives (defaults filled in), by leaf name."""
+    from optical.config import LEAVES, config_from_dict
+
+    config = config_from_dict(spec)
+    out = {}
+    for leaf, (path, _) in LEAVES.items():
+        holder = config
+        for part in path:
+            holder = getattr(holder, part)
+        out[leaf] = getattr(holder, leaf)
+    return out
+
+
+def combination(variants: Mapping[str, dict], results: Mapping[str, dict], rule: Mapping) -> tuple[dict, list[str]] | None:
+    """The options of the combined student of ``rule`` and the students whose change it takes, from the dev
+    ``results`` of a study's ``variants``: ``base``'s options with the change (the options that differ from
+    ``base``'s) of every student named ``among…`` whose dev seed mean beats ``base``'s; where two change the same
+    option, the better student's value. ``None`` while a candidate (or ``base``) has no dev result."""
+    candidates = [name for name in seed_groups([v for v in variants if v != rule["name"]])
+                  if in_family(name, rule["among"]) or name == rule["base"]]
+    present = {k: r for k, r in results.items() if "training" in r and k in variants}
+    if any(name not in present for name in candidates):
+        return None
+    scores = {name: score for name, score in dev_seed_means(present).items() if name in candidates}
+    base = _options(_without_seed(variants[rule["base"]]))
+    better = sorted((name for name in candidates if scores[name] > scores[rule["base"]]), key=scores.get)
+    spec = dict(_without_seed(variants[rule["base"]]))
+    for name in better:  # ascending: the better student's value wins a shared option
+        spec.update({k: v for k, v in _options(_without_seed(variants[name])).items() if base[k] != v})
+    return spec, better[::-1]
+
+
+def _without_seed(spec: Mapping) -> dict:
+    return {k: v for k, v in spec.items() if k != "seed"}
+
+
+def _combine(section: dict, key: str, root: str | Path) -> dict:
+    """Study ``section`` with each combination rule waiting under ``pending`` resolved where its candidates have dev
+    results (:func:`combination`): the combined student at every seed of the rule, recorded under ``combined``."""
+    if not any("combine" in item for item in section.get("pending", ())):
+        return section
+    from optical.io import read_json_folder
+
+    results = read_json_folder(Layout(root).study(key)) if Layout(root).study(key).is_dir() else {}
+    variants, combined, pending = dict(section["variants"]), dict(section.get("combined") or {}), []
+    for item in section["pending"]:
+        found = combination(variants, results, item["combine"]) if "combine" in item else None
+        if found is None:
+            pending.append(item)
+            continue
+        (spec, better), name = found, item["combine"]["name"]
+        record = {**{k: item["combine"][k] for k in ("base", "among")}, "from": better}
+        same = [other for other, o in variants.items() if "seed" not in o and _options(o) == _options(spec)]
+        if same:  # the combination is a student already trained (e.g. one change helped, or none)
+            combined[name] = {**record, "same_as": same[0]}
+            continue
+        for seed in item["seeds"]:
+            variants[name if seed == item["base_seed"] else f"{name}-seed{seed}"] = \
+                spec if seed == item["base_seed"] else {**spec, "seed": seed}
+        combined[name] = record
+    out = {k: v for k, v in section.items() if k not in ("pending", "combined")}
+    return {**out, "variants": variants, **({"combined": combined} if combined else {}),
+            **({"pending": pending} if pending else {})}
 
 
 def _rule(rule: object, where: str) -> dict:
@@ -168,19 +260,23 @@ def _winner(params: dict, rule: Mapping, root: str | Path, key: str) -> str:
 def resolve_pending(params: dict, key: str, root: str | Path = ".") -> dict:
     """Study ``key`` with every ``best_of`` rule that waited for its dev study (``pending``) resolved from the dev
     study's stored results: the winner with the options the dev study trained it with, at each of the rule's seeds,
-    recorded under ``chosen_on_dev``. Raises naming the rule while its dev study has no results."""
-    s = params[key]
-    if not s.get("pending"):
+    recorded under ``chosen_on_dev``; raises naming the rule while its dev study has no results. A combination rule
+    of the study itself (:func:`combination`) is resolved once the students it combines have run, else it stays
+    under ``pending``."""
+    s = _combine(params[key], key, root)
+    if not any("rule" in item for item in s.get("pending", ())):
         return s
     variants, choices = dict(s["variants"]), dict(s.get("chosen_on_dev") or {})
-    for item in s["pending"]:
+    combinations = [item for item in s["pending"] if "combine" in item]
+    for item in (item for item in s["pending"] if "rule" in item):
         name = _winner(params, item["rule"], root, key)
         spec = {k: v for k, v in params[item["rule"]["study"]]["variants"][name].items() if k != "seed"}
         for seed in item["seeds"]:
             variants[name if seed == item["base_seed"] else f"{name}-seed{seed}"] = \
                 spec if seed == item["base_seed"] else {**spec, "seed": seed}
         choices[name] = dict(item["rule"])
-    return {**{k: v for k, v in s.items() if k != "pending"}, "variants": variants, "chosen_on_dev": choices}
+    return {**{k: v for k, v in s.items() if k != "pending"}, "variants": variants, "chosen_on_dev": choices,
+            **({"pending": combinations} if combinations else {})}
 
 
 def tested_students(params: dict, key: str, root: str | Path = ".") -> list[str]:
@@ -219,6 +315,8 @@ def dev_winners(dev_section: Mapping, rule: Mapping, root: str | Path = ".") -> 
     counts as a best); ``(None, [])`` while a declared candidate of the family has no result yet."""
     from optical.io import read_json_folder
 
+    if any("combine" in item for item in dev_section.get("pending", ())):
+        return None, []  # a combined candidate is still to be declared
     results = {k: r for k, r in read_json_folder(Layout(root).study(rule["study"])).items()
                if "training" in r and ("variants" not in dev_section or k in dev_section["variants"])}
     if any(in_family(name, rule["among"]) and name not in results for name in dev_section.get("variants", {})):

@@ -151,3 +151,46 @@ def test_a_run_of_some_students_trains_only_them_and_leaves_the_claim_to_the_who
     assert calls[1:] == [None, "final_test"]
     assert main(["run", "--params", str(ROOT / "params" / "full.yaml"), "--student", "kd"]) == 2
     assert "give exactly one --study" in capsys.readouterr().err
+
+
+def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(tmp_path):
+    from optical.study import resolve_pending
+
+    registry = {"kd": {"loss": "kd"}, "kd-frozen": {"loss": "kd", "freeze_embeddings": True},
+                "kd-frozen-lr5e-4": {"loss": "kd", "freeze_embeddings": True, "lr": 5e-4},
+                "kd-frozen-lr2e-4": {"loss": "kd", "freeze_embeddings": True, "lr": 2e-4},
+                "kd-frozen-center": {"loss": "kd", "freeze_embeddings": True, "kd_center": True},
+                "kd-frozen-cosine": {"loss": "kd", "freeze_embeddings": True, "kd_metric": "cosine"},
+                "ot": {"loss": "ot"}}
+    combine = {"combine": {"base": "kd-frozen", "among": "kd", "name": "kd-combined"}}
+    params = {"variants": registry,
+              "dev": {"languages": ["hau"], "train": {"seed": 0}, "students": [*registry, combine]},
+              "final": {"languages": ["hau"], "train": {"seed": 0},
+                        "students": [{"best_of": {"study": "dev", "among": "kd"}}]}}
+    scores = {"kd": 0.51, "kd-frozen": 0.50, "kd-frozen-lr5e-4": 0.55, "kd-frozen-lr2e-4": 0.52,
+              "kd-frozen-center": 0.53, "kd-frozen-cosine": 0.49}  # ot is not of the family: never waited for
+    for name, score in list(scores.items())[:-1]:
+        atomic_write_json(tmp_path / "results" / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": score}})
+    waiting = compile_studies(params, root=tmp_path)
+    assert "kd-combined" not in waiting["dev"]["variants"] and waiting["dev"]["pending"][0]["combine"]
+    assert waiting["final"]["pending"], "a study choosing among kd waits for the combination"
+    atomic_write_json(tmp_path / "results" / "dev" / "kd-frozen-cosine.json", {"training": {"best_dev_macro_mrr10": 0.49}})
+    dev = resolve_pending(waiting, "dev", tmp_path)  # at run time, once the other students have run
+    assert dev == compile_studies(params, root=tmp_path)["dev"] and "pending" not in dev
+    # lr: the better of the two lr changes; unfreezing (kd beat kd-frozen) and centring; cosine lost
+    assert dev["variants"]["kd-combined"] == {"loss": "kd", "freeze_embeddings": False, "lr": 5e-4, "kd_center": True}
+    assert dev["combined"] == {"kd-combined": {"base": "kd-frozen", "among": "kd", "from": [
+        "kd-frozen-lr5e-4", "kd-frozen-center", "kd-frozen-lr2e-4", "kd"]}}
+    assert compile_studies(params, root=tmp_path)["final"]["pending"], "the combined student has no dev result yet"
+    atomic_write_json(tmp_path / "results" / "dev" / "kd-combined.json", {"training": {"best_dev_macro_mrr10": 0.58}})
+    assert list(compile_studies(params, root=tmp_path)["final"]["variants"]) == ["kd-combined"]
+    # one change that helped: the combination is that student, not a second copy of it
+    for name in ("kd", "kd-frozen-lr2e-4", "kd-frozen-center"):
+        atomic_write_json(tmp_path / "results" / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": 0.4}})
+    dev = compile_studies(params, root=tmp_path)["dev"]
+    assert "kd-combined" not in dev["variants"]
+    assert dev["combined"]["kd-combined"] == {"base": "kd-frozen", "among": "kd", "from": ["kd-frozen-lr5e-4"],
+                                              "same_as": "kd-frozen-lr5e-4"}
+    with pytest.raises(ValueError, match=r"students\[7\].combine: base 'nope' is not a student"):
+        compile_studies({**params, "dev": {**params["dev"], "students": [*registry, {"combine": {
+            "base": "nope", "among": "kd", "name": "x"}}]}})

@@ -16,13 +16,18 @@ def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = Fals
               only: list[str] | None = None) -> dict[str, dict]:
     """Study ``key``: ``{"dev": its students' dev results, "test": its test reads (empty unless final)}``.
 
-    ``only``: train just these students (a session's share of a long study); a final study still reads each one's
+    A combination rule waiting for the study's students (:func:`optical.study.combination`) is resolved and
+    trained once they have run. ``only``: train just these students (a session's share of a long study); a final study still reads each one's
     test as it finishes, but the seed means and the claim's test wait for a run of the whole study."""
     if key not in studies_of(params):
         raise ValueError(f"no study {key!r} in the parameters; studies: {studies_of(params)}")
     params = {**params, key: resolve_pending(params, key, root)}
     s = params[key]
     dev = dev_study(params, key, root, fresh, only)
+    if not only and any("combine" in item for item in params[key].get("pending", ())):
+        # a combination of the students just trained: declared now, trained as one more student
+        params = {**params, key: resolve_pending(params, key, root)}
+        dev = dev_study(params, key, root, fresh)
     if only:
         return {"dev": dev, "test": {}}
     tested = list(s["variants"]) if s.get("final") else tested_students(params, key, root)
