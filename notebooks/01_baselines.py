@@ -35,17 +35,17 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "01_baselines"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "01_baselines")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
 
-from optical.studies.first_comparison import baselines as run_baselines
+from optical.studies.chapters import run_chapter
 from optical.report.plots import grouped_bars
 from optical.report.tables import metric_table
 
-results = run_baselines({"dataset": dataset, "languages": languages, "teacher": teacher, "baselines": baselines},
-                        root, fresh)
+results = run_chapter("01_baselines", params, root, fresh)["baselines"]
 table = metric_table(results, "MRR@10")
 table.style.format("{:.3f}").set_caption("MRR@10 on the test split")
 

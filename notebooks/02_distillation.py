@@ -42,21 +42,21 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "02_distillation"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "02_distillation")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.studies.first_comparison import baselines, students
+from optical.studies.chapters import run_chapter
 from optical.report.plots import grouped_bars
 from optical.report.summary import answer_paragraph
 from optical.report.tables import gap_closure_table, metric_table, seed_table, significance_table
 
-p = {"dataset": dataset, "languages": languages, "teacher": teacher, "losses": losses, "seeds": seeds, "train": train}
-refs = baselines({**p, "baselines": ["teacher", "ceiling"]}, root)
-results = students(p, root, fresh)
+chapter = run_chapter("02_distillation", params, root, fresh)
+refs, results = chapter["refs"], chapter["students"]
 table = metric_table({"teacher": refs["teacher"], **results, "ceiling": refs["ceiling"]}, "MRR@10")
 table.style.format("{:.3f}").set_caption(f"MRR@10 on the test split (students: mean of {len(seeds)} seed(s))")
 

@@ -35,17 +35,18 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "03_ablations"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "03_ablations")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optical.studies.first_comparison import ablations as run_ablations
+from optical.studies.chapters import run_chapter
 from optical.report.plots import grouped_bars
 from optical.report.tables import metric_table
 
-results = run_ablations({"dataset": dataset, "teacher": teacher, "ablations": ablations}, root, fresh)
+results = run_chapter("03_ablations", params, root, fresh)["ablations"]
 table = metric_table(results, "MRR@10", labels=False)
 table.style.format("{:.3f}").set_caption("dev MRR@10 per variant")
 

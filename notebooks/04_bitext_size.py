@@ -31,16 +31,17 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "04_bitext_size"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "04_bitext_size")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from optical.studies.first_comparison import bitext_size as run_bitext_size
+from optical.studies.chapters import run_chapter
 from optical.report.plots import size_curves
 
-results = run_bitext_size({"dataset": dataset, "teacher": teacher, "bitext_size": bitext_size}, root, fresh)
+results = run_chapter("04_bitext_size", params, root, fresh)["bitext_size"]
 rows = [{"language": r["params"]["languages"][0], "pairs": r["params"]["train"]["max_pairs"],
          "loss": r["params"]["train"]["loss"], "dev MRR@10": r["macro"]["MRR@10"]} for r in results.values()]
 frame = pd.DataFrame(rows)

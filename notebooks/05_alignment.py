@@ -31,16 +31,17 @@ root = "."
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "05_alignment"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "05_alignment")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 from IPython.display import Markdown, display
 
 from optical.report.plots import show_plans
 from optical.report.tables import plan_entropy_table
-from optical.studies.plans import alignment_examples
+from optical.studies.chapters import run_chapter
 
-result = alignment_examples({"dataset": dataset, "teacher": teacher, "train": train, "alignment": alignment}, root)
+result = run_chapter("05_alignment", params, root)["alignment"]
 if result["trained_student"] is None:
     display(Markdown("No trained OT student found (run the distillation notebook first): showing the plan before training only."))
 

@@ -41,21 +41,19 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "06_webfaq"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "06_webfaq")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 from IPython.display import Markdown, display
 
-from optical.studies.diagnostics import webfaq_unavailable
-from optical.studies.first_comparison import baselines, students
+from optical.studies.chapters import run_chapter
 from optical.report.tables import metric_table, significance_table
 
-note = webfaq_unavailable(webfaq["languages"])
-if note:
-    display(Markdown(note))
+chapter = run_chapter("06_webfaq", params, root, fresh)
+if chapter["note"]:
+    display(Markdown(chapter["note"]))
 else:
-    p = {"dataset": "webfaq", "languages": webfaq["languages"], "teacher": teacher, "losses": losses, "train": train}
-    refs = baselines({**p, "baselines": ["teacher", "ceiling", "bm25", "e5"]}, root, fresh)
-    results = students(p, root, fresh)
+    refs, results = chapter["refs"], chapter["students"]
     display(metric_table({**refs, **results}, "MRR@10").style.format("{:.3f}").set_caption("WebFAQ-CLIR test MRR@10"))
     display(significance_table(results))

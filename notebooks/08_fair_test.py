@@ -92,25 +92,23 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "08_fair_test"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "08_fair_test")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from optical.studies.diagnostics import dev_by_seed, loss_scales
-from optical.studies.students import dev_study
-from optical.studies.test_reads import final_test
+from optical.studies.chapters import run_chapter
+from optical.studies.diagnostics import dev_by_seed
 from optical.report.plots import learning_curves
 from optical.report.summary import budget_sentence, longer_budget_sentence
 from optical.report.tables import dev_table, ot_diagnostics, show_dev_curves, show_dev_table, show_final_test
-from optical.study import check_choices, tested_students
-from optical.studies.runner import run_study
+from optical.study_spec import check_choices, tested_students
 
-p = {"dataset": dataset, "teacher": teacher, "fair": fair, "curves": curves, "long_curves": long_curves,
-     "rerun": rerun, "long_rerun": long_rerun, "statistics": statistics}
-variants = dev_study(p, "fair", root, fresh)
+chapter = run_chapter("08_fair_test", params, root, fresh)  # the studies run (or read back), then shown
+variants = chapter["fair"]["dev"]
 
 # %% [markdown]
 # ## The variants on dev
@@ -128,7 +126,7 @@ dev_table(variants).style.format(precision=3, na_rep="–").set_caption(
 # (`chosen_on_dev`: the best variant of a family by macro dev MRR@10, mean over its seeds):
 
 # %%
-Markdown("\n".join(f"* {line}" for line in check_choices(p, "curves", root)) or "No choice is stated.")
+Markdown("\n".join(f"* {line}" for line in check_choices(params, "curves", root)) or "No choice is stated.")
 
 # %% [markdown]
 # ## Loss scales, ε and plan entropy
@@ -139,7 +137,7 @@ Markdown("\n".join(f"* {line}" for line in check_choices(p, "curves", root)) or 
 # the two terms' gradient norms at step 0, before weighting.
 
 # %%
-scales = loss_scales(p, "fair", root, fresh)["kd_metric"]
+scales = chapter["scales"]
 display(Markdown(
     f"At initialisation, on the first batch: ‖∇OT‖ / ‖∇KD‖ = {scales['mse']['ratio_ot_over_kd']:.1f} with KD as an MSE "
     f"(the original), {scales['cosine']['ratio_ot_over_kd']:.2f} with KD as 1 − cos."))
@@ -155,7 +153,7 @@ seeds["mean"] = seeds.mean(axis=1)
 seeds.style.format(precision=3, na_rep="–").set_caption("OT + KD (cosine KD): best AfriQA dev MRR@10 by λ_OT and seed")
 
 # %%
-tested_here = tested_students(p, "fair", root)  # KD and the winners the study's rules name (`fair.tested`)
+tested_here = tested_students(params, "fair", root)  # KD and the winners the study's rules name (`fair.tested`)
 dev_score = {name: r["training"]["best_dev_macro_mrr10"] for name, r in variants.items()}
 display(Markdown("Read on test, as the study's `tested` rules choose on dev (the best OT and the best OT + KD "
                  "variant by macro dev MRR@10, mean over seeds): " + ", ".join(
@@ -168,7 +166,7 @@ display(Markdown("Read on test, as the study's `tested` rules choose on dev (the
 # More bitext (AfriQA train questions, then MAFAND news), a longer budget, dev evaluated on both criteria.
 
 # %% mystnb={"figure": {"caption": "Learning curves of the fair test's students on both dev criteria (AfriQA dev MRR@10, left; MAFAND held-out bitext retrieval, right). Each student is saved at its best AfriQA dev step; the table below gives the scores there."}}
-curve_run = run_study(p, "curves", root, fresh)  # the study declares its final test: read when trained
+curve_run = chapter["curves"]  # the study declares its final test: read when trained
 curve_results = curve_run["dev"]
 show_dev_curves(curve_results)
 
@@ -184,7 +182,7 @@ show_dev_table(curve_results)
 # next to the run of the same variant above.
 
 # %% mystnb={"figure": {"caption": "Each variant at two budgets (solid: the shorter run, dashed: the longer one; one colour per method). The learning rate decays to zero at the end of each run, so the longer run is a new run, not a continuation; the sentence below says where dev was still rising."}}
-long_results = dev_study(p, "long_curves", root, fresh)
+long_results = chapter["long_curves"]["dev"]
 learning_curves({f"{name} ({r['training']['steps']:,} steps)": r for name in long_results
                  for r in (curve_results.get(name), long_results[name]) if r is not None})
 plt.show()
@@ -200,7 +198,7 @@ Markdown(longer_budget_sentence(curve_results, long_results) + "\n\n" + budget_s
 # against the KD student of the same readout, Holm-corrected over languages.
 
 # %%
-tested = final_test(p, "fair", tested_here, tuple(fair["readouts"]), root, fresh)
+tested = chapter["fair"]["test"]
 show_final_test(tested, fair["readouts"], "test MRR@10")
 
 # %% [markdown]
@@ -227,7 +225,7 @@ show_final_test(curve_run["test"], curves["readouts"], "test MRR@10 at the learn
 # the p-values.
 
 # %% mystnb={"figure": {"caption": "Learning curves of the re-answer on every language (1,000 steps; seeds of a variant share its colour and differ by line style)."}}
-rerun_run = run_study(p, "rerun", root, fresh)
+rerun_run = chapter["rerun"]
 rerun_results = rerun_run["dev"]
 show_dev_curves(rerun_results)
 
@@ -252,7 +250,7 @@ show_final_test(rerun_run["test"], rerun["readouts"],
 # run's dev history (see below).
 
 # %% mystnb={"figure": {"caption": "Learning curves of the final students (2,000 steps, every language, three seeds each): the students of the answer, each saved at its best AfriQA dev step."}}
-long_rerun_run = run_study(p, "long_rerun", root, fresh)
+long_rerun_run = chapter["long_rerun"]
 long_rerun_results = long_rerun_run["dev"]
 show_dev_curves(long_rerun_results)
 

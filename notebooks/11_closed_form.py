@@ -46,7 +46,8 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "11_closed_form"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "11_closed_form")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
@@ -56,9 +57,9 @@ from optical.io import read_json_folder
 from optical.report.plots import closed_form_curves
 from optical.report.summary import closed_form_sentence, on_l_queries
 from optical.report.tables import closed_form_table
-from optical.studies.closed_form import closed_form_maps
+from optical.studies.chapters import run_chapter
 
-results = on_l_queries(closed_form_maps({"dataset": dataset, "closed_form": closed_form}, root, fresh))
+results = on_l_queries(run_chapter("11_closed_form", params, root, fresh)["spaces"])
 
 # %% [markdown]
 # ## Dev and test, by bitext size

@@ -52,7 +52,8 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "12_multilingual_fair"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "12_multilingual_fair")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 from pathlib import Path
@@ -64,15 +65,10 @@ from optical.report.plots import show_plans
 from optical.report.summary import dev_choice_sentence, e5s_start_sentence, zero_shot_dev_sentence
 from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_curves,
                                    show_dev_table, show_final_test, show_tuning_budget, twin_table)
-from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
-from optical.studies.plans import student_plans
-from optical.studies.runner import run_study
-from optical.study import check_choices, dev_winners
+from optical.studies.chapters import run_chapter
+from optical.study_spec import check_choices
 
-p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "e5t": e5t, "e5s_dev": e5s_dev, "e5s": e5s,
-     "e5t_curves": e5t_curves, "e5s_curves": e5s_curves, "e5t_long": e5t_long, "e5s_long": e5s_long,
-     "statistics": statistics, "closed_form": closed_form}
-MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
+chapter = run_chapter("12_multilingual_fair", params, root, fresh)  # the studies run (or read back), then shown
 
 # %% [markdown]
 # ## OPTICAL's setting at step 0: why e5s started below its floor
@@ -85,7 +81,7 @@ MAPS = DEFAULTS["maps"]  # every closed-form map, identity first
 # student that knew the language perfectly (the projection's ceiling), beside MiniLM's own read of them.
 
 # %%
-spaces = closed_form_maps(p, root, fresh)
+spaces = chapter["spaces"]
 Markdown(e5s_start_sentence(spaces))
 
 # %% [markdown]
@@ -98,7 +94,7 @@ Markdown(e5s_start_sentence(spaces))
 # here. The two reference points on the same dev queries: MiniLM alone (the floor) and mE5-small alone.
 
 # %% mystnb={"figure": {"caption": "Learning curves of OPTICAL's setting on dev (MiniLM teacher and passages, mE5-small student): which projection fit and which OT options the test study keeps."}}
-e5s_results = run_study(p, "e5s_dev", root, fresh)["dev"] if e5s_dev else {}
+e5s_results = chapter["e5s_dev"]["dev"] if e5s_dev else {}
 if e5s_results:
     show_dev_curves(e5s_results)
 
@@ -122,7 +118,7 @@ else:
 # diagnostics show whether ε relative to the cost's spread gives informative plans (row entropy below 1).
 
 # %% mystnb={"figure": {"caption": "Learning curves of the multilingual dev study (mE5-small teacher, its copy as student) on both dev criteria: which options the multilingual arm keeps."}}
-e5t_results = run_study(p, "e5t_dev", root, fresh)["dev"] if e5t_dev else {}
+e5t_results = chapter["e5t_dev"]["dev"] if e5t_dev else {}
 if e5t_results:
     show_dev_curves(e5t_results)
 
@@ -172,10 +168,9 @@ if e5t_kd_dev:
 # spreads its mass evenly (the uniform plans that ε 0.05 gives on mE5's tokens), near 0 that it picks one token.
 
 # %%
-chosen = dev_winners(e5t_dev, {"study": "e5t_dev", "among": "ot"}, root)[1][:1] if e5t_results else []
-plans = student_plans(p, "e5t_dev", chosen[0], "hau", 2, root, fresh) if chosen else None
+plans = chapter["plans"]
 (plan_entropy_table(plans["examples"]).style.format(precision=3).hide(axis="index").set_caption(
-    f"row entropy of the plans of {chosen[0]}") if plans else None)
+    f"row entropy of the plans of {plans['params']['student']}") if plans else None)
 
 # %% mystnb={"figure": {"caption": "Transport plans of the multilingual OT student chosen on dev, before and after training, beside the hard alignment of token-KD: where each Hausa token's mass goes among the English tokens."}}
 if plans:
@@ -190,9 +185,7 @@ if plans:
 # trained: a map that adds much to it would mean distillation left an offset a closed form removes.
 
 # %%
-kd_chosen = dev_winners(e5t_dev, {"study": "e5t_dev", "among": "kd"}, root)[1][:1] if e5t_results else []
-pair = kd_chosen + chosen
-on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs, root, fresh) if len(pair) == 2 else {}
+on_students = chapter["maps_on_students"]
 (maps_on_students_table(on_students).style.format(precision=3).set_caption(
     "dev macro MRR@10 of the chosen students with each map applied to their queries") if on_students else None)
 
@@ -209,7 +202,7 @@ on_students = maps_on_students(p, "e5t_dev", pair, MAPS, maps_on_students_pairs,
 # %%
 CURVES = {"e5t_curves": "e5t: mE5-small teacher, its copy as student",
           "e5s_curves": "e5s: MiniLM teacher, mE5-small student"}
-curve_results = {key: run_study(p, key, root, fresh)["dev"] for key in CURVES if p[key]}
+curve_results = {key: chapter[key]["dev"] for key in CURVES if key in chapter}
 
 # %% mystnb={"figure": {"caption": "e5t's learning curve (KD and the dev-chosen OT, three languages, up to 2,000 steps): both students keep improving well past the 500 steps of the arm's first answer, KD faster than OT."}}
 if "e5t_curves" in curve_results:
@@ -246,10 +239,10 @@ for key, arm in ARMS.items():
     for suffix, budget in BUDGETS.items():
         study = key + suffix
         display(Markdown(f"**{study}**: {arm}, {budget}."))
-        if not p[study]:
+        if study not in chapter:
             display(Markdown(f"Not read on test with these parameters: the main job's `params/full.yaml` reads "
                              f"it (`optical run --params params/full.yaml --study {study}`)."))
         else:
-            display(Markdown("\n".join(f"* {line}" for line in check_choices(p, study, root))))
-            show_final_test(run_study(p, study, root, fresh)["test"], list(p[study]["readouts"]),
+            display(Markdown("\n".join(f"* {line}" for line in check_choices(params, study, root))))
+            show_final_test(chapter[study]["test"], list(params[study]["readouts"]),
                             f"test MRR@10, {arm}, {budget}", per_language=True)

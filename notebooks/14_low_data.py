@@ -44,7 +44,8 @@ fresh = False
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "14_low_data"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "14_low_data")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import matplotlib.pyplot as plt
@@ -55,17 +56,11 @@ from optical.io import read_json_folder
 from optical.report.plots import show_plans, size_curves
 from optical.report.tables import (plan_entropy_table, show_dev_curves, show_dev_table, show_final_test,
                                    size_frame)
-from optical.studies.plans import student_plans
-from optical.studies.runner import run_study
+from optical.studies.chapters import run_chapter
 
 ARMS = {"low_data": ("MiniLM student", "long_rerun"), "low_data_e5t": ("e5t (mE5-small)", "e5t")}
-p = {"dataset": dataset, "teacher": teacher, "e5t_dev": e5t_dev, "low_data_100": low_data_100,
-     "low_data_300": low_data_300, "low_data_1000": low_data_1000, "low_data_e5t_100": low_data_e5t_100,
-     "low_data_e5t_300": low_data_e5t_300, "low_data_e5t_1000": low_data_e5t_1000}
-declared = {arm: {s["train"]["max_pairs"]: key for key, s in p.items() if s and key.rsplit("_", 1)[0] == arm}
-            for arm in ARMS}
-runs = {arm: {pairs: run_study(p, key, root, fresh) for pairs, key in sorted(keys.items())}
-        for arm, keys in declared.items() if keys}
+chapter = run_chapter("14_low_data", params, root, fresh)  # the studies run (or read back), then shown
+runs = chapter["runs"]
 if not runs:
     display(Markdown("Not run with these parameters: the main job's `params/full.yaml` runs these studies "
                      "(`optical book --params params/full.yaml`); see the limitations."))
@@ -123,8 +118,7 @@ for arm, by_size in runs.items():
 # its mass evenly, near 0 that it picks one token.
 
 # %%
-STAR = "ot-eps0.01-annealed-idf"
-plans = student_plans(p, "low_data_1000", STAR, "hau", 2, root, fresh) if 1000 in runs.get("low_data", {}) else None
+plans = chapter["plans"]
 (plan_entropy_table(plans["examples"]).style.format(precision=3).hide(axis="index").set_caption(
     "row entropy of OT★'s plans before and after training") if plans else
  Markdown("Not run with these parameters: the plans come from the 1,000-pair OT★ student."))

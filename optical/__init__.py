@@ -19,7 +19,7 @@ _PUBLIC = {
     "config_from_dict": "optical.config",  # a TrainConfig from the flat or nested keys of a parameter file
     "Bitext": "optical.data.schema",  # aligned (L sentence, English translation) pairs of one language
     "train": "optical.train",  # distil a student query encoder; saves it with its card
-    "evaluate": "optical.evaluate",  # retrieval metrics per language (and per query) of a system or student
+    "evaluate": "optical.eval.system",  # retrieval metrics per language (and per query) of a system or student
     "load_params": "optical.params",  # a parameter file (``extends`` resolved, studies compiled, every train checked)
     "run_study": "optical.studies.runner",  # one study of loaded parameters: trains what the store lacks, reads test
     "read_study": "optical.report.conclusions",  # a final study's stored test reads against KD (reads only)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+from optical import store
 from optical.data.paths import REPO_ROOT
 from optical.io import atomic_write_json, read_json
 from optical.report import QUIET
@@ -73,15 +74,17 @@ def collapse_code(path: Path) -> None:
 
 def _imports_only(source: str) -> bool:
     """Whether a cell's code is nothing but import statements (and the check of the notebook's parameters,
-    ``globals().update(checked_parameters(...))``: bookkeeping, not a result)."""
+    ``params = checked_parameters(...)``, ``globals().update(...)``: bookkeeping, not a result)."""
     try:
         body = ast.parse(source).body
     except SyntaxError:
         return False
 
     def bookkeeping(node: ast.stmt) -> bool:
+        text = ast.unparse(node)
         return (isinstance(node, (ast.Import, ast.ImportFrom))
-                or isinstance(node, ast.Expr) and "checked_parameters(" in ast.unparse(node))
+                or isinstance(node, (ast.Expr, ast.Assign)) and "checked_parameters(" in text
+                or isinstance(node, ast.Expr) and text.startswith("globals().update("))
 
     return bool(body) and all(bookkeeping(node) for node in body)
 
@@ -187,8 +190,12 @@ def build_html(book_root: Path = REPO_ROOT, warnings_as_errors: bool = True) -> 
     return book_root / "_build" / "html"
 
 
-def run_book(params_path: str | Path, notebooks: list[str] | None = None, build: bool = True) -> Path:
-    """Execute the notebooks with ``params_path`` and build the book; returns the manifest path.
+def run_book(params_path: str | Path, notebooks: list[str] | None = None, build: bool = True,
+             run: bool = True) -> Path:
+    """Run, then read: compute what the store lacks for ``params_path`` (``run``:
+    :func:`optical.studies.chapters.run_all`, for the chapters of ``notebooks`` only where given), then execute the
+    notebooks with the store read-only (:mod:`optical.store`: a missing result stops the build naming the command
+    that makes it) and build the book; returns the manifest path.
 
     ``root`` in the YAML (default ``.``) is where results/ and runs/ are written: the smoke
     parameters use a scratch folder so that CI never overwrites the committed results. A book whose root is
@@ -205,12 +212,17 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
             raise ValueError(f"unknown chapter(s) {unknown} for --only; chapters: "
                              f"{', '.join(s.stem for s in sources)}")
         sources = [s for s in sources if s.stem in notebooks or s.stem.split("_", 1)[0] in notebooks]
+    before = results_digest(Layout(root).results)
+    if run:
+        from optical.studies.chapters import run_all
+
+        run_all(params, root, chapters=[s.stem for s in sources] if notebooks else None)
+        params = load_params(params_path)  # compiled again: rules resolve from the dev results just made
     path = Layout(root).manifest
     previous = read_json(path) if path.is_file() else {}
     same_params = previous.get("params") == params
     # a partial run adds its times to the manifest of the same parameters
     earlier: dict[str, float] = previous.get("notebook_wall_s", {}) if notebooks and same_params else {}
-    before = results_digest(Layout(root).results)
 
     def write_manifest(timings: dict[str, float]) -> None:  # called after each notebook
         changed = results_digest(Layout(root).results) != before
@@ -219,7 +231,8 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
         timings = {**earlier, **timings}
         atomic_write_json(path, {
             "results_computed_in_this_run": changed,  # False: every result was read back (times are reading times)
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "command": " ".join(["optical" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name,
+                                 *sys.argv[1:]]),
             "params_file": str(Path(params_path)),
             "params": params,
             "versions": _versions(),
@@ -232,8 +245,15 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
         })
 
     book_root = REPO_ROOT if root == REPO_ROOT else stage_book(root)
-    execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest,
-                      Path(params_path).resolve())
+    read = results_digest(Layout(root).results)
+    os.environ[store.READ_ONLY] = "1"  # inherited by the kernels: the notebooks only read
+    try:
+        execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest,
+                          Path(params_path).resolve())
+    finally:
+        del os.environ[store.READ_ONLY]
+    if results_digest(Layout(root).results) != read:
+        raise RuntimeError(f"the notebooks changed {Layout(root).results}: the book build must only read the store")
     if build:
         write_abstract(Layout(root).results, book_root, params.get("abstract") or [])
         html = build_html(book_root)

@@ -19,7 +19,7 @@ def _languages(value: str | None) -> list[str] | None:
 
 
 def _add_evaluate(sub) -> None:
-    from optical.evaluate import READOUTS
+    from optical.eval.system import READOUTS
     from optical.retrieval.dense import BACKENDS
 
     p = sub.add_parser("evaluate", help="evaluate a retrieval system per language")
@@ -43,9 +43,9 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from optical.evaluate import evaluate
+    from optical.eval.system import evaluate
 
-    from optical.evaluate import check_system
+    from optical.eval.system import check_system
 
     check_system(args.system, args.readout)  # before any loading
     result = evaluate(args.system, args.dataset, _languages(args.languages), args.model, args.split, args.output,
@@ -74,7 +74,7 @@ def _add_train(sub) -> None:
 
 def _run_train(args) -> int:
     from optical.data.registry import default_languages
-    from optical.experiment import dev_evaluator, training_bitext
+    from optical.data.training import dev_evaluator, training_bitext
     from optical.config import config_from_arguments
     from optical.train import train
 
@@ -104,17 +104,20 @@ def _run_train(args) -> int:
 
 
 def _add_book(sub) -> None:
-    p = sub.add_parser("book", help="execute the notebooks with papermill and build the Jupyter Book")
+    p = sub.add_parser("book", help="the main job: `optical run` (what the store lacks), then the notebooks "
+                                    "executed with papermill on the store read-only, and the Jupyter Book built")
     p.add_argument("--params", default="params/full.yaml", help="YAML of notebook parameters")
     p.add_argument("--only", help="comma-separated notebooks to run (e.g. 00,02)")
     p.add_argument("--no-build", action="store_true", help="execute the notebooks, skip the HTML build")
+    p.add_argument("--no-run", action="store_true", help="read the store only (skip `optical run`): a missing "
+                                                         "result stops the build naming the command that makes it")
 
 
 def _run_book(args) -> int:
     from optical.book import NotebookFailed, run_book
 
     try:
-        manifest = run_book(args.params, _languages(args.only), build=not args.no_build)
+        manifest = run_book(args.params, _languages(args.only), build=not args.no_build, run=not args.no_run)
     except NotebookFailed as err:
         print(f"optical book: {err}", file=sys.stderr)
         return 1
@@ -124,9 +127,10 @@ def _run_book(args) -> int:
 
 def _add_run(sub) -> None:
     p = sub.add_parser("run", help="run the studies of a parameter file: students trained and chosen on dev, final "
-                                   "students read on test in every declared readout")
+                                   "students read on test in every declared readout; without --study, everything "
+                                   "the book reads (each chapter's studies and analyses, then every other study)")
     p.add_argument("--params", default="params/full.yaml", help="YAML of study parameters")
-    p.add_argument("--study", action="append", help="a study to run (repeatable; default: every study, in order)")
+    p.add_argument("--study", action="append", help="a study to run (repeatable; default: everything the book reads)")
     p.add_argument("--student", action="append",
                    help="train only this student of the one --study (repeatable): a session's share of a long study")
     p.add_argument("--root", default=".", help="folder of results/ and runs/")
@@ -135,11 +139,16 @@ def _add_run(sub) -> None:
 
 def _run_run(args) -> int:
     from optical.params import load_params
-    from optical.studies.runner import run_study, studies_of
+    from optical.studies.runner import run_study
 
     if args.student and len(args.study or []) != 1:
         raise ValueError("--student names students of one study: give exactly one --study")
-    for key in args.study or studies_of(load_params(args.params, args.root)):
+    if not args.study:  # every chapter's studies and analyses, then every other study
+        from optical.studies.chapters import run_all
+
+        run_all(load_params(args.params, args.root), args.root, args.fresh)
+        return 0
+    for key in args.study:
         # compiled again before each study: a best_of rule resolves from the dev study run just before it
         out = run_study(load_params(args.params, args.root), key, args.root, args.fresh, args.student)
         print(f"{key}: {len(out['dev'])} students on dev, {len(out['test'])} test readings")

@@ -1,5 +1,5 @@
 """The parameter files: YAML read safely, ``extends`` chains merged, studies compiled into their variants
-(:func:`optical.study.compile_studies`) and every training section validated against
+(:func:`optical.study_spec.compile_studies`) and every training section validated against
 :class:`optical.config.TrainConfig` — once, before anything runs. The runner, the book and a notebook run alone all
 load parameters here."""
 
@@ -43,9 +43,9 @@ def check_train_sections(params: dict, where: str = "") -> None:
 def load_params(path: str | Path, root: str | Path = ".") -> dict:
     """The parameters of a YAML file; ``extends: other.yaml`` (relative to the file) reads that file first and
     merges this one into it (:func:`merge_params`), so a file can override ``train.max_steps`` alone. Studies
-    written with ``students`` are expanded (:func:`optical.study.compile_studies`; ``best_of`` rules read the dev
+    written with ``students`` are expanded (:func:`optical.study_spec.compile_studies`; ``best_of`` rules read the dev
     results under ``root``) and every training section is validated (:func:`check_train_sections`)."""
-    from optical.study import compile_studies
+    from optical.study_spec import compile_studies
 
     path = Path(path)
     params = compile_studies(expand_studies(_merged_params(path), f"{path.name}: "), f"{path.name}: ", root)
@@ -124,6 +124,15 @@ def notebook_defaults(notebook: str | Path) -> dict:
             except ValueError as err:
                 raise ValueError(f"{Path(notebook).name}: a parameter's default is not a literal ({err})") from None
     raise ValueError(f"{Path(notebook).name}: no cell tagged 'parameters'")
+
+
+def chapter_parameters(chapter: str, params: dict) -> dict:
+    """What notebook ``chapter`` (``"02_distillation"``) runs with when the book hands it loaded ``params``: its
+    ``parameters`` cell's defaults, with the value ``params`` gives for each name it declares."""
+    from optical.data.paths import REPO_ROOT
+
+    defaults = notebook_defaults(REPO_ROOT / "notebooks" / f"{chapter}.py")
+    return {**defaults, **{k: params[k] for k in defaults if k in params}}
 
 
 def checked_parameters(namespace: dict, notebook: str | Path) -> dict:

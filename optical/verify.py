@@ -66,7 +66,7 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     it, or when the stored result was made with other parameters than those the study compiles to today. ``seed``:
     the student of that seed (``kd`` with seed 2 is ``kd-seed2``; the study's base seed is ``kd`` itself)."""
     from optical.studies.students import dev_study, student_train_params
-    from optical.study import resolve_pending, studies_of
+    from optical.study_spec import resolve_pending, studies_of
 
     if key not in studies_of(params):
         raise ValueError(f"no study {key!r} in the parameters; studies: {studies_of(params)}")

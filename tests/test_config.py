@@ -51,8 +51,9 @@ def test_every_leaf_has_one_flag_whose_default_is_the_configs():
     assert flags == set(LEAVES)
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in PARAMS.glob("*.yaml")))
+@pytest.mark.parametrize("name", sorted(p.name for p in PARAMS.glob("*.yaml") if p.name != "appendix.yaml"))
 def test_every_parameter_file_holds_valid_training_sections(name):
+    """Each file one runs (appendix.yaml is part of full.yaml, which extends it: checked through it)."""
     load_params(PARAMS / name)  # raises naming the section and the field
 
 

@@ -157,7 +157,7 @@ def test_token_vectors_in_length_batches_equal_each_text_alone_in_the_given_orde
 
 
 def test_maxsim_readout_of_the_teacher_and_bad_readouts(tiny_model, afriqa_dir, tmp_path):
-    from optical.evaluate import evaluate
+    from optical.eval.system import evaluate
 
     from optical.retrieval.run_io import read_trec
 

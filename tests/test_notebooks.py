@@ -176,16 +176,17 @@ def checkout_of_the_working_tree(target: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_main_job_reuse_path_leaves_a_fresh_checkout_unchanged(tmp_path):
-    """`optical book --params params/full.yaml` on a fresh checkout with committed results reads every result back
-    and rewrites nothing tracked (results, manifest, generated answer): `git status` stays clean. The checkout is a
-    copy: the book builds there, never in this working tree."""
+def test_the_book_builds_from_the_store_of_a_fresh_checkout_and_leaves_it_unchanged(tmp_path):
+    """`optical book --params params/full.yaml --no-run` (the book build without `optical run`) on a fresh checkout
+    reads every result it shows from the committed store with the store read-only, and rewrites nothing tracked
+    (results, manifest, generated answer): `git status` stays clean. The checkout is a copy: the book builds there,
+    never in this working tree."""
     from optical.data.paths import data_dir
 
     checkout = checkout_of_the_working_tree(tmp_path / "optical")
     env = {**os.environ, "PYTHONPATH": str(checkout), "OPTICAL_DATA_DIR": str(data_dir())}  # its own package
-    done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/full.yaml"], cwd=checkout,
-                          env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run([sys.executable, "-m", "optical", "book", "--params", "params/full.yaml", "--no-run"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert f"HTML: {checkout}" in done.stdout, "the book must be built in the checkout"
     status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True).stdout

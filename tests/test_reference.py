@@ -30,7 +30,7 @@ def test_reference_rows_on_hausa(real_cache, monkeypatch):
 
     from optical.data.afriqa import _load_queries_cached
     from optical.data.registry import load_tasks
-    from optical.evaluate import Retriever, evaluate_tasks
+    from optical.eval.system import Retriever, evaluate_tasks
 
     monkeypatch.setenv("OPTICAL_CACHE_DIR", str(real_cache))
     monkeypatch.delenv("OPTICAL_DATA_DIR", raising=False)

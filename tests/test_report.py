@@ -337,7 +337,7 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
 
 
 def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_languages(tmp_path, monkeypatch):
-    import optical.evaluate
+    import optical.eval.system
     from optical.io import atomic_write_json, read_json
     from optical.studies.test_reads import final_test
 
@@ -347,7 +347,7 @@ def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_
         evaluated.append((target, tuple(languages)))
         return {"macro": {"MRR@10": 0.9}, "languages": {lang: {"MRR@10": 0.9} for lang in languages}}
 
-    monkeypatch.setattr(optical.evaluate, "evaluate", evaluate)
+    monkeypatch.setattr(optical.eval.system, "evaluate", evaluate)
     study = {"languages": ["hau"], "train": {"max_steps": 1}, "variants": {"ot": {"loss": "ot"}}}
     p = {"dataset": "afriqa", "teacher": "t", "rerun": study, "long_rerun": study,
          "fair": {**study, "languages": ["zul"]}}
@@ -367,7 +367,7 @@ def test_final_test_reuses_the_floor_and_ceiling_another_study_read_on_the_same_
 
 
 def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher(tmp_path, monkeypatch):
-    import optical.evaluate
+    import optical.eval.system
     from optical.studies.test_reads import final_test
 
     evaluated = []
@@ -378,7 +378,7 @@ def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher
                 "languages": {lang: {"n_queries": 1, "MRR@10": 0.5} for lang in languages},
                 "per_query": {"MRR@10": {lang: {"0": 0.5} for lang in languages}}}
 
-    monkeypatch.setattr(optical.evaluate, "evaluate", evaluate)
+    monkeypatch.setattr(optical.eval.system, "evaluate", evaluate)
     study = {"languages": ["hau"], "train": {"max_steps": 1, "seed": 0}, "variants": {"ot": {"loss": "ot"}}}
     final_test({"dataset": "afriqa", "teacher": "t1", "rerun": study}, "rerun", ["ot"], ("pooled",), tmp_path)
     final_test({"dataset": "afriqa", "teacher": "t1", "rerun": study}, "rerun", ["ot"], ("pooled",), tmp_path)
@@ -391,11 +391,11 @@ def test_final_test_reads_students_floors_and_ceilings_again_for_another_teacher
 
 
 def test_looking_for_a_floor_in_another_study_never_moves_or_replaces_its_files(tmp_path, monkeypatch, caplog):
-    import optical.evaluate
+    import optical.eval.system
     from optical.io import read_json
     from optical.studies.test_reads import final_test
 
-    monkeypatch.setattr(optical.evaluate, "evaluate", lambda target, dataset, languages, teacher, split, readout: {
+    monkeypatch.setattr(optical.eval.system, "evaluate", lambda target, dataset, languages, teacher, split, readout: {
         "macro": {"MRR@10": {"t1": 0.1, "t2": 0.2}[teacher]}, "languages": {}})
     study = {"languages": ["hau"], "train": {"max_steps": 1}, "variants": {}}
     final_test({"dataset": "afriqa", "teacher": "t1", "rerun": study}, "rerun", [], ("pooled",), tmp_path)
@@ -707,7 +707,7 @@ def test_size_frame_gives_each_size_and_system_its_seed_mean():
 
 def test_a_closed_form_space_read_on_english_translations_gives_the_ceiling_through_its_maps(tiny_model, afriqa_dir,
                                                                                          tmp_path):
-    from optical.evaluate import evaluate
+    from optical.eval.system import evaluate
     from optical.studies.closed_form import closed_form_maps
 
     model = str(tiny_model)

@@ -62,6 +62,51 @@ def test_a_result_is_reused_for_its_parameters_only_and_never_lost(tmp_path, cap
     assert "(fresh=True)" in caplog.text
 
 
+def test_a_read_only_store_reads_and_names_the_command_for_what_it_lacks(tmp_path, monkeypatch):
+    path, params = tmp_path / "results" / "e5t_dev" / "kd.json", {"train": {"lr": 1e-4}}
+    written = store.store(path, params, {"mrr": 0.31})
+    other = store.store(path, {"train": {"lr": 5e-4}}, {"mrr": 0.4})  # the first is kept under superseded/
+    monkeypatch.setenv(store.READ_ONLY, "1")
+    before = sorted(p.name for p in path.parent.rglob("*.json"))
+    assert store.stored(path, params) == written and store.stored(path, other["params"]) == other
+    assert sorted(p.name for p in path.parent.rglob("*.json")) == before, "a read moved a file"
+    with pytest.raises(store.MissingResult, match=r"kd.json: stored with other parameters \(train.lr: 0.0005 -> 0.002\); "
+                       r"the book only reads the store: `optical run --params <the same file> --study e5t_dev` "
+                       r"makes it"):
+        store.stored(path, {"train": {"lr": 2e-3}})
+    with pytest.raises(store.MissingResult, match="ot.json: no result stored"):
+        store.stored(path.parent / "ot.json", params)
+    with pytest.raises(store.MissingResult, match=r"something tried to compute it\); the book only reads the store: "
+                                                  "`optical run --params <the same file>` makes every result"):
+        store.store(tmp_path / "results" / "afriqa" / "bm25.json", params, {"mrr": 0.5})
+    assert not (path.parent / "ot.json").exists()
+
+
+def test_every_results_folder_is_a_study_or_a_chapter_folder_the_missing_message_knows():
+    from optical.params import load_params
+    from optical.study_spec import studies_of
+
+    studies = set(studies_of(load_params(ROOT / "params" / "full.yaml", ROOT)))
+    folders = {p.name for p in (ROOT / "results").iterdir() if p.is_dir()}
+    assert folders <= studies | store.NOT_STUDIES, folders - studies - store.NOT_STUDIES
+    assert not studies & store.NOT_STUDIES
+
+
+def test_every_chapter_reads_back_from_the_committed_store_with_the_store_read_only(monkeypatch):
+    """What the book build does: each chapter's one call (optical.studies.chapters) with the main job's parameters
+    finds every result it needs in the committed store, and writes nothing."""
+    from optical.book import results_digest
+    from optical.params import chapter_parameters, load_params
+    from optical.studies.chapters import CHAPTERS, run_chapter
+
+    monkeypatch.setenv(store.READ_ONLY, "1")
+    params, before = load_params(ROOT / "params" / "full.yaml", ROOT), results_digest(ROOT / "results")
+    for chapter in CHAPTERS:
+        out = run_chapter(chapter, chapter_parameters(chapter, params), ROOT)
+        assert out, chapter
+    assert results_digest(ROOT / "results") == before
+
+
 def _store_written(path: Path, result: object) -> bool:
     """Whether a committed results file is one the store writes (not a seed mean, summary or manifest)."""
     return (isinstance(result, dict) and isinstance(result.get("params"), dict) and path.name != "manifest.json"

@@ -1,4 +1,4 @@
-"""Studies as data (optical.study): variants defined once, students = variant × seeds, dev rules checked."""
+"""Studies as data (optical.study_spec): variants defined once, students = variant × seeds, dev rules checked."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ import pytest
 
 from optical.io import atomic_write_json, read_json
 from optical.params import load_params
-from optical.study import check_choices, compile_studies, resolve_variants
+from optical.study_spec import check_choices, compile_studies, resolve_variants
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = {"kd": {"loss": "kd"}, "ot": {"loss": "ot", "epsilon": 0.05},
@@ -88,7 +88,7 @@ def test_optical_run_lists_the_studies_and_names_an_unknown_one(tmp_path, capsys
 
 
 def test_a_best_of_rule_resolves_to_the_dev_winner_and_waits_for_its_dev_study(tmp_path):
-    from optical.study import resolve_pending, tested_students
+    from optical.study_spec import resolve_pending, tested_students
 
     params = {"variants": REGISTRY,
               "dev": {"languages": ["hau"], "train": {"seed": 0}, "students": ["kd", "ot", "ot-star", "ot-star-long"],
@@ -154,7 +154,7 @@ def test_a_run_of_some_students_trains_only_them_and_leaves_the_claim_to_the_who
 
 
 def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(tmp_path):
-    from optical.study import resolve_pending
+    from optical.study_spec import resolve_pending
 
     registry = {"kd": {"loss": "kd"}, "kd-frozen": {"loss": "kd", "freeze_embeddings": True},
                 "kd-frozen-lr5e-4": {"loss": "kd", "freeze_embeddings": True, "lr": 5e-4},

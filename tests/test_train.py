@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from optical.cli import main
 from optical.data.schema import Bitext
-from optical.evaluate import evaluate
+from optical.eval.system import evaluate
 from optical.models import StudentQueryEncoder
 from optical.config import TrainConfig, config_from_dict
 from optical.train import train
@@ -344,7 +344,7 @@ def test_cli_train_refuses_bad_options_before_loading_anything(flags, message, t
     def no_loading(*args, **kwargs):
         raise AssertionError("a model or data was loaded before the options were checked")
 
-    monkeypatch.setattr("optical.experiment.training_bitext", no_loading)
+    monkeypatch.setattr("optical.data.training.training_bitext", no_loading)
     assert main(["train", "--output-dir", str(tmp_path / "run"), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -96,7 +96,7 @@ def test_hub_path_with_datasets_mocked_at_the_network_boundary(monkeypatch):
 
 def test_registry_and_bitext_builder_read_webfaq_from_a_local_directory(tmp_path, monkeypatch):
     from optical.data.registry import load_tasks
-    from optical.experiment import dev_tasks, training_bitext
+    from optical.data.training import dev_tasks, training_bitext
 
     (tmp_path / "swa").mkdir()
     (tmp_path / "swa" / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in make_rows()))

@@ -14,7 +14,7 @@ import json
 
 from optical.data.registry import load_tasks
 from optical.data.paths import REPO_ROOT
-from optical.evaluate import Retriever
+from optical.eval.system import Retriever
 
 SYSTEMS = ("teacher", "ceiling")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from optical.eval.macro import describe
 from optical.io import atomic_write_text, read_json, read_json_folder
 from optical.report.summary import against_kd, best_closed_form
-from optical.study import in_family
+from optical.study_spec import in_family
 
 ARM_KEYS = {"study", "name", "who", "space", "shares"}
 """What an arm of the ``abstract`` section holds: its final ``study``, a short ``name``, ``who`` teaches whom, the

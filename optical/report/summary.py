@@ -143,9 +143,9 @@ def past_budget_sentence(results: dict[str, dict], budget: int) -> str:
 
 
 def best_per_family(results: dict[str, dict], families: tuple[str, ...] = ("kd", "ot")) -> dict[str, tuple]:
-    """The best variant of each family of a dev study by :func:`optical.study.dev_seed_means` (what a ``best_of``
+    """The best variant of each family of a dev study by :func:`optical.study_spec.dev_seed_means` (what a ``best_of``
     rule picks; a family without a result is left out): ``{family: (name, score)}``."""
-    from optical.study import dev_seed_means, in_family
+    from optical.study_spec import dev_seed_means, in_family
 
     score, out = dev_seed_means(results), {}
     for family in families:
@@ -159,7 +159,7 @@ def dev_choice_sentence(results: dict[str, dict], families: tuple[str, ...] = ("
                         twin: str | None = "-frozen") -> str:
     """Markdown: the best variant of each family on a dev study (:func:`best_per_family`) and, for each variant
     with a twin ``<variant><twin>``, what the twin changes on dev."""
-    from optical.study import twin_scores
+    from optical.study_spec import twin_scores
 
     parts = [f"the best {family.upper()} variant is {alias(name)} ({score:.3f})"
              for family, (name, score) in best_per_family(results, families).items()]
@@ -297,7 +297,7 @@ def tuning_budget_rows(studies: dict[str, dict[str, dict]], declared: dict[str, 
     curve) and at its selected step, and its rank in its family by the selected score (what a ``best_of`` rule
     reads). A student ``declared`` for a study (``{study: [variants]}``) without a stored result is a row with no
     scores, so the table says what is still to run. Contrastive KD is a family of its own."""
-    from optical.study import in_family
+    from optical.study_spec import in_family
 
     rows = []
     for study, results in studies.items():

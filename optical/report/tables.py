@@ -143,10 +143,10 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
 
 def twin_table(results: dict[str, dict], suffix: str = "-frozen") -> pd.DataFrame:
     """Each variant beside its twin named ``<variant><suffix>`` (e.g. frozen word embeddings): best macro dev
-    MRR@10 of both, mean over seeds (:func:`optical.study.twin_scores`), and the difference. (Step times are not
+    MRR@10 of both, mean over seeds (:func:`optical.study_spec.twin_scores`), and the difference. (Step times are not
     compared from the cards: a card's wall time counts whatever else the machine ran meanwhile;
     ``benchmarks/bench_step.py`` measures the ratio in one run.)"""
-    from optical.study import twin_scores
+    from optical.study_spec import twin_scores
 
     rows = {alias(name): {"dev macro": base, f"dev macro{suffix.replace('-', ' ')}": other, "Δ": other - base}
             for name, (base, other) in twin_scores(results, suffix).items()}
@@ -160,7 +160,7 @@ def size_frame(studies: dict[int, dict[str, dict]], panel: str = "macro") -> pd.
     per arm when frames of several arms are concatenated)."""
     import numpy as np
 
-    from optical.study import seed_groups
+    from optical.study_spec import seed_groups
 
     rows = []
     for pairs, results in studies.items():
@@ -302,7 +302,7 @@ def reproduce_table(cost: pd.DataFrame, params: dict, params_file: str = "params
     languages and step budget), its CPU hours of training and of evaluation (from ``cost``, :func:`compute_cost` of
     the results folder), the device the cards name, and the one command that runs it (trains only what the store
     lacks)."""
-    from optical.study import studies_of
+    from optical.study_spec import studies_of
 
     runnable = studies_of(params)
     rows = {}

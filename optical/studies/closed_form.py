@@ -23,8 +23,8 @@ import numpy as np
 from optical import store
 from optical.data.registry import load_tasks
 from optical.eval.metrics import aggregate, per_query
-from optical.evaluate import query_translations
-from optical.experiment import dev_tasks, training_bitext
+from optical.eval.system import query_translations
+from optical.data.training import dev_tasks, training_bitext
 from optical.layout import Layout
 from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
 from optical.transport.linear_maps import fit_map

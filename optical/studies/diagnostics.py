@@ -7,11 +7,11 @@ from pathlib import Path
 from optical import store
 from optical.config import TRAIN_KEYS, config_from_dict
 from optical.data.registry import load_tasks
-from optical.experiment import dev_tasks, training_bitext
+from optical.data.training import dev_tasks, training_bitext
 from optical.io import atomic_write_json
 from optical.layout import Layout
 from optical.studies.students import cached_teacher
-from optical.study import in_family, seed_groups
+from optical.study_spec import in_family, seed_groups
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
 # (the main job on committed results) starts in a second instead of five

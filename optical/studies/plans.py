@@ -101,7 +101,7 @@ def student_plans(p: dict, key: str, student: str, language: str, n_pairs: int =
 
 def _plans(config, dataset: str, languages: list[str], max_pairs: int | None, trained: Path, language: str,
            n_pairs: int) -> dict:
-    from optical.experiment import training_bitext
+    from optical.data.training import training_bitext
     from optical.models import StudentQueryEncoder, Teacher, load_sentence_transformer
     from optical.train import bitext_idf
 
@@ -126,9 +126,9 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
               "epsilon": p["train"].get("epsilon", 0.05)}
     path = Layout(root).study(p["dataset"]) / "alignment.json"
     trained = Layout(root).run(p["dataset"], a["student"]) / "student"
-    if not trained.is_dir() and path.is_file() and read_json(path).get("params") == params:
-        log.info("no trained student %s here: reusing the plans stored in %s", trained, path)
-        return read_json(path)  # the "after" plans were stored when the student was trained
+    if (kept := store.peek(path, params)) is not None and (kept["trained_student"] or not trained.is_dir()):
+        log.info("reusing the plans stored in %s", path)  # the "after" plans were stored when the student was here
+        return kept
     bitext = afriqa.build_bitext(a["language"])
     pairs = list(zip(bitext.source, bitext.target))[: a["n_pairs"]]
     students = {"before": StudentQueryEncoder(load_sentence_transformer(p["teacher"]))}

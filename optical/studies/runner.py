@@ -9,14 +9,14 @@ from pathlib import Path
 
 from optical.studies.students import dev_study
 from optical.studies.test_reads import final_test
-from optical.study import resolve_pending, studies_of, tested_students
+from optical.study_spec import resolve_pending, studies_of, tested_students
 
 
 def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = False,
               only: list[str] | None = None) -> dict[str, dict]:
     """Study ``key``: ``{"dev": its students' dev results, "test": its test reads (empty unless final)}``.
 
-    A combination rule waiting for the study's students (:func:`optical.study.combination`) is resolved and
+    A combination rule waiting for the study's students (:func:`optical.study_spec.combination`) is resolved and
     trained once they have run. ``only``: train just these students (a session's share of a long study); a final study still reads each one's
     test as it finishes, but the seed means and the claim's test wait for a run of the whole study."""
     if key not in studies_of(params):

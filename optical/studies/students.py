@@ -9,7 +9,7 @@ from pathlib import Path
 
 from optical import store
 from optical.config import DATA_KEYS, TRAIN_KEYS, config_from_dict
-from optical.experiment import dev_evaluator, dev_tasks, training_bitext
+from optical.data.training import dev_evaluator, dev_tasks, training_bitext
 from optical.io import read_json
 from optical.layout import Layout
 from optical.studies.test_reads import test_read
@@ -57,7 +57,7 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     path = Path(results_dir) / f"{name}.json"
     if (stored := store.stored(path, params, fresh)) is not None:
         return stored
-    from optical.evaluate import evaluate
+    from optical.eval.system import evaluate
     from optical.train import train
 
     config, bitext, teacher, cache, evaluator = training_inputs(train_params, dataset, languages)

@@ -9,7 +9,7 @@ from pathlib import Path
 from optical import store
 from optical.io import atomic_write_json, read_json
 from optical.layout import Layout
-from optical.study import in_family, seed_groups
+from optical.study_spec import in_family, seed_groups
 from optical.studies.seed_means import (PER_LANGUAGE_RESAMPLES, keep_tests, add_macro_comparison,
                                         add_significance, aggregate_seeds)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def run_baseline(system: str, dataset: str, languages: list[str], teacher: str, results_dir: str | Path,
                  split: str = "test", fresh: bool = False, name: str | None = None) -> dict:
     """Evaluate a built-in system and store ``results_dir/<name or system>.json``."""
-    from optical.evaluate import evaluate
+    from optical.eval.system import evaluate
 
     params = {"system": system, "dataset": dataset, "languages": languages, "teacher": teacher, "split": split}
     path = Path(results_dir) / f"{name or system}.json"
@@ -103,7 +103,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
     if (stored := store.stored(path, params, fresh)) is None:
         stored = None if train or fresh else _floor_of_another_study(root, path.name, params)
         if stored is None:
-            from optical.evaluate import evaluate
+            from optical.eval.system import evaluate
             from optical.models import STUDENT_CARD
 
             target = str(Layout(root).run(key, system) / "student") if train else system

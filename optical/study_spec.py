@@ -113,12 +113,12 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
     """``params`` with every study written with ``students`` expanded into its ``variants`` mapping and the
     top-level ``variants`` registry resolved and removed; a study still written with ``variants`` is kept.
     ``best_of`` rules read the dev results under ``root``/results (a dev study is compiled before the studies
-    that choose from it: write it first)."""
+    that choose from it, wherever it is written)."""
     registry = resolve_variants(params.get("variants") or {}, where)
     out = {k: v for k, v in params.items() if k != "variants"}
-    for key, section in params.items():
-        if not isinstance(section, Mapping) or "students" not in section:
-            continue
+    for key in _dependency_order({k: _rules_of(v) for k, v in params.items()
+                                  if isinstance(v, Mapping) and "students" in v}, where):
+        section = params[key]
         place = f"{where}{key}."
         if "variants" in section:
             raise ValueError(f"{place}: write its students or its variants, not both")
@@ -159,6 +159,39 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
             compiled["pending"] = pending
         out[key] = _combine(compiled, key, root)
     return out
+
+
+def _rules_of(section: Mapping) -> set[str]:
+    """The dev studies the rules of a study section name (``best_of`` in ``students`` or ``tested``, written or
+    compiled into ``chosen_on_dev`` and ``pending``)."""
+    entries = [*(section.get("students") or []), *(section.get("tested") or [])]
+    rules = [e["best_of"] for e in entries if isinstance(e, Mapping) and isinstance(e.get("best_of"), Mapping)]
+    rules += list((section.get("chosen_on_dev") or {}).values())
+    rules += [item["rule"] for item in section.get("pending") or [] if "rule" in item]
+    return {r["study"] for r in rules if isinstance(r, Mapping) and "study" in r}
+
+
+def _dependency_order(needs: Mapping[str, set[str]], where: str = "") -> list[str]:
+    """The keys of ``needs`` with each after the studies it needs (file order otherwise); raises on a cycle."""
+    order: list[str] = []
+
+    def visit(key: str, chain: tuple[str, ...]) -> None:
+        if key in chain:
+            raise ValueError(f"{where}{key}: its dev rules need it through {' -> '.join(chain + (key,))}")
+        if key not in order:
+            for other in needs[key]:
+                if other in needs and other != key:
+                    visit(other, chain + (key,))
+            order.append(key)
+
+    for key in needs:
+        visit(key, ())
+    return order
+
+
+def study_order(params: Mapping) -> list[str]:
+    """The studies of loaded parameters in the order they can run: each after the dev studies its rules read."""
+    return _dependency_order({k: _rules_of(params[k]) for k in studies_of(params)})
 
 
 def _combine_rule(rule: object, variants: Mapping, where: str) -> dict:
