@@ -29,16 +29,17 @@ root = "."
 # %%
 from optical.params import checked_parameters
 
-globals().update(checked_parameters(globals(), "00_data"))  # unknown names stop the run; lists as YAML
+params = checked_parameters(globals(), "00_data")  # unknown names stop the run; lists as YAML
+globals().update(params)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.data.afriqa import DATASETS
-from optical.studies.diagnostics import data_summary
+from optical.studies.chapters import run_chapter
 
-summary = data_summary({"dataset": dataset, "languages": languages}, root)
+summary = run_chapter("00_data", params, root)["summary"]
 display(Markdown(f"**Corpus:** {summary['corpus_size']:,} distinct English gold passages of all splits; "
                  f"`{dataset}`: {DATASETS[dataset]}."))
 

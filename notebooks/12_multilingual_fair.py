@@ -66,7 +66,7 @@ from optical.report.summary import dev_choice_sentence, e5s_start_sentence, zero
 from optical.report.tables import (maps_on_students_table, ot_diagnostics, plan_entropy_table, show_dev_curves,
                                    show_dev_table, show_final_test, show_tuning_budget, twin_table)
 from optical.studies.chapters import run_chapter
-from optical.study_spec import check_choices
+from optical.study_spec import check_choices, combination_lines, declared_students
 
 chapter = run_chapter("12_multilingual_fair", params, root, fresh)  # the studies run (or read back), then shown
 
@@ -156,8 +156,9 @@ if e5t_results:
 
 # %%
 if e5t_kd_dev:
-    show_tuning_budget(Path(root) / "results", {"e5t_dev": list(e5t_dev["variants"]) if e5t_dev else [],
-                                                "e5t_kd_dev": list(e5t_kd_dev["variants"])})
+    show_tuning_budget(Path(root) / "results", {"e5t_dev": declared_students(e5t_dev) if e5t_dev else [],
+                                                "e5t_kd_dev": declared_students(e5t_kd_dev)})
+    display(Markdown("\n".join(f"* {line}" for line in combination_lines(e5t_kd_dev))))
 
 # %% [markdown]
 # ### Transport plans of the OT student chosen on dev

@@ -245,15 +245,16 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
         })
 
     book_root = REPO_ROOT if root == REPO_ROOT else stage_book(root)
-    read = results_digest(Layout(root).results)
+    read = result_files(Layout(root).results)
     os.environ[store.READ_ONLY] = "1"  # inherited by the kernels: the notebooks only read
     try:
         execute_notebooks(params, sources, book_root / "book" / "executed", root, write_manifest,
                           Path(params_path).resolve())
     finally:
         del os.environ[store.READ_ONLY]
-    if results_digest(Layout(root).results) != read:
-        raise RuntimeError(f"the notebooks changed {Layout(root).results}: the book build must only read the store")
+    if changed := sorted(set(read.items()) ^ set(result_files(Layout(root).results).items())):
+        raise RuntimeError(f"the notebooks changed {Layout(root).results} ({', '.join(sorted({p for p, _ in changed}))}): "
+                           "the book build must only read the store")
     if build:
         write_abstract(Layout(root).results, book_root, params.get("abstract") or [])
         html = build_html(book_root)
@@ -261,15 +262,19 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     return path
 
 
+def result_files(folder: Path) -> dict[str, str]:
+    """sha1 of each results JSON file under ``folder`` by its relative path, the manifest excluded."""
+    import hashlib
+
+    return {str(file.relative_to(folder)): hashlib.sha1(file.read_bytes()).hexdigest()
+            for file in sorted(folder.rglob("*.json")) if file.name != "manifest.json"} if folder.is_dir() else {}
+
+
 def results_digest(folder: Path) -> str:
     """sha1 over the results JSON files under ``folder`` (paths and bytes), the manifest excluded."""
     import hashlib
 
-    digest = hashlib.sha1()
-    for file in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
-        if file.name != "manifest.json":
-            digest.update(str(file.relative_to(folder)).encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()
+    return hashlib.sha1(repr(sorted(result_files(folder).items())).encode()).hexdigest()
 
 
 def _gpu() -> str | None:

@@ -47,9 +47,14 @@ def load_params(path: str | Path, root: str | Path = ".") -> dict:
     results under ``root``) and every training section is validated (:func:`check_train_sections`)."""
     from optical.study_spec import compile_studies
 
+    from optical.study_spec import studies_of
+
     path = Path(path)
     params = compile_studies(expand_studies(_merged_params(path), f"{path.name}: "), f"{path.name}: ", root)
     check_train_sections(params, f"{path.name}: ")
+    if isinstance(params.get("statistics"), dict):  # a study without its own tests with the file's
+        for key in (k for k in studies_of(params) if "statistics" not in params[k]):
+            params[key] = {**params[key], "statistics": params["statistics"]}
     return params
 
 
@@ -140,7 +145,7 @@ def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
     notebook's ``parameters`` cell declares nor ``params/full.yaml`` has as a section (``-f params/full.yaml`` gives
     every section) stops the run naming it and the valid ones (a misspelt ``-p langauges hau``); a value given as
     text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``, ``-p seeds [0]``) is read
-    as YAML. ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
+    as YAML, and a list may be written as on a command line (``-p languages hau,zul``, ``-p seeds 0``). ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
     Returns every declared parameter's value."""
     import inspect
 
@@ -162,6 +167,10 @@ def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
                 value = yaml.safe_load(value)
             except yaml.YAMLError as err:
                 raise ValueError(f"parameter {name}: {value!r} is not YAML ({err})") from None
+        if isinstance(default, list) and value is not None and not isinstance(value, list):
+            # a list as written on a command line: hau, or hau,zul (each item read as YAML: 0,1 gives numbers)
+            value = [yaml.safe_load(item.strip()) for item in value.split(",")] if isinstance(value, str) \
+                else [value]
         if default is not None and value is not None and type(value) is not type(default) \
                 and not (isinstance(default, float) and isinstance(value, int)):
             raise ValueError(f"parameter {name}: expected {type(default).__name__} like {default!r}, got {value!r}")

@@ -189,6 +189,28 @@ def _dependency_order(needs: Mapping[str, set[str]], where: str = "") -> list[st
     return order
 
 
+def declared_students(section: Mapping) -> list[str]:
+    """The students a compiled study declares: its variants and the combined students still waiting for theirs."""
+    return [*section["variants"], *(item["combine"]["name"] for item in section.get("pending") or ()
+                                   if "combine" in item)]
+
+
+def combination_lines(section: Mapping) -> list[str]:
+    """Sentences on each combination rule of a compiled study: what it waits for, or what it combined."""
+    lines = []
+    for item in section.get("pending") or ():
+        if "combine" in item:
+            rule = item["combine"]
+            lines.append(f"`{rule['name']}`: the options of `{rule['base']}` with every change of a `{rule['among']}` "
+                         f"student that beat it on dev; declared once they have all run.")
+    for name, record in (section.get("combined") or {}).items():
+        changes = ", ".join(f"`{n}`" for n in record["from"]) or "none"
+        same = f"; that is `{record['same_as']}` itself, already trained" if record.get("same_as") else ""
+        lines.append(f"`{name}`: `{record['base']}` with the changes of {changes} (each beat it on dev; where two "
+                     f"change one option, the better one's value){same}.")
+    return lines
+
+
 def study_order(params: Mapping) -> list[str]:
     """The studies of loaded parameters in the order they can run: each after the dev studies its rules read."""
     return _dependency_order({k: _rules_of(params[k]) for k in studies_of(params)})

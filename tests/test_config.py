@@ -99,8 +99,12 @@ def test_notebook_parameters_are_checked_and_typed(tmp_path):
     with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['langauges'\] for 02_distillation; valid: "
                                          r"\['dataset', 'fresh', 'languages'"):
         checked_parameters({**given, "langauges": "hau"}, "02_distillation")
-    with pytest.raises(ValueError, match="parameter languages: expected list"):
-        checked_parameters({**given, "languages": "hau"}, "02_distillation")
+    # a list as written on a command line: papermill -p languages hau,zul -p seeds 0,1 (or -p seeds 0: an int)
+    written = checked_parameters({**given, "languages": "hau,zul", "seeds": "0,1", "losses": "kd"}, "02_distillation")
+    assert written["languages"] == ["hau", "zul"] and written["seeds"] == [0, 1] and written["losses"] == ["kd"]
+    assert checked_parameters({**given, "seeds": 0}, "02_distillation")["seeds"] == [0]
+    with pytest.raises(ValueError, match="parameter train: expected dict"):
+        checked_parameters({**given, "train": "800"}, "02_distillation")
     assert checked_parameters({**given, "checked_parameters": checked_parameters}, "02_distillation")["root"] == "x"
     assert checked_parameters({**given, "e5t_long": {"final": True}}, "02_distillation")["root"] == "x", \
         "a section of params/full.yaml the notebook does not read (papermill -f params/full.yaml) is no typo"

@@ -158,6 +158,32 @@ def test_readme_rerender_of_the_conclusions_shows_what_the_book_shows(tmp_path):
     assert text.strip() == book.strip() and "it/s]" not in text  # the book's text, and no progress bar
 
 
+@pytest.mark.slow
+def test_readme_papermill_route_trains_only_what_the_store_lacks(tmp_path):
+    """README's papermill commands for chapter 2 run as written (the scratch folder in a temporary one): the first
+    trains two students; the second changes one parameter (a second seed) and trains only that seed's students,
+    the first two read back from the store untouched."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("## Change a parameter"):]
+    block = block[block.index("```bash\n") + 8:block.index("```\n", block.index("```bash"))].replace("\\\n", " ")
+    lines = [shlex.split(x) for x in block.splitlines() if x.strip().startswith("papermill notebooks/02_")]
+    assert len(lines) == 2
+    seeds = tmp_path / "results" / "afriqa-mini" / "seeds"
+    for i, args in enumerate(lines):
+        args = [str(tmp_path / "02.ipynb") if a == "scratch/02.ipynb" else str(tmp_path) if a == "scratch" else a
+                for a in args]
+        done = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stderr[-3000:]
+        if i == 0:
+            first = {f.name: (f.read_bytes(), f.stat().st_mtime_ns) for f in seeds.glob("*.json")}
+            assert sorted(first) == ["kd-seed0.json", "ot-seed0.json"]
+    after = {f.name: (f.read_bytes(), f.stat().st_mtime_ns) for f in seeds.glob("*.json")}
+    assert sorted(after) == ["kd-seed0.json", "kd-seed1.json", "ot-seed0.json", "ot-seed1.json"]
+    assert {k: after[k] for k in first} == first, "a stored student was trained or rewritten again"
+
+
 def checkout_of_the_working_tree(target: Path) -> Path:
     """A fresh git checkout at ``target`` of this working tree as it is (tracked files and untracked ones that git
     does not ignore, uncommitted edits included), committed there, so that ``git status`` there starts clean."""

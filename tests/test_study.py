@@ -154,7 +154,7 @@ def test_a_run_of_some_students_trains_only_them_and_leaves_the_claim_to_the_who
 
 
 def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(tmp_path):
-    from optical.study_spec import resolve_pending
+    from optical.study_spec import combination_lines, declared_students, resolve_pending
 
     registry = {"kd": {"loss": "kd"}, "kd-frozen": {"loss": "kd", "freeze_embeddings": True},
                 "kd-frozen-lr5e-4": {"loss": "kd", "freeze_embeddings": True, "lr": 5e-4},
@@ -173,6 +173,8 @@ def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(
         atomic_write_json(tmp_path / "results" / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": score}})
     waiting = compile_studies(params, root=tmp_path)
     assert "kd-combined" not in waiting["dev"]["variants"] and waiting["dev"]["pending"][0]["combine"]
+    assert declared_students(waiting["dev"])[-1] == "kd-combined"
+    assert "declared once they have all run" in combination_lines(waiting["dev"])[0]
     assert waiting["final"]["pending"], "a study choosing among kd waits for the combination"
     atomic_write_json(tmp_path / "results" / "dev" / "kd-frozen-cosine.json", {"training": {"best_dev_macro_mrr10": 0.49}})
     dev = resolve_pending(waiting, "dev", tmp_path)  # at run time, once the other students have run
@@ -184,6 +186,8 @@ def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(
     assert compile_studies(params, root=tmp_path)["final"]["pending"], "the combined student has no dev result yet"
     atomic_write_json(tmp_path / "results" / "dev" / "kd-combined.json", {"training": {"best_dev_macro_mrr10": 0.58}})
     assert list(compile_studies(params, root=tmp_path)["final"]["variants"]) == ["kd-combined"]
+    line, = combination_lines(dev)
+    assert all(f"`{name}`" in line for name in ["kd-combined", *dev["combined"]["kd-combined"]["from"]])
     # one change that helped: the combination is that student, not a second copy of it
     for name in ("kd", "kd-frozen-lr2e-4", "kd-frozen-center"):
         atomic_write_json(tmp_path / "results" / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": 0.4}})

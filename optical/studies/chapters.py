@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
-from optical.studies.diagnostics import e5_fidelity, loss_scales, webfaq_unavailable
+from optical.studies.diagnostics import data_summary, e5_fidelity, loss_scales, webfaq_unavailable
 from optical.studies.first_comparison import ablations, baselines, bitext_size, multilingual, students
 from optical.studies.plans import alignment_examples, student_plans
 from optical.studies.runner import run_study
@@ -31,6 +31,11 @@ def _pick(ns: dict, *keys: str) -> dict:
 def _studies(ns: dict, keys: list[str], root: Path, fresh: bool) -> dict[str, dict]:
     """:func:`run_study` of each study of ``keys`` that the parameters give (a ``None`` section is not run here)."""
     return {key: run_study(ns, key, root, fresh) for key in keys if ns.get(key)}
+
+
+def data(ns: dict, root: Path, fresh: bool) -> dict:
+    """`00_data`: the corpus, query and bitext counts per language, and examples."""
+    return {"summary": data_summary(_pick(ns, "dataset", "languages"), root)}
 
 
 def first_baselines(ns: dict, root: Path, fresh: bool) -> dict:
@@ -128,7 +133,7 @@ def low_data(ns: dict, root: Path, fresh: bool, star: str = "ot-eps0.01-annealed
 
 
 CHAPTERS: dict[str, Chapter] = {
-    "01_baselines": first_baselines, "02_distillation": first_students, "03_ablations": first_ablations,
+    "00_data": data, "01_baselines": first_baselines, "02_distillation": first_students, "03_ablations": first_ablations,
     "04_bitext_size": first_bitext_size, "05_alignment": first_alignment, "06_webfaq": webfaq,
     "07_multilingual": first_multilingual, "08_fair_test": fair_test, "11_closed_form": closed_form,
     "12_multilingual_fair": multilingual_fair, "14_low_data": low_data}

@@ -34,7 +34,8 @@ def data_summary(p: dict, root: str | Path = ".") -> dict:
                           "passage": test.corpus[next(iter(test.qrels[qid]))][:300]}
     corpus = set().union(*(test.corpus for test in tests.values()))
     summary = {"dataset": p["dataset"], "corpus_size": len(corpus), "languages": rows, "examples": examples}
-    atomic_write_json(Layout(root).study(p["dataset"]) / "data.json", summary)
+    if not store.read_only():  # the book build reads the data, and writes nothing
+        atomic_write_json(Layout(root).study(p["dataset"]) / "data.json", summary)
     return summary
 
 
