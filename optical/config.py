@@ -19,7 +19,7 @@ KD_METRICS = ("mse", "cosine")
 COST_NAMES = ("cosine", "sqeuclidean", "sqeuclidean-raw")  # optical.transport.costs.COSTS (a test checks)
 DEV_CRITERIA = ("queries", "bitext", "mean")
 LOSS_COMPONENTS = ["kd", "token-kd", "ot", "contrastive-kd"]
-DATA_KEYS = {"max_pairs", "dev_bitext_pairs"}
+DATA_KEYS = {"max_pairs", "dev_bitext_pairs", "bitext_version"}
 """Keys a study's ``train`` section may hold beside the :class:`TrainConfig` fields: they choose the bitext."""  # extended by optical.losses.register_loss
 
 _CHECKS = {

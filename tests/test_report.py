@@ -166,7 +166,7 @@ def test_a_student_read_back_without_its_kd_reference_carries_no_stale_significa
 
     p = {"dataset": "afriqa", "languages": ["hau"], "teacher": "t", "losses": ["ot"], "seeds": [0],
          "train": {"max_steps": 1}}
-    train = {**p["train"], "seed": 0, "loss": "ot", "teacher": "t"}
+    train = {**p["train"], "seed": 0, "loss": "ot", "teacher": "t", "bitext_version": 3}  # the current rules
     seed = {"system": "ot-seed0", "dataset": "afriqa", "split": "test", "model": "t",
             "macro": {"MRR@10": 0.5}, "languages": {"hau": {"n_queries": 2, "MRR@10": 0.5}},
             "per_query": {"MRR@10": {"hau": {"a": 1.0, "b": 0.0}}},
@@ -281,7 +281,8 @@ def test_final_test_averages_the_seeds_of_a_variant_and_tests_the_means_against_
     queries = [str(i) for i in range(40)]
 
     def stored(system, rr, folder, readout="pooled"):  # a read already on disk: reused, nothing is evaluated
-        train = {**study["train"], **study["variants"][system]} if system in study["variants"] else None
+        train = {**study["train"], **study["variants"][system], "bitext_version": 3} \
+            if system in study["variants"] else None
         atomic_write_json(folder / f"{system}-{readout}.json", {
             "system": f"{system}-{readout}", "dataset": "afriqa", "split": "test", "model": "m",
             "languages": {"hau": {"n_queries": 40, "MRR@10": sum(rr) / 40}}, "macro": {"MRR@10": sum(rr) / 40},
@@ -516,7 +517,8 @@ def test_replay_to_best_refuses_a_run_whose_parameters_changed_since_it_was_comm
 
     train = {"max_steps": 4, "batch_size": 2, "eval_every": 1}
     atomic_write_json(tmp_path / "results" / "study" / "ot.json", {
-        "params": {"dataset": "afriqa", "languages": ["hau"], "train": {**train, "loss": "ot", "teacher": "t"}},
+        "params": {"dataset": "afriqa", "languages": ["hau"], "train": {**train, "loss": "ot", "teacher": "t",
+                                                                         "bitext_version": 3}},
         "training": {"dev_history": [{"step": 1, "macro": 0.1}]}})
     p = {"dataset": "afriqa", "teacher": "t",
          "study": {"languages": ["hau"], "train": {**train, "max_steps": 8}, "variants": {"ot": {"loss": "ot"}}}}

@@ -46,7 +46,8 @@ def test_a_student_stored_with_other_parameters_is_refused_before_any_retraining
                                      "dev: {languages: [hau], train: {max_steps: 10}, students: [kd]}\n")
     params = load_params(tmp_path / "p.yaml", tmp_path)
     atomic_write_json(tmp_path / "results" / "dev" / "kd.json", {"params": {
-        "dataset": "afriqa", "languages": ["hau"], "train": {"max_steps": 20, "loss": "kd", "teacher": "t"}}})
+        "dataset": "afriqa", "languages": ["hau"],
+        "train": {"max_steps": 20, "loss": "kd", "teacher": "t", "bitext_version": 3}}})
     monkeypatch.setattr(students, "dev_study", lambda *a, **k: pytest.fail("retrained a student it cannot verify"))
     with pytest.raises(ValueError, match=r"other parameters than dev's today \(train.max_steps: 20 -> 10\)"):
         verify_student(params, "dev", "kd", tmp_path)

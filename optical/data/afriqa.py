@@ -18,7 +18,8 @@ from optical.data.jsonl import read_jsonl
 from optical.data.mafand import TRAINING_SPLITS as MAFAND_TRAINING_SPLITS
 from optical.data.mafand import load_mafand
 from optical.data.paths import GET_DATA, data_dir
-from optical.data.schema import Bitext, DataError, RetrievalTask, leakage_key, normalize_text, passage_id
+from optical.data.schema import (BITEXT_VERSION, Bitext, DataError, RetrievalTask, leakage_key, matching_key,
+                                 normalize_text, passage_id)
 
 log = logging.getLogger(__name__)
 
@@ -187,22 +188,23 @@ def load_tasks(languages: list[str] | tuple[str, ...], split: str = "test", root
     return {lang: load_task(lang, split, root, corpus) for lang in languages}
 
 
-def held_out_texts(lang: str, root: str | Path | None = None) -> set[str]:
-    """Matching keys (:func:`optical.data.schema.leakage_key`) of the texts no training pair of ``lang`` may hold.
+def held_out_texts(lang: str, root: str | Path | None = None, key=leakage_key) -> set[str]:
+    """Matching keys (``key``: :func:`optical.data.schema.leakage_key`, or a bitext version's
+    :func:`optical.data.schema.matching_key`) of the texts no training pair of ``lang`` may hold.
 
     Every AfriQA dev and test question and its English translation, in *any* of the eight languages (twi
     repeats questions across splits, English translations recur across languages), and both sides of
     MAFAND's held-out dev split of ``lang`` (the second dev criterion; en-zul repeats dev sentences in test).
     """
-    keys = {leakage_key(t) for other in LANGUAGES for split in ("dev", "test")
+    keys = {key(t) for other in LANGUAGES for split in ("dev", "test")
             for q in load_queries(other, split, root) for t in (q.question, q.translation)}
-    keys |= {leakage_key(t) for pair in load_mafand(lang, root, splits=("dev",)) for t in pair}
+    keys |= {key(t) for pair in load_mafand(lang, root, splits=("dev",)) for t in pair}
     keys.discard("")
     return keys
 
 
 def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafand: bool = True,
-                 afriqa_questions: bool = True, questions_first: bool = True) -> Bitext:
+                 afriqa_questions: bool = True, questions_first: bool = True, version: int = BITEXT_VERSION) -> Bitext:
     """Training bitext for ``lang`` (benchmark.md §1): MAFAND-MT train + test and AfriQA *train* question pairs.
 
     Dev is never training data: MAFAND's dev split is held out, AfriQA dev questions are not used, and every
@@ -211,10 +213,12 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
     the rest is shuffled with ``seed``. ``counts`` reports each source and removal.
 
     ``questions_first`` (our choice) puts the in-domain AfriQA question pairs before the news
-    sentences after shuffling each group, so that a cap on pairs (:meth:`Bitext.take`) keeps them.
+    sentences after shuffling each group, so that a cap on pairs (:meth:`Bitext.take`) keeps them. ``version``:
+    the rules of :data:`optical.data.schema.BITEXT_VERSIONS` (2: NFC case-folded matching, exact duplicates).
     """
     check_languages([lang], LANGUAGES)
-    held_out = held_out_texts(lang, root)
+    key_of = matching_key(version)
+    held_out = held_out_texts(lang, root, key_of)
     raw: list[tuple[str, str, str]] = []
     if mafand:
         raw += [("mafand", s, t) for s, t in load_mafand(lang, root, splits=MAFAND_TRAINING_SPLITS)]
@@ -225,15 +229,16 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
     for origin, src, tgt in raw:
         counts[origin] += 1
         src, tgt = normalize_text(src), normalize_text(tgt)
-        key = (leakage_key(src), leakage_key(tgt))
+        key = (key_of(src), key_of(tgt))
+        same = key if version >= 3 else (src, tgt)  # version 2 removed exact duplicates only
         if not all(key):  # empty, or nothing but punctuation
             counts["removed_empty"] += 1
         elif key[0] in held_out or key[1] in held_out:
             counts["removed_leakage"] += 1
-        elif key in seen:
+        elif same in seen:
             counts["removed_duplicates"] += 1
         else:
-            seen.add(key)
+            seen.add(same)
             pairs.append((src, tgt))
             origins.append(origin)
     order = list(range(len(pairs)))
@@ -246,18 +251,20 @@ def build_bitext(lang: str, root: str | Path | None = None, seed: int = 0, mafan
     return Bitext(lang, [s for s, _ in pairs], [t for _, t in pairs], counts)
 
 
-def mafand_dev(lang: str, root: str | Path | None = None, max_pairs: int | None = None) -> Bitext:
+def mafand_dev(lang: str, root: str | Path | None = None, max_pairs: int | None = None,
+               version: int = BITEXT_VERSION) -> Bitext:
     """MAFAND's held-out dev split of ``lang`` for bitext retrieval (L sentence -> its English source).
 
-    NFC-normalised; a pair whose L or English text repeats an earlier one (:func:`leakage_key`) or has no content
-    is dropped, so every English
+    NFC-normalised; a pair whose L or English text repeats an earlier one (the matching key of bitext ``version``)
+    or has no content is dropped, so every English
     sentence has exactly one source (the retrieval target is unambiguous). Empty when MAFAND lacks ``lang``.
     """
     check_languages([lang], LANGUAGES)
+    key_of = matching_key(version)
     seen_src, seen_tgt, src_out, tgt_out = set(), set(), [], []
     for src, tgt in load_mafand(lang, root, splits=("dev",)):
         src, tgt = normalize_text(src), normalize_text(tgt)
-        key_src, key_tgt = leakage_key(src), leakage_key(tgt)
+        key_src, key_tgt = key_of(src), key_of(tgt)
         if key_src and key_tgt and key_src not in seen_src and key_tgt not in seen_tgt:
             seen_src.add(key_src)
             seen_tgt.add(key_tgt)

@@ -33,6 +33,30 @@ def leakage_key(text: str) -> str:
     return " ".join(folded.translate(_unmatched()).split())
 
 
+BITEXT_VERSIONS = {
+    2: "clean dev (ff86954): texts matched NFC-normalised and case-folded; exact duplicate pairs removed",
+    3: "one matching key (7271e1e): leakage_key for leakage and duplicates (NFKC, case, punctuation and format "
+       "characters aside)",
+}
+"""The bitext rules a result may have been trained on, by version: every result records its ``bitext_version``
+(in its parameters and their digest), so a replay rebuilds the bitext it was trained on. Version 1 (before
+ff86954: AfriQA dev questions in the bitext, only test questions held out) is recorded but not rebuilt."""
+BITEXT_VERSION = 3
+"""The bitext rules of new results."""
+
+
+def matching_key(version: int):
+    """The text-matching key of bitext ``version`` (:data:`BITEXT_VERSIONS`); raises naming the versions it
+    rebuilds."""
+    if version == 3:
+        return leakage_key
+    if version == 2:
+        return lambda text: " ".join(normalize_text(text).casefold().split())
+    raise DataError(f"bitext version {version!r} is not rebuilt by this code (versions: "
+                    f"{', '.join(f'{v}: {d}' for v, d in BITEXT_VERSIONS.items())}); version 1 predates commit "
+                    f"ff86954: check out ff86954~1 to rebuild it")
+
+
 @functools.cache
 def _unmatched() -> dict[int, None]:
     """``str.translate`` table deleting every punctuation (P*) and format (Cf) code point (built once)."""

@@ -7,21 +7,22 @@ from pathlib import Path
 
 from optical.data import afriqa, webfaq
 from optical.data.registry import load_tasks
-from optical.data.schema import Bitext, DataError, RetrievalTask
+from optical.data.schema import BITEXT_VERSION, Bitext, DataError, RetrievalTask
 
 log = logging.getLogger(__name__)
 
 
 def training_bitext(dataset: str, languages: list[str], max_pairs: int | None = None, seed: int = 0,
-                    root: str | Path | None = None) -> list[Bitext]:
-    """One leakage-filtered :class:`Bitext` per language, each capped to ``max_pairs``."""
+                    root: str | Path | None = None, version: int = BITEXT_VERSION) -> list[Bitext]:
+    """One leakage-filtered :class:`Bitext` per language, each capped to ``max_pairs``, under the rules of bitext
+    ``version`` (:data:`optical.data.schema.BITEXT_VERSIONS`; AfriQA)."""
     if dataset == "webfaq":
         return [webfaq.load_split(lang).train.take(max_pairs) for lang in languages]
     if dataset not in afriqa.DATASETS:
         raise DataError(f"no training bitext builder for dataset {dataset!r} "
                         f"(available: {', '.join(afriqa.DATASETS)}, webfaq)")
     afriqa.check_languages(languages, afriqa.LANGUAGES)
-    return [afriqa.build_bitext(lang, root, seed).take(max_pairs) for lang in languages]
+    return [afriqa.build_bitext(lang, root, seed, version=version).take(max_pairs) for lang in languages]
 
 
 def dev_tasks(dataset: str, languages: list[str], root: str | Path | None = None) -> dict[str, RetrievalTask]:
@@ -37,13 +38,19 @@ def dev_tasks(dataset: str, languages: list[str], root: str | Path | None = None
     return load_tasks(dataset, with_dev, "dev", root) if with_dev else {}
 
 
+def with_bitext_version(train: dict) -> dict:
+    """A study's ``train`` mapping with its ``bitext_version`` written out (default: the current
+    :data:`optical.data.schema.BITEXT_VERSION`), so the version is in every result's parameters and digest."""
+    return {"bitext_version": BITEXT_VERSION, **train}
+
+
 def dev_evaluator(dataset: str, languages: list[str], teacher_model, select: str = "afriqa",
-                  mafand_pairs: int | None = 1000, root: str | Path | None = None):
+                  mafand_pairs: int | None = 1000, root: str | Path | None = None, version: int = BITEXT_VERSION):
     """The :class:`optical.eval.dev.DevEvaluator` of ``languages``: dev retrieval tasks, and for AfriQA also
     MAFAND's held-out dev bitext (at most ``mafand_pairs`` per language; 0 leaves it out)."""
     from optical.eval.dev import DevEvaluator
 
     bitexts = {}
     if dataset in afriqa.DATASETS and mafand_pairs != 0:
-        bitexts = {lang: afriqa.mafand_dev(lang, root, mafand_pairs) for lang in languages}
+        bitexts = {lang: afriqa.mafand_dev(lang, root, mafand_pairs, version) for lang in languages}
     return DevEvaluator(teacher_model, dev_tasks(dataset, languages, root), bitexts, select)

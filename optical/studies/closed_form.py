@@ -24,7 +24,8 @@ from optical import store
 from optical.data.registry import load_tasks
 from optical.eval.metrics import aggregate, per_query
 from optical.eval.system import query_translations
-from optical.data.training import dev_tasks, training_bitext
+from optical.data.schema import BITEXT_VERSION
+from optical.data.training import dev_tasks, training_bitext, with_bitext_version
 from optical.layout import Layout
 from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
 from optical.transport.linear_maps import fit_map
@@ -32,6 +33,7 @@ from optical.transport.linear_maps import fit_map
 log = logging.getLogger(__name__)
 
 DEFAULTS = {"sizes": [100, 300, 1000, 4000], "reg": 1e-4, "bitext_max_length": 128, "seed": 0,
+            "bitext_version": BITEXT_VERSION,
             "maps": ["identity", "mean-shift", "gaussian-ot", "procrustes", "procrustes-centred", "lstsq",
                      "lstsq-centred"]}
 
@@ -73,7 +75,8 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
     reads: dict[str, dict] = {split: {} for split in splits}
     pairs = {}
     for lang in languages:
-        bitext = training_bitext(dataset, [lang], max(settings["sizes"]), settings["seed"])[0]
+        bitext = training_bitext(dataset, [lang], max(settings["sizes"]), settings["seed"],
+                                 version=settings["bitext_version"])[0]
         pairs[lang] = len(bitext)
         fit_source = bitext.target if spec.get("fit_on") == "english" else bitext.source
         x = encode_sentences(source_model, fit_source, settings["bitext_max_length"])
@@ -108,16 +111,18 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
     out = {}
     for space, spec in s["spaces"].items():
         if not {"query_encoder", "target_encoder"} <= set(spec) <= {"query_encoder", "target_encoder", "fit_on",
-                                                                    "queries"} \
+                                                                    "queries", "bitext_version"} \
                 or spec.get("fit_on", "l") not in ("l", "english") or spec.get("queries", "l") not in ("l", "english"):
             raise ValueError(f"closed_form.spaces.{space}: give query_encoder, target_encoder and optionally "
-                             f"fit_on and queries (each l or english), got {spec}")
-        params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
+                             f"fit_on and queries (each l or english) and bitext_version, got {spec}")
+        own = {**settings, "bitext_version": spec.get("bitext_version", settings["bitext_version"])}
+        spec = {k: v for k, v in spec.items() if k != "bitext_version"}
+        params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **own}
         path = Layout(root).study("closed_form") / f"{space}.json"
         if (stored := store.stored(path, params, fresh)) is not None:
             out[space] = stored
             continue
-        out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], settings, p["dataset"]))
+        out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], own, p["dataset"]))
     return out
 
 
@@ -131,13 +136,14 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
     gone."""
     s = p[key]
     teacher = s.get("teacher", p["teacher"])
-    settings = {**DEFAULTS, "sizes": [size], "maps": list(maps)}
+    settings = {k: v for k, v in DEFAULTS.items() if k != "bitext_version"} | {"sizes": [size], "maps": list(maps)}
     out = {}
     for student in students:
         if student not in s["variants"]:
             raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
-        params = {"study": key, "student": student, "train": {**s["train"], **s["variants"][student]},
-                  "teacher": teacher, "languages": s["languages"], "dataset": p["dataset"], **settings}
+        train = with_bitext_version({**s["train"], **s["variants"][student]})  # the student's bitext
+        params = {"study": key, "student": student, "train": train, "teacher": teacher, "languages": s["languages"],
+                  "dataset": p["dataset"], **settings}
         path = Layout(root).study(key) / f"maps-on-{student}.json"
         if (stored := store.stored(path, params, fresh)) is not None:
             out[student] = stored
@@ -147,7 +153,8 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
             raise FileNotFoundError(f"{folder}: the student is not on this machine and no reads are stored for it; "
                                     f"run study {key!r} first")
         reads = closed_form_space(f"{key}/{student}", {"query_encoder": str(folder), "target_encoder": teacher},
-                                  s["languages"], settings, p["dataset"], ("dev",))
+                                  s["languages"], {**settings, "bitext_version": train["bitext_version"]},
+                                  p["dataset"], ("dev",))
         reads["spec"]["query_encoder"] = f"runs/{key}/{student}/student"  # not this machine's path
         out[student] = store.store(path, params, reads)
     return out

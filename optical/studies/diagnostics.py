@@ -7,7 +7,7 @@ from pathlib import Path
 from optical import store
 from optical.config import TRAIN_KEYS, config_from_dict
 from optical.data.registry import load_tasks
-from optical.data.training import dev_tasks, training_bitext
+from optical.data.training import dev_tasks, training_bitext, with_bitext_version
 from optical.io import atomic_write_json
 from optical.layout import Layout
 from optical.studies.students import cached_teacher
@@ -107,12 +107,14 @@ def loss_scales(p: dict, key: str = "fair", root: str | Path = ".", fresh: bool 
     from optical.train import bitext_pairs, build_components, initial_grad_norms
 
     s = p[key]
-    params = {"languages": s["languages"], "train": s["train"], "teacher": p["teacher"]}
+    train = with_bitext_version(s["train"])
+    params = {"languages": s["languages"], "train": train, "teacher": p["teacher"]}
     path = Layout(root).study(key) / "loss-scales.json"
     if (stored := store.stored(path, params, fresh)) is not None:
         return stored
     config = config_from_dict({**{k: v for k, v in s["train"].items() if k in TRAIN_KEYS}, "teacher": p["teacher"]})
-    bitext = training_bitext(p["dataset"], s["languages"], s["train"].get("max_pairs"), config.seed)
+    bitext = training_bitext(p["dataset"], s["languages"], s["train"].get("max_pairs"), config.seed,
+                             version=train["bitext_version"])
     teacher, cache = cached_teacher(p["teacher"], config.max_length)
     norms = {}
     for metric in ("mse", "cosine"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from optical import store
 from optical.io import read_json
+from optical.data.training import with_bitext_version
 from optical.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def student_plans(p: dict, key: str, student: str, language: str, n_pairs: int =
     s = p[key]
     if student not in s["variants"]:
         raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
-    train = {**s["train"], **s["variants"][student], "teacher": s.get("teacher", p["teacher"])}
+    train = with_bitext_version({**s["train"], **s["variants"][student], "teacher": s.get("teacher", p["teacher"])})
     params = {"study": key, "student": student, "language": language, "n_pairs": n_pairs, "train": train}
     path = Layout(root).study(key) / f"plans-{student}.json"
     trained = Layout(root).run(key, student) / "student"
@@ -96,16 +97,16 @@ def student_plans(p: dict, key: str, student: str, language: str, n_pairs: int =
     if not config.loss.startswith("ot"):
         raise ValueError(f"{key}.{student}: loss {config.loss!r} has no transport plan")
     return store.store(path, params, _plans(config, p["dataset"], s["languages"], train.get("max_pairs"), trained,
-                                            language, n_pairs))
+                                            language, n_pairs, train["bitext_version"]))
 
 
 def _plans(config, dataset: str, languages: list[str], max_pairs: int | None, trained: Path, language: str,
-           n_pairs: int) -> dict:
+           n_pairs: int, version: int) -> dict:
     from optical.data.training import training_bitext
     from optical.models import StudentQueryEncoder, Teacher, load_sentence_transformer
     from optical.train import bitext_idf
 
-    bitext = training_bitext(dataset, languages, max_pairs, config.seed)
+    bitext = training_bitext(dataset, languages, max_pairs, config.seed, version=version)
     teacher = Teacher(config.teacher)
     students = {"before": StudentQueryEncoder(load_sentence_transformer(config.student or config.teacher)),
                 "after": StudentQueryEncoder(load_sentence_transformer(str(trained)))}
@@ -123,13 +124,14 @@ def alignment_examples(p: dict, root: str | Path = ".") -> dict:
 
     a = p["alignment"]
     params = {"alignment": a, "teacher": p["teacher"], "max_length": p["train"]["max_length"],
+              "bitext_version": with_bitext_version(p["train"])["bitext_version"],
               "epsilon": p["train"].get("epsilon", 0.05)}
     path = Layout(root).study(p["dataset"]) / "alignment.json"
     trained = Layout(root).run(p["dataset"], a["student"]) / "student"
     if (kept := store.peek(path, params)) is not None and (kept["trained_student"] or not trained.is_dir()):
         log.info("reusing the plans stored in %s", path)  # the "after" plans were stored when the student was here
         return kept
-    bitext = afriqa.build_bitext(a["language"])
+    bitext = afriqa.build_bitext(a["language"], version=params["bitext_version"])
     pairs = list(zip(bitext.source, bitext.target))[: a["n_pairs"]]
     students = {"before": StudentQueryEncoder(load_sentence_transformer(p["teacher"]))}
     if trained.is_dir():

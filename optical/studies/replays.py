@@ -7,7 +7,7 @@ from pathlib import Path
 from optical.eval.selection import best_evaluation
 from optical.io import atomic_write_json, read_json
 from optical.layout import Layout
-from optical.studies.students import training_inputs
+from optical.studies.students import student_train_params, training_inputs
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
 # (the main job on committed results) starts in a second instead of five
@@ -30,7 +30,7 @@ def replay_to_best(p: dict, key: str, variant: str, root: str | Path = ".", tole
     path = Layout(root).dev_result(key, variant)
     result = read_json(path)
     committed = result["training"]
-    train_params = {**s["train"], **s["variants"][variant], "teacher": s.get("teacher", p["teacher"])}
+    train_params = student_train_params(p, key, variant)
     wanted = {"dataset": p["dataset"], "languages": s["languages"], **train_params}
     ran = {k: result["params"][k] for k in ("dataset", "languages")} | result["params"]["train"]
     differ = sorted(k for k in wanted.keys() | ran.keys() if wanted.get(k) != ran.get(k))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from optical import store
 from optical.config import DATA_KEYS, TRAIN_KEYS, config_from_dict
-from optical.data.training import dev_evaluator, dev_tasks, training_bitext
+from optical.data.training import dev_evaluator, dev_tasks, training_bitext, with_bitext_version
 from optical.io import read_json
 from optical.layout import Layout
 from optical.studies.test_reads import test_read
@@ -31,10 +31,11 @@ def training_inputs(train_params: dict, dataset: str, languages: list[str]) -> t
     """What :func:`optical.train.train` takes for ``train_params``: the config, the bitext, the teacher and its token
     cache, and the dev evaluator (``None`` without ``eval_every``)."""
     config = config_from_dict({k: v for k, v in train_params.items() if k in TRAIN_KEYS})
-    bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed)
+    version = with_bitext_version(train_params)["bitext_version"]
+    bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed, version=version)
     teacher, cache = cached_teacher(config.teacher, config.max_length)
     evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select,
-                              train_params.get("dev_bitext_pairs", 1000)) if config.eval_every else None
+                              train_params.get("dev_bitext_pairs", 1000), version=version) if config.eval_every else None
     return config, bitext, teacher, cache, evaluator
 
 
@@ -51,6 +52,7 @@ def run_student(name: str, train_params: dict, dataset: str, languages: list[str
     unknown = set(train_params) - TRAIN_KEYS - DATA_KEYS
     if unknown:
         raise ValueError(f"unknown training parameters {sorted(unknown)}; valid: {sorted(TRAIN_KEYS | DATA_KEYS)}")
+    train_params = with_bitext_version(train_params)
     eval_languages = eval_languages or languages
     params = {"name": name, "dataset": dataset, "languages": languages, "train": train_params,
               "eval_split": eval_split, "eval_languages": eval_languages}
@@ -103,7 +105,7 @@ def student_train_params(p: dict, key: str, name: str) -> dict:
     """What student ``name`` of study ``p[key]`` is trained with: the study's ``train`` section, the student's
     variant options over it, and the study's teacher (default ``p["teacher"]``)."""
     s = p[key]
-    return {**s["train"], **s["variants"][name], "teacher": s.get("teacher", p["teacher"])}
+    return with_bitext_version({**s["train"], **s["variants"][name], "teacher": s.get("teacher", p["teacher"])})
 
 
 def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,
