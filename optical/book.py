@@ -253,8 +253,9 @@ def run_book(params_path: str | Path, notebooks: list[str] | None = None, build:
     finally:
         del os.environ[store.READ_ONLY]
     if changed := sorted(set(read.items()) ^ set(result_files(Layout(root).results).items())):
-        raise RuntimeError(f"the notebooks changed {Layout(root).results} ({', '.join(sorted({p for p, _ in changed}))}): "
-                           "the book build must only read the store")
+        names = ", ".join(sorted({p for p, _ in changed}))
+        raise RuntimeError(f"the notebooks changed {Layout(root).results} ({names}): the book build must only read "
+                           "the store")
     if build:
         write_abstract(Layout(root).results, book_root, params.get("abstract") or [])
         html = build_html(book_root)

@@ -145,7 +145,8 @@ def checked_parameters(namespace: dict, notebook: str | Path) -> dict:
     notebook's ``parameters`` cell declares nor ``params/full.yaml`` has as a section (``-f params/full.yaml`` gives
     every section) stops the run naming it and the valid ones (a misspelt ``-p langauges hau``); a value given as
     text where the default is a list, mapping, number or flag (``-p languages '["hau"]'``, ``-p seeds [0]``) is read
-    as YAML, and a list may be written as on a command line (``-p languages hau,zul``, ``-p seeds 0``). ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
+    as YAML, and a list may be written as on a command line (``-p languages hau,zul``, ``-p seeds 0``).
+    ``notebook``: a path, or a name of ``notebooks/`` (``"02_distillation"``).
     Returns every declared parameter's value."""
     import inspect
 

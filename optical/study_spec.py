@@ -243,7 +243,8 @@ def _options(spec: Mapping) -> dict:
     return out
 
 
-def combination(variants: Mapping[str, dict], results: Mapping[str, dict], rule: Mapping) -> tuple[dict, list[str]] | None:
+def combination(variants: Mapping[str, dict], results: Mapping[str, dict],
+                rule: Mapping) -> tuple[dict, list[str]] | None:
     """The options of the combined student of ``rule`` and the students whose change it takes, from the dev
     ``results`` of a study's ``variants``: ``base``'s options with the change (the options that differ from
     ``base``'s) of every student named ``among…`` whose dev seed mean beats ``base``'s; where two change the same

@@ -106,7 +106,7 @@ def test_every_result_that_a_bitext_decided_records_the_bitext_version_it_was_ma
         if not isinstance(params, dict) or not (isinstance(params.get("train"), dict) or "spec" in params
                                                  or "alignment" in params):
             continue
-        version = params["train"]["bitext_version"] if isinstance(params.get("train"), dict) else params["bitext_version"]
+        version = (params["train"] if isinstance(params.get("train"), dict) else params)["bitext_version"]
         assert version in (1, *BITEXT_VERSIONS), path
         if "spec" not in params:  # the closed-form maps: 2, their ceilings 3 (checked by a replay, see the note)
             assert version == by_study.get(path.relative_to(ROOT / "results").parts[0], 3), path

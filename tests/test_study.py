@@ -179,7 +179,8 @@ def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(
     assert declared_students(waiting["dev"])[-1] == "kd-combined"
     assert "declared once they have all run" in combination_lines(waiting["dev"])[0]
     assert waiting["final"]["pending"], "a study choosing among kd waits for the combination"
-    atomic_write_json(tmp_path / "results" / "dev" / "kd-frozen-cosine.json", {"training": {"best_dev_macro_mrr10": 0.49}})
+    atomic_write_json(tmp_path / "results" / "dev" / "kd-frozen-cosine.json",
+                      {"training": {"best_dev_macro_mrr10": 0.49}})
     dev = resolve_pending(waiting, "dev", tmp_path)  # at run time, once the other students have run
     assert dev == compile_studies(params, root=tmp_path)["dev"] and "pending" not in dev
     # lr: the better of the two lr changes; unfreezing (kd beat kd-frozen) and centring; cosine lost

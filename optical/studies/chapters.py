@@ -133,8 +133,8 @@ def low_data(ns: dict, root: Path, fresh: bool, star: str = "ot-eps0.01-annealed
 
 
 CHAPTERS: dict[str, Chapter] = {
-    "00_data": data, "01_baselines": first_baselines, "02_distillation": first_students, "03_ablations": first_ablations,
-    "04_bitext_size": first_bitext_size, "05_alignment": first_alignment, "06_webfaq": webfaq,
+    "00_data": data, "01_baselines": first_baselines, "02_distillation": first_students,
+    "03_ablations": first_ablations, "04_bitext_size": first_bitext_size, "05_alignment": first_alignment, "06_webfaq": webfaq,
     "07_multilingual": first_multilingual, "08_fair_test": fair_test, "11_closed_form": closed_form,
     "12_multilingual_fair": multilingual_fair, "14_low_data": low_data}
 """The notebooks that compute something, in book order, and the function that computes it."""

@@ -17,8 +17,9 @@ def run_study(params: dict, key: str, root: str | Path = ".", fresh: bool = Fals
     """Study ``key``: ``{"dev": its students' dev results, "test": its test reads (empty unless final)}``.
 
     A combination rule waiting for the study's students (:func:`optical.study_spec.combination`) is resolved and
-    trained once they have run. ``only``: train just these students (a session's share of a long study); a final study still reads each one's
-    test as it finishes, but the seed means and the claim's test wait for a run of the whole study."""
+    trained once they have run. ``only``: train just these students (a session's share of a long study); a final
+    study still reads each one's test as it finishes, but the seed means and the claim's test wait for a run of the
+    whole study."""
     if key not in studies_of(params):
         raise ValueError(f"no study {key!r} in the parameters; studies: {studies_of(params)}")
     params = {**params, key: resolve_pending(params, key, root)}

@@ -35,7 +35,8 @@ def training_inputs(train_params: dict, dataset: str, languages: list[str]) -> t
     bitext = training_bitext(dataset, languages, train_params.get("max_pairs"), config.seed, version=version)
     teacher, cache = cached_teacher(config.teacher, config.max_length)
     evaluator = dev_evaluator(dataset, languages, teacher.model, config.dev_select,
-                              train_params.get("dev_bitext_pairs", 1000), version=version) if config.eval_every else None
+                              train_params.get("dev_bitext_pairs", 1000), version=version) \
+        if config.eval_every else None
     return config, bitext, teacher, cache, evaluator
 
 
