@@ -93,7 +93,7 @@ Markdown(e5s_start_sentence(spaces))
 # row at its best dev checkpoint. The rules of the test study (`e5s`) take the best KD and the best OT variant from
 # here. The two reference points on the same dev queries: MiniLM alone (the floor) and mE5-small alone.
 
-# %% mystnb={"figure": {"caption": "Learning curves of OPTICAL's setting on dev (MiniLM teacher and passages, mE5-small student): which projection fit and which OT options the test study keeps."}}
+# %% mystnb={"figure": {"caption": "OPTICAL's setting on dev (MiniLM teacher and passages, mE5-small student): in the committed run the projection fit on English sentences trains better than the one fit on the pairs, for KD and OT alike, and the best KD stays above the best OT."}}
 e5s_results = chapter["e5s_dev"]["dev"] if e5s_dev else {}
 if e5s_results:
     show_dev_curves(e5s_results)
@@ -117,7 +117,7 @@ else:
 # The ablation of frozen word embeddings sets each variant beside its frozen twin (same budget, same seed); the OT
 # diagnostics show whether ε relative to the cost's spread gives informative plans (row entropy below 1).
 
-# %% mystnb={"figure": {"caption": "Learning curves of the multilingual dev study (mE5-small teacher, its copy as student) on both dev criteria: which options the multilingual arm keeps."}}
+# %% mystnb={"figure": {"caption": "The multilingual dev study (mE5-small teacher, its copy as student), both dev criteria: in the committed run centring is the one option that lifts OT above both KD variants; every other OT variant ends near or below KD."}}
 e5t_results = chapter["e5t_dev"]["dev"] if e5t_dev else {}
 if e5t_results:
     show_dev_curves(e5t_results)

@@ -68,7 +68,7 @@ if not runs:
 # %% [markdown]
 # ## Dev, by bitext size
 
-# %% mystnb={"figure": {"caption": "Best macro dev MRR@10 of KD and the dev-chosen OT against the bitext pairs per language, one panel per arm (mean of two seeds, four epochs each): where, if anywhere, OT's advantage at little data shows on dev."}}
+# %% mystnb={"figure": {"caption": "Best macro dev MRR@10 of KD and the dev-chosen OT against the bitext pairs per language, one panel per arm (mean of two seeds, four epochs each): in the committed run OT is above KD at every size for e5t, while for the MiniLM student KD is above OT at 100 and 300 pairs and level at 1,000."}}
 frame = pd.concat([size_frame({pairs: out["dev"] for pairs, out in by_size.items()}, panel=ARMS[arm][0])
                    for arm, by_size in runs.items()]) if runs else pd.DataFrame()
 if len(frame):
