@@ -61,6 +61,16 @@ ALIASES = {
                                                "5e-4 instead of 1e-4"),
     "ot+kd-rel0.5-center-frozen": ("OT κ.5 ctr-fz+KD", "OT κ.5 ctr-fz + cosine KD, weights 1 : 1"),
     "token-kd-frozen": ("token-KD-fz", "token-KD with the student's word embeddings frozen"),
+    "kd-frozen-lr5e-5": ("KD-fz lr×½", "KD-fz at learning rate 5e-5 instead of 1e-4"),
+    "kd-frozen-lr2e-4": ("KD-fz lr×2", "KD-fz at learning rate 2e-4 instead of 1e-4"),
+    "kd-frozen-lr5e-4": ("KD-fz lr×5", "KD-fz at learning rate 5e-4 instead of 1e-4"),
+    "kd-frozen-cosine": ("KD-cos-fz", "KD-fz with 1 − cos between sentence vectors instead of MSE"),
+    "kd-frozen-center": ("KD-fz ctr", "KD-fz on centred sentence vectors (each side's batch mean removed: OT's "
+                                      "centring carried over)"),
+    "kd-combined": ("KD combined", "KD-fz with every change that beat it on dev, together (the combination rule)"),
+    "contrastive-kd-frozen-t0.05": ("CKD-fz τ.05", "contrastive KD (InfoNCE against the teacher's English vectors, "
+                                                   "in-batch negatives), temperature 0.05, word embeddings frozen"),
+    "contrastive-kd-frozen-t0.02": ("CKD-fz τ.02", "contrastive KD-fz at temperature 0.02"),
 }
 """Short alias and its definition, by variant name: the legend every table with aliases points to."""
 

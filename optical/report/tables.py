@@ -273,7 +273,8 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
     for family in ("kd", "ot"):
         mine = table[table["family"] == family].drop(columns="family").sort_values("rank", na_position="last")
         sides.append(mine.assign(variant=mine["variant"].map(display_name)).set_index("variant")
-                     .style.format(precision=3, na_rep="not run yet").set_caption(
+                     .style.format(precision=3, na_rep="not run yet")
+                     .format("{:,.0f}", subset=["steps", "selected step", "rank"], na_rep="not run yet").set_caption(
                          f"{family.upper()}: {int(mine['rank'].notna().sum())} variants run "
                          f"({len(mine)} declared)"))
     display(HTML('<div style="display: flex; gap: 2em; flex-wrap: wrap">'
@@ -294,7 +295,7 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
         "fewer than two, so no ranking to compare yet." if stable is None else
         f"their ranking at step {at_step} {'equals' if stable else 'differs from'} their ranking at the selected "
         "step."))
-    display(Markdown("\n".join(lines)))
+    display(Markdown("\n".join(lines) + "\n\n" + legend_markdown(list(table["variant"]))))
 
 
 def reproduce_table(cost: pd.DataFrame, params: dict, params_file: str = "params/full.yaml") -> pd.DataFrame:
