@@ -22,6 +22,7 @@
 # reads made from replayed students.
 
 # %% tags=["parameters"]
+params_file = "params/full.yaml"   # the main job's parameters: its English final readings (role: english)
 root = "."
 
 # %%
@@ -34,9 +35,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.io import read_json_folder
-from optical.report.summary import FINAL_READINGS
+from optical.params import load_params
 from optical.report.tables import seed_table, significance_table
 from optical.studies.test_reads import replayed_reads
+from optical.study_spec import studies_with_role
+
+params = load_params(params_file, root)
 
 # %% [markdown]
 # ## Per language, per final reading (exploratory)
@@ -46,11 +50,11 @@ from optical.studies.test_reads import replayed_reads
 # detectable, so "not significant" here is not evidence of a tie.
 
 # %%
-for key, budget in FINAL_READINGS:
+for key in reversed(studies_with_role(params, "english")):  # the latest first
     tested = read_json_folder(f"{root}/results/{key}/test")
     sig = significance_table(tested)
     if len(sig):
-        display(Markdown(f"**Students {budget}** (`{key}`)"))
+        display(Markdown(f"**Students {params[key].get('label', '')}** (`{key}`)"))
         display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index"))
         seeded = {name: r for name, r in tested.items() if len(r.get("seeds", [])) > 1}
         if seeded:

@@ -58,7 +58,7 @@ def load_params(path: str | Path, root: str | Path = ".") -> dict:
     return params
 
 
-NOT_INHERITED = {"extends", "superseded_by"}
+NOT_INHERITED = {"extends", "superseded_by", "label"}
 """Keys of a study section that a study extending it does not take over."""
 
 

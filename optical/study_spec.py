@@ -27,7 +27,11 @@ from pathlib import Path
 from optical.layout import Layout
 
 STUDY_KEYS = {"languages", "train", "students", "seeds", "readouts", "final", "teacher", "statistics",
-              "chosen_on_dev", "tested", "superseded_by"}
+              "chosen_on_dev", "tested", "superseded_by", "role", "label"}
+ROLES = {"english": "a final reading of the English student (chapter 5; audited per language in its appendix)",
+         "low_data": "a bitext size of the low-data regime (chapter 8)"}
+"""A study's ``role``: where the book reads it by role instead of by name (a study without one is read by the
+chapter that names it); ``label`` says in words what its students are."""
 RULE_KEYS = {"study", "among"}
 COMBINE_KEYS = {"base", "among", "name"}
 """The keys a study section written with ``students`` may hold."""
@@ -124,6 +128,8 @@ def compile_studies(params: dict, where: str = "", root: str | Path = ".") -> di
             raise ValueError(f"{place}: write its students or its variants, not both")
         if unknown := sorted(set(section) - STUDY_KEYS):
             raise ValueError(f"{place}: unknown keys {unknown}; a study holds {sorted(STUDY_KEYS)}")
+        if section.get("role", "english") not in ROLES:
+            raise ValueError(f"{place}role: {section['role']!r} is no role; roles: {ROLES}")
         compiled = {k: v for k, v in section.items() if k not in ("students", "seeds", "chosen_on_dev")}
         choices = dict(section.get("chosen_on_dev") or {})
         chosen, pending, extra = {}, [], {}
@@ -209,6 +215,11 @@ def combination_lines(section: Mapping) -> list[str]:
         lines.append(f"`{name}`: `{record['base']}` with the changes of {changes} (each beat it on dev; where two "
                      f"change one option, the better one's value){same}.")
     return lines
+
+
+def studies_with_role(params: Mapping, role: str) -> list[str]:
+    """The studies of loaded parameters with ``role`` (:data:`ROLES`), in file order."""
+    return [k for k in studies_of(params) if params[k].get("role") == role]
 
 
 def study_order(params: Mapping) -> list[str]:

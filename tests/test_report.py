@@ -199,8 +199,10 @@ def test_conclusions_table_every_current_final_reading_as_rows(tmp_path):
 
     write("e5t", {"ot": 0.31, "token-kd": 0.29}, 3)
     write("e5t_long", {"ot": 0.33}, 2)
-    params = {"e5t": {"final": True, "superseded_by": "e5t_long"}, "e5t_dev": {"students": []},
-              "e5t_long": {"final": True}, "low_data_100": {"final": True}, "dataset": "afriqa"}
+    study = {"train": {}, "variants": {}}
+    params = {"e5t": {**study, "final": True, "superseded_by": "e5t_long"}, "e5t_dev": study,
+              "e5t_long": {**study, "final": True}, "low_data_100": {**study, "final": True, "role": "low_data"},
+              "dataset": "afriqa"}
     final, low_data = declared_readings(params)
     assert final == {"e5t": "e5t_long", "e5t_long": None} and low_data == ["low_data_100"]
     rows = final_reading_rows(tmp_path, final)

@@ -102,7 +102,7 @@ def test_every_result_that_a_bitext_decided_records_the_bitext_version_it_was_ma
     seen = set()
     for path in sorted((ROOT / "results").rglob("*.json")):
         result = read_json(path)
-        params = result.get("params") if isinstance(result, dict) else None
+        params = result.get("params") if isinstance(result, dict) and path.name != "manifest.json" else None
         if not isinstance(params, dict) or not (isinstance(params.get("train"), dict) or "spec" in params
                                                  or "alignment" in params):
             continue

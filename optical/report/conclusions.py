@@ -11,15 +11,16 @@ from optical.layout import Layout
 from optical.report.abstract import abstract_rows, arm_sentence
 from optical.report.labels import alias, legend_markdown
 from optical.report.summary import against_kd, closed_form_sentence, fair_test_answer, on_l_queries
+from optical.study_spec import studies_with_role
 
 
 def declared_readings(params: Mapping) -> tuple[dict[str, str | None], list[str]]:
     """The final studies the parameters declare (read on test), in their order, each with the study that supersedes
     it (``superseded_by``: a longer budget or more languages; ``None`` when none does), and the low-data ones
-    (``low_data*``) apart, as :func:`conclusions` takes them."""
+    (``role: low_data``) apart, as :func:`conclusions` takes them."""
+    low_data = studies_with_role(params, "low_data")
     final = {k: v.get("superseded_by") for k, v in params.items() if isinstance(v, Mapping) and v.get("final")}
-    return ({k: v for k, v in final.items() if not k.startswith("low_data")},
-            [k for k in params if k.startswith("low_data")])
+    return {k: v for k, v in final.items() if k not in low_data}, low_data
 
 
 def chapter(params: Mapping, root: str | Path = ".") -> str:

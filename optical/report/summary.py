@@ -10,12 +10,6 @@ from optical.eval.selection import best_evaluation
 from optical.io import read_json_folder
 from optical.report.labels import alias
 
-FINAL_READINGS = (("long_rerun", "trained jointly on every language at the long learning curves' budget"),
-                  ("rerun", "trained jointly on every language"),
-                  ("curves", "trained to the end of the learning curves"))
-"""The final readings of the fair test (`08_fair_test`), latest first: the study key of each and how its students were
-trained (the audit chapter reads this table)."""
-
 
 def answer_paragraph(results: dict[str, dict], floor: dict | None, ceiling: dict | None, alpha: float = 0.05,
                      ot_name: str = "ot", kd_name: str = "kd") -> str:
