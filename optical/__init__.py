@@ -22,6 +22,7 @@ _PUBLIC = {
     "evaluate": "optical.eval.system",  # retrieval metrics per language (and per query) of a system or student
     "load_params": "optical.params",  # a parameter file (``extends`` resolved, studies compiled, every train checked)
     "run_study": "optical.studies.runner",  # one study of loaded parameters: trains what the store lacks, reads test
+    "run_all": "optical.studies.chapters",  # every chapter's studies and analyses, then every other study (optical run)
     "read_study": "optical.report.conclusions",  # a final study's stored test reads against KD (reads only)
     "macro_comparison": "optical.eval.macro",  # the claim's test: macro difference, CI over queries and seeds
     "describe": "optical.eval.macro",  # a comparison's two-part verdict in words (direction, margin)
