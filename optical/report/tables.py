@@ -117,10 +117,11 @@ def dev_table(results: dict[str, dict]) -> pd.DataFrame:
 
 
 def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
-    """Per variant with an OT term: ε, the sd of the informative (double-centred) cost over ε (left empty where ε is
-    set relative to it, ``epsilon_relative``: then it is 1/κ by construction) and the plan entropy, early (first tenth of training) and late (last tenth), from the training-log summary, with the
-    solver's marginal error late in training; and for a combined loss the ratio of the OT to the KD gradient norm
-    at step 0."""
+    """Per variant with an OT term (by its alias, :func:`display_name`): ε, the sd of the informative
+    (double-centred) cost over ε (left empty where ε is set relative to it, ``epsilon_relative``: then it is 1/κ by
+    construction) and the plan entropy, early (first tenth of training) and late (last tenth), from the training-log
+    summary, with the solver's marginal error late in training; and for a combined loss the ratio of the OT to the
+    KD gradient norm at step 0."""
     rows = {}
     for name, result in results.items():
         log, norms = result["training"].get("log") or {}, result["training"].get("grad_norms_step0") or {}
@@ -137,7 +138,7 @@ def ot_diagnostics(results: dict[str, dict]) -> pd.DataFrame:
         if {"ot", "kd"} <= set(norms):
             row["‖∇OT‖ / ‖∇KD‖ at step 0"] = norms["ot"] / norms["kd"]
         if row:
-            rows[name] = row
+            rows[display_name(name)] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
