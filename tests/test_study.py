@@ -202,3 +202,21 @@ def test_a_combination_takes_every_change_that_beat_its_base_and_waits_for_them(
     with pytest.raises(ValueError, match=r"students\[7\].combine: base 'nope' is not a student"):
         compile_studies({**params, "dev": {**params["dev"], "students": [*registry, {"combine": {
             "base": "nope", "among": "kd", "name": "x"}}]}})
+
+
+def test_optical_run_without_a_study_runs_every_chapter_then_every_study_after_the_dev_studies_it_reads(
+        tmp_path, monkeypatch):
+    """`optical run` alone: each chapter's one call, then every study, a dev study before the studies whose rules
+    read it, wherever the file writes it."""
+    from optical.cli import main
+    from optical.studies import chapters
+
+    (tmp_path / "p.yaml").write_text(
+        "teacher: t\ndataset: afriqa\nvariants: {kd: {loss: kd}, ot: {loss: ot}}\n"
+        "final: {languages: [hau], train: {seed: 0}, students: [kd, {best_of: {study: dev, among: ot}}]}\n"
+        "dev: {languages: [hau], train: {seed: 0}, students: [kd, ot]}\n")
+    calls = []
+    monkeypatch.setattr(chapters, "CHAPTERS", {"01_baselines": lambda ns, root, fresh: calls.append("01") or {}})
+    monkeypatch.setattr(chapters, "run_study", lambda params, key, root, fresh: calls.append(key) or {})
+    assert main(["run", "--params", str(tmp_path / "p.yaml"), "--root", str(tmp_path)]) == 0
+    assert calls == ["01", "dev", "final"]
