@@ -799,3 +799,19 @@ def test_one_colour_per_family_and_distinct_styles_within_one():
     assert len(set(FAMILY_COLOURS.values())) == len(FAMILY_COLOURS)
     styles = variant_styles([f"ot-{i}" for i in range(9)] + ["kd"])
     assert len({s for name, s in styles.items()}) == 10 and styles["kd"][0] == FAMILY_COLOURS["kd"]
+
+
+def test_curves_by_panel_draws_one_panel_per_study_and_one_legend_entry_per_student_name():
+    from optical.report.plots import curves_by_panel
+
+    def run(points):
+        return {"training": {"dev_history": [{"step": s, "queries": v} for s, v in points]}}
+
+    panels = {"arm A, 100 pairs": {"kd": run([(1, 0.2), (2, 0.3)]), "ot": run([(1, 0.1), (2, 0.4)])},
+              "arm A, 300 pairs": {"kd": run([(3, 0.3)]), "ot": run([(3, 0.5)])}}
+    fig = curves_by_panel(panels)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == list(panels)
+    assert [list(line.get_ydata()) for line in axes[0].lines] == [[0.2, 0.3], [0.1, 0.4]]
+    legend, = fig.legends
+    assert len(legend.get_texts()) == 2  # kd and ot once each, not once per panel

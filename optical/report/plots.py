@@ -158,6 +158,30 @@ def learning_curves(results: dict[str, dict], criteria: dict[str, str] | None = 
     return fig
 
 
+def curves_by_panel(panels: dict[str, dict[str, dict]], key: str = "queries",
+                    ylabel: str = "dev queries: MRR@10 (macro)"):
+    """One panel per entry of ``panels`` (its title -> the dev results of one study), one line per student of dev
+    criterion ``key`` against steps, in the colours and line styles of :func:`learning_curves`; one legend below."""
+    fig, axes = _panels(len(panels), 2.8)
+    labels: dict[str, object] = {}
+    for ax, (title, results) in zip(axes, panels.items()):
+        styles = variant_styles(list(results))
+        for name, result in results.items():
+            history = [h for h in result["training"]["dev_history"] if key in h]
+            colour, style, marker = styles[name]
+            line, = ax.plot([h["step"] for h in history], [h[key] for h in history], marker=marker, markersize=4,
+                            color=colour, linestyle=style)
+            labels.setdefault(curve_label(name), line)
+        ax.set_title(title)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+    fig.legend(list(labels.values()), list(labels), loc="upper center", ncols=min(len(labels), 3), frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout()
+    return fig
+
+
 def closed_form_curves(table: pd.DataFrame, ylabel: str):
     """One panel per space: macro MRR@10 of each map against bitext pairs per language (log scale); ``table`` is
     :func:`optical.report.tables.closed_form_table`. Legend below the panels, off the data."""
