@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from optical.layout import Layout
 from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
 from optical.studies.diagnostics import data_summary, e5_fidelity, loss_scales, webfaq_unavailable
 from optical.studies.first_comparison import ablations, baselines, bitext_size, multilingual, students
@@ -83,7 +84,7 @@ def first_multilingual(ns: dict, root: Path, fresh: bool) -> dict:
     if m["zero_shot"]:
         zero = {"e5": baselines({**p, "baselines": ["e5"]}, root)["e5"],
                 "e5-torch": run_baseline("teacher", ns["dataset"], ns["languages"], m["model"],
-                                         Path(root) / "results" / ns["dataset"], name="e5-torch", fresh=fresh)}
+                                         Layout(root).study(ns["dataset"]), name="e5-torch", fresh=fresh)}
     return {"fidelity": e5_fidelity({**p, "multilingual": m["model"], "fidelity": m["fidelity"]}, root, fresh),
             "zero_shot": zero, "students": multilingual(p, root, fresh)}
 
