@@ -181,3 +181,17 @@ def test_every_committed_result_is_keyed_by_its_parameters_with_its_numbers_unch
                                                           if k != "digest"}, path
             checked += 1
     assert checked == 174
+
+
+def test_the_committed_manifest_records_the_parameters_that_full_yaml_compiles_to_today():
+    """The manifest of the committed run holds the compiled ``params/full.yaml``: rules resolve from the dev results,
+    so a landed result that changes a rule's answer needs the manifest rewritten (`optical book --no-run`) in the
+    same commit, or the book build of a fresh checkout rewrites it."""
+    from optical.params import load_params
+
+    manifest = read_json(ROOT / "results" / "manifest.json")
+    assert manifest["params_file"] == "params/full.yaml"
+    compiled = json.loads(json.dumps(load_params(ROOT / "params" / "full.yaml")))
+    changed = sorted(k for k in compiled.keys() | manifest["params"].keys()
+                     if compiled.get(k) != manifest["params"].get(k))
+    assert not changed, f"results/manifest.json was written for other parameters in {changed}: run optical book --no-run"
