@@ -5,7 +5,7 @@ import ot
 import pytest
 from scipy.stats import special_ortho_group
 
-from optical.transport.linear_maps import MAPS, fit_map, gaussian_ot_map
+from optical.transport.linear_maps import MAPS, fit_map, gaussian_ot_map, ridge_scale, well_posed_without_ridge
 
 
 def random_spd(rng, d):
@@ -73,3 +73,33 @@ def test_fewer_pairs_than_dimensions_need_regularisation_and_bad_input_is_named(
         fit_map("lstsq", x, y[:5])
     with pytest.raises(ValueError, match="dimension 32"):
         fit_map("identity", x, y)(np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("kind", ["lstsq", "lstsq-centred", "gaussian-ot"])
+def test_a_relative_ridge_gives_the_same_map_whatever_the_scale_of_the_vectors(kind):
+    """An encoder whose vectors are c times smaller (both sides) has every matrix a ridge is added to c² times
+    smaller: a ridge relative to :func:`ridge_scale` follows it (the mapped queries are c times the others), a fixed
+    absolute one does not."""
+    rng = np.random.default_rng(3)
+    x, y, queries = rng.normal(size=(40, 8)), rng.normal(size=(40, 8)), rng.normal(size=(5, 8))
+    x[:, 0] *= 0.01  # one weak direction, where the ridge matters
+    c = 0.05
+    same = [fit_map(kind, s * x, s * y, 0.1 * ridge_scale(kind, s * x))(s * queries) / s for s in (1.0, c)]
+    np.testing.assert_allclose(same[0], same[1], atol=1e-8)
+    fixed = [fit_map(kind, s * x, s * y, 0.1 * ridge_scale(kind, x))(s * queries) / s for s in (1.0, c)]
+    assert not np.allclose(fixed[0], fixed[1], atol=1e-3)
+    # the scale is the mean eigenvalue of the covariance (centred maps) or of XᵀX/n (lstsq)
+    moment = x.T @ x / len(x) if kind == "lstsq" else np.cov(x, rowvar=False, bias=True)
+    assert ridge_scale(kind, x) == pytest.approx(np.trace(moment) / 8)
+    with pytest.raises(ValueError, match="has no ridge"):
+        ridge_scale("procrustes", x)
+
+
+def test_without_a_ridge_a_map_is_posed_only_with_more_pairs_than_dimensions():
+    assert well_posed_without_ridge("lstsq", 385, 384) and not well_posed_without_ridge("lstsq", 384, 384)
+    assert not well_posed_without_ridge("gaussian-ot", 385, 384)  # a covariance of n pairs has rank n - 1
+    assert well_posed_without_ridge("gaussian-ot", 386, 384) and well_posed_without_ridge("procrustes", 3, 384)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 8))
+    with pytest.raises(np.linalg.LinAlgError):
+        fit_map("lstsq", x, x, reg=0.0)  # what the dev grid leaves out

@@ -725,6 +725,14 @@ def test_a_closed_form_space_read_on_english_translations_gives_the_ceiling_thro
     for space, system in (("l", "teacher"), ("en", "ceiling")):  # the identity map is the encoder itself
         expected = evaluate(system, "afriqa", ["hau"], model, "test")["macro"]["MRR@10"]
         assert reads[space]["reads"]["test"]["4"]["identity"]["macro"]["MRR@10"] == pytest.approx(expected, abs=1e-6)
+        # lstsq's ridge is chosen on dev from the relative grid (no 0: 4 pairs are fewer than the dimensions) and the
+        # test split is read at that ridge only
+        dev, test = (reads[space]["reads"][split]["4"]["lstsq"] for split in ("dev", "test"))
+        tried = dev["dev_by_ridge"]
+        assert list(tried) == [str(r) for r in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)]
+        assert dev["ridge"] == test["ridge"] == float(max(tried, key=tried.get))
+        assert dev["macro"]["MRR@10"] == max(tried.values()) and "dev_by_ridge" not in test
+        assert reads[space]["reads"]["dev"]["4"]["identity"]["ridge"] is None
     bad = {**p, "closed_form": {**p["closed_form"], "spaces": {"x": {**spaces["en"], "queries": "french"}}}}
     with pytest.raises(ValueError, match="fit_on and queries"):
         closed_form_maps(bad, tmp_path)

@@ -240,14 +240,16 @@ def show_dev_table(results: dict[str, dict]) -> None:
     display(Markdown(budget_sentence(results)))
 
 
-def closed_form_table(results: dict[str, dict], split: str = "test") -> pd.DataFrame:
-    """Macro MRR@10 of every closed-form map (:mod:`optical.studies.closed_form`) by space and map (rows) and
-    bitext pairs per language (columns), on ``split``."""
+def closed_form_table(results: dict[str, dict], split: str = "test", value: str = "MRR@10") -> pd.DataFrame:
+    """Macro MRR@10 (``value="ridge"``: the dev-chosen relative ridge, NaN for a map without one) of every
+    closed-form map (:mod:`optical.studies.closed_form`) by space and map (rows) and bitext pairs per language
+    (columns), on ``split``."""
     rows = {}
     for space, result in results.items():
         for size, by_map in result["reads"][split].items():
             for kind, cell in by_map.items():
-                rows.setdefault((space, kind), {})[int(size)] = cell["macro"]["MRR@10"]
+                rows.setdefault((space, kind), {})[int(size)] = (cell["macro"]["MRR@10"] if value == "MRR@10"
+                                                                 else cell.get("ridge"))
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.names = ["space", "map"]
     frame.columns.name = "pairs per language"

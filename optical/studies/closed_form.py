@@ -28,14 +28,20 @@ from optical.data.schema import BITEXT_VERSION
 from optical.data.training import dev_tasks, training_bitext, with_bitext_version
 from optical.layout import Layout
 from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
-from optical.transport.linear_maps import fit_map
+from optical.transport.linear_maps import RIDGED, fit_map, ridge_scale, well_posed_without_ridge
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"sizes": [100, 300, 1000, 4000], "reg": 1e-4, "bitext_max_length": 128, "seed": 0,
+DEFAULTS = {"sizes": [100, 300, 1000, 4000], "ridges": [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+            "bitext_max_length": 128, "seed": 0,
             "bitext_version": BITEXT_VERSION,
             "maps": ["identity", "mean-shift", "gaussian-ot", "procrustes", "procrustes-centred", "lstsq",
                      "lstsq-centred"]}
+
+
+ON_STUDENTS = {"reg": 1e-4, "bitext_max_length": 128, "seed": 0}
+"""Settings of :func:`maps_on_students`: an absolute ridge fixed before any read (its reads were made before the
+ridge was chosen on dev, and their students are not kept, so they stay as they were made)."""
 
 
 def _load(name: str):
@@ -62,41 +68,81 @@ def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: 
     return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}
 
 
+def _macro(cell: dict) -> dict:
+    return {**cell, "macro": {m: float(np.mean([v[m] for v in cell["languages"].values()])) for m in ("MRR@10", "nDCG@10")}}
+
+
+def ridges_for(kind: str, n: int, d: int, settings: dict) -> list[float | None]:
+    """The ridges map ``kind`` is fit with on ``n`` pairs of dimension ``d``: ``[None]`` for a map without one;
+    ``settings["ridges"]`` (relative: :func:`optical.transport.linear_maps.ridge_scale`) to choose from on dev, 0
+    only where the fit is well-posed; or ``settings["reg"]`` alone, an absolute ridge fixed in advance."""
+    if kind not in RIDGED:
+        return [None]
+    if "ridges" not in settings:
+        return [settings["reg"]]
+    return [r for r in settings["ridges"] if r > 0 or well_posed_without_ridge(kind, n, d)]
+
+
+def _fit(kind: str, x: np.ndarray, y: np.ndarray, ridge: float | None, settings: dict):
+    if ridge is None:
+        return fit_map(kind, x, y)
+    return fit_map(kind, x, y, ridge * ridge_scale(kind, x) if "ridges" in settings else ridge)
+
+
 def closed_form_space(space: str, spec: dict, languages: list[str], settings: dict, dataset: str = "afriqa",
                       splits: tuple[str, ...] = ("dev", "test")) -> dict:
-    """Reads on ``splits`` of every map of ``settings["maps"]`` at every size for one space (see module doc)."""
+    """Reads on ``splits`` of every map of ``settings["maps"]`` at every size for one space (see module doc).
+
+    A map with a ridge is fit at each ridge of :func:`ridges_for`; with several, the one of the best macro dev
+    MRR@10 is kept per map and size (one ridge for every language), and the other splits are read at it only.
+    Each cell records its ``ridge`` and, on dev, ``dev_by_ridge`` (macro MRR@10 at each ridge tried)."""
     start = time.time()
     source_model = _load(spec["query_encoder"])
     target_model = source_model if spec["target_encoder"] == spec["query_encoder"] else _load(spec["target_encoder"])
-    splits = {split: dev_tasks(dataset, languages) if split == "dev" else load_tasks(dataset, languages, split)
-              for split in splits}
-    corpus = next(task for tasks in splits.values() for task in tasks.values()).corpus
+    tasks_by_split = {split: dev_tasks(dataset, languages) if split == "dev" else load_tasks(dataset, languages, split)
+                      for split in splits}
+    corpus = next(task for tasks in tasks_by_split.values() for task in tasks.values()).corpus
     doc_ids, docs = sorted(corpus), teacher_documents(target_model, corpus)
-    reads: dict[str, dict] = {split: {} for split in splits}
-    pairs = {}
+    english = spec.get("queries") == "english"  # the map's ceiling: the human translations of the queries
+    fits, queries, pairs = {}, {}, {}
     for lang in languages:
         bitext = training_bitext(dataset, [lang], max(settings["sizes"]), settings["seed"],
                                  version=settings["bitext_version"])[0]
         pairs[lang] = len(bitext)
         fit_source = bitext.target if spec.get("fit_on") == "english" else bitext.source
-        x = encode_sentences(source_model, fit_source, settings["bitext_max_length"])
-        y = encode_sentences(target_model, bitext.target, settings["bitext_max_length"])
-        queries = {split: (list(tasks[lang].queries), tasks[lang]) for split, tasks in splits.items() if lang in tasks}
-        english = spec.get("queries") == "english"  # the map's ceiling: the human translations of the queries
-        vectors = {split: encode_with(source_model, query_translations(task, qids) if english
-                                      else [task.queries[q] for q in qids]) for split, (qids, task) in queries.items()}
-        for size in settings["sizes"]:
-            for kind in settings["maps"]:
-                linear_map = fit_map(kind, x[:size], y[:size], settings["reg"])  # one fit, read on dev and test
-                for split, (qids, task) in queries.items():
-                    cell = reads[split].setdefault(str(size), {}).setdefault(kind, {"languages": {}})
-                    cell["languages"][lang] = _read(linear_map(vectors[split]), docs, doc_ids, task, qids)
+        fits[lang] = (encode_sentences(source_model, fit_source, settings["bitext_max_length"]),
+                      encode_sentences(target_model, bitext.target, settings["bitext_max_length"]))
+        for split, tasks in tasks_by_split.items():
+            if lang in tasks:
+                qids = list(tasks[lang].queries)
+                texts = query_translations(tasks[lang], qids) if english else [tasks[lang].queries[q] for q in qids]
+                queries[split, lang] = (qids, tasks[lang], encode_with(source_model, texts))
         log.info("closed-form maps, %s, %s: %d pairs", space, lang, len(bitext))
-    for split in reads.values():
-        for by_map in split.values():
-            for cell in by_map.values():
-                cell["macro"] = {m: float(np.mean([v[m] for v in cell["languages"].values()]))
-                                 for m in ("MRR@10", "nDCG@10")}
+
+    def read(split: str, size: int, kind: str, ridge: float | None) -> dict:
+        cell = {"languages": {}}
+        for lang, (x, y) in fits.items():
+            if (split, lang) in queries:
+                qids, task, vectors = queries[split, lang]
+                cell["languages"][lang] = _read(_fit(kind, x[:size], y[:size], ridge, settings)(vectors), docs,
+                                                doc_ids, task, qids)
+        return {**_macro(cell), "ridge": ridge}
+
+    reads: dict[str, dict] = {split: {} for split in splits}
+    d = next(iter(fits.values()))[0].shape[1]  # the source's dimension
+    for size in settings["sizes"]:
+        n = min(size, min(pairs.values()))
+        for kind in settings["maps"]:
+            ridges = ridges_for(kind, n, d, settings)
+            if not ridges:
+                raise ValueError(f"{space}: no ridge of {settings['ridges']} is usable for {kind} at {size} pairs")
+            tried = {r: read("dev", size, kind, r) for r in ridges} if "dev" in splits and len(ridges) > 1 else {}
+            ridge = max(tried, key=lambda r: tried[r]["macro"]["MRR@10"]) if tried else ridges[0]
+            for split in splits:
+                cell = tried[ridge] if split == "dev" and tried else read(split, size, kind, ridge)
+                if tried and split == "dev":
+                    cell = {**cell, "dev_by_ridge": {str(r): t["macro"]["MRR@10"] for r, t in tried.items()}}
+                reads[split].setdefault(str(size), {})[kind] = cell
     return {"space": space, "spec": spec, "pairs": pairs, "reads": reads, "wall_s": round(time.time() - start, 1)}
 
 
@@ -111,18 +157,16 @@ def closed_form_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> di
     out = {}
     for space, spec in s["spaces"].items():
         if not {"query_encoder", "target_encoder"} <= set(spec) <= {"query_encoder", "target_encoder", "fit_on",
-                                                                    "queries", "bitext_version"} \
+                                                                    "queries"} \
                 or spec.get("fit_on", "l") not in ("l", "english") or spec.get("queries", "l") not in ("l", "english"):
             raise ValueError(f"closed_form.spaces.{space}: give query_encoder, target_encoder and optionally "
-                             f"fit_on and queries (each l or english) and bitext_version, got {spec}")
-        own = {**settings, "bitext_version": spec.get("bitext_version", settings["bitext_version"])}
-        spec = {k: v for k, v in spec.items() if k != "bitext_version"}
-        params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **own}
+                             f"fit_on and queries (each l or english), got {spec}")
+        params = {"dataset": p["dataset"], "languages": s["languages"], "spec": spec, **settings}
         path = Layout(root).study("closed_form") / f"{space}.json"
         if (stored := store.stored(path, params, fresh)) is not None:
             out[space] = stored
             continue
-        out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], own, p["dataset"]))
+        out[space] = store.store(path, params, closed_form_space(space, spec, s["languages"], settings, p["dataset"]))
     return out
 
 
@@ -136,7 +180,7 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
     gone."""
     s = p[key]
     teacher = s.get("teacher", p["teacher"])
-    settings = {k: v for k, v in DEFAULTS.items() if k != "bitext_version"} | {"sizes": [size], "maps": list(maps)}
+    settings = {**ON_STUDENTS, "sizes": [size], "maps": list(maps)}
     out = {}
     for student in students:
         if student not in s["variants"]:

@@ -11,6 +11,9 @@ query, so mapped queries need no normalisation.
 * ``procrustes`` / ``procrustes-centred``: the rotation that best maps each L vector onto its translation's
   (orthogonal Procrustes), on raw or centred vectors;
 * ``lstsq`` / ``lstsq-centred``: ridge least squares on the pairs, without or with an intercept.
+
+A ridge is absolute in :func:`fit_map`; :func:`ridge_scale` turns a ridge relative to the scale of what it
+regularises into that absolute one, so one relative grid serves encoders whose vectors differ in scale.
 """
 
 from __future__ import annotations
@@ -55,6 +58,26 @@ def gaussian_ot_map(mu_s: np.ndarray, cov_s: np.ndarray, mu_t: np.ndarray, cov_t
     a = inv_root @ _sqrtm_psd(root @ cov_t @ root) @ inv_root
     a = (a + a.T) / 2
     return LinearMap(a, mu_t - mu_s @ a)
+
+
+RIDGED = ("gaussian-ot", "lstsq", "lstsq-centred")
+"""The maps with a ridge: the others ignore ``reg``."""
+
+
+def ridge_scale(kind: str, source: np.ndarray) -> float:
+    """The mean eigenvalue of the matrix map ``kind``'s ridge is added to: the covariance of ``source`` ``(n, d)``
+    (``gaussian-ot``, ``lstsq-centred``) or its raw second moment ``XᵀX / n`` (``lstsq``); a relative ridge ``r``
+    is the absolute ridge ``r · ridge_scale``."""
+    if kind not in RIDGED:
+        raise ValueError(f"map {kind!r} has no ridge; maps with one: {RIDGED}")
+    x = source if kind == "lstsq" else source - source.mean(0)
+    return float(np.einsum("ij,ij->", x, x) / (len(x) * x.shape[1]))
+
+
+def well_posed_without_ridge(kind: str, n: int, d: int) -> bool:
+    """Whether map ``kind`` fit on ``n`` pairs of dimension ``d`` is defined without a ridge: its matrix
+    (``XᵀX``, or a covariance of rank at most ``n - 1``) can be full rank only with more pairs than dimensions."""
+    return kind not in RIDGED or (n > d if kind == "lstsq" else n > d + 1)
 
 
 def fit_map(kind: str, source: np.ndarray, target: np.ndarray, reg: float = 1e-4) -> LinearMap:
