@@ -14,27 +14,33 @@
 # ---
 
 # %% [markdown]
-# # The low-data regime: KD and OT with 100 to 1,000 pairs per language
+# # The low-data regime: KD and OT with 10 to 1,000 pairs per language
 #
 # OPTICAL's abstract claims its gain comes with minimal training data. This chapter trains students on the first N
-# leakage-filtered bitext pairs of each of the eight languages (N = 100, 300, 1,000: AfriQA's training questions
-# first, then MAFAND news, so the smallest sizes are questions only), jointly, for a fixed number of epochs (four:
+# leakage-filtered bitext pairs of each of the eight languages (N = 10, 30, 100, 300, 1,000: AfriQA's training
+# questions first, then MAFAND news, so the smallest sizes are questions only), jointly, for a fixed number of epochs
+# (four, the budget rule at every size:
 # every size sees its pairs equally often, unlike the first bitext-size study of {doc}`04_bitext_size`), with KD and
-# with the OT variant chosen on the arm's dev study (not re-chosen per size: our choice), two seeds each, selected
-# on AfriQA dev after every epoch. Two arms: the MiniLM student of the fair test (KD against OT★) and the better
+# with the OT variant chosen on the arm's dev study (not re-chosen per size: our choice), two seeds each (five at
+# 10 and 30 pairs, where a seed costs little), selected on AfriQA dev (every few steps at the smallest sizes). Two arms: the MiniLM student of the fair test (KD against OT★) and the better
 # multilingual arm, e5t (mE5-small teacher, its copy as student; KD against the OT its dev study chose, see
-# {doc}`12_multilingual_fair`). The test split is read once at the smallest size, in both readouts, with the
-# equivalence margin written in the parameters before the read; the largest size is each arm's answer on all the
-# bitext (MiniLM: {doc}`08_fair_test`'s re-answer, up to 4,000 pairs and 2,000 steps, about two epochs; e5t: its
-# test study, 500 steps, about half an epoch).
+# {doc}`12_multilingual_fair`). The test split is read once per final student at 10, 30 and 100 pairs (300 and
+# 1,000: dev only so far), in both readouts, with the equivalence margin written in the parameters before the read;
+# beside them, each arm's answer on all the bitext (MiniLM: {doc}`08_fair_test`'s re-answer, up to 4,000 pairs and
+# 2,000 steps, about two epochs; e5t: its answer at 2,000 steps, {doc}`12_multilingual_fair`) and the best
+# training-free map of the arm's encoder fit on the same pairs ({doc}`11_closed_form`, chosen on dev per size).
 
 # %% tags=["parameters"]
 dataset = "afriqa"
 teacher = "all-MiniLM-L6-v2"
 e5t_dev = None         # the multilingual dev study whose rules choose the e5t arm's students
-low_data_100 = None    # the low-data studies (params/full.yaml); None: not run with these parameters
+low_data_10 = None     # the low-data studies (params/full.yaml); None: not run with these parameters
+low_data_30 = None
+low_data_100 = None
 low_data_300 = None
 low_data_1000 = None
+low_data_e5t_10 = None
+low_data_e5t_30 = None
 low_data_e5t_100 = None
 low_data_e5t_300 = None
 low_data_e5t_1000 = None
@@ -53,12 +59,14 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from optical.io import read_json_folder
-from optical.report.plots import curves_by_panel, show_plans, size_curves
-from optical.report.tables import (plan_entropy_table, show_dev_table, show_final_test,
+from optical.report.summary import family_macro
+from optical.report.plots import curves_by_panel, low_data_test, show_plans, size_curves
+from optical.report.tables import (low_data_test_frame, plan_entropy_table, show_dev_table, show_final_test,
                                    size_frame)
 from optical.studies.chapters import run_chapter
 
-ARMS = {"low_data": ("MiniLM student", "long_rerun"), "low_data_e5t": ("e5t (mE5-small)", "e5t")}
+ARMS = {"low_data": ("MiniLM student", "long_rerun", "minilm"), "low_data_e5t": ("e5t (mE5-small)", "e5t_long", "me5")}
+"""Each arm: its label, the study of its answer on every pair, its encoder's closed-form space."""
 chapter = run_chapter("14_low_data", params, root, fresh)  # the studies run (or read back), then shown
 runs = chapter["runs"]
 if not runs:
@@ -95,19 +103,33 @@ for arm, by_size in runs.items():
         show_dev_table(out["dev"])
 
 # %% [markdown]
-# ## Test at the smallest and the largest size
+# ## Test, by bitext size
+
+# %% mystnb={"figure": {"caption": "Test macro MRR@10 (pooled readout) against bitext pairs per language, one row per arm. Left: KD, OT, the best training-free map of the arm's encoder (chosen on dev at each size), the zero-shot floor (dashed) and each arm's answer on every pair (dotted). Right: OT \u2212 KD with its 95% CI (seed-corrected bootstrap), zero dashed."}}
+maps = read_json_folder(f"{root}/results/closed_form")
+tested = {arm: {pairs: out["test"] for pairs, out in by_size.items() if out["test"]} for arm, by_size in runs.items()}
+test_frame = pd.concat([low_data_test_frame(tested[arm], ARMS[arm][0], maps.get(ARMS[arm][2]))
+                        for arm in tested if tested[arm]]) if any(tested.values()) else pd.DataFrame()
+if len(test_frame):
+    low_data_test(test_frame, {ARMS[arm][0]: family_macro(read_json_folder(f"{root}/results/{ARMS[arm][1]}/test"))
+                               for arm in tested})
+    plt.show()
 
 # %%
-for arm, by_size in runs.items():
-    label, answer = ARMS[arm]
-    smallest = min(by_size)
-    if by_size[smallest]["test"]:
-        show_final_test(by_size[smallest]["test"], ["pooled", "maxsim"],
-                        f"{label}: test MRR@10 with {smallest} bitext pairs per language")
-    if largest := read_json_folder(f"{root}/results/{answer}/test"):
-        same = [k for k in by_size[smallest]["test"] if k in largest] or list(largest)  # the smallest size's rows
-        show_final_test({k: largest[k] for k in same}, ["pooled", "maxsim"],
-                        f"{label}: test MRR@10 with every bitext pair ({answer})")
+(test_frame[test_frame.system.isin(["KD", "OT", "map"])].pivot_table(
+    index=["panel", "pairs"], columns="system", values="MRR@10").join(
+    test_frame[test_frame.system == "OT"].set_index(["panel", "pairs"])[["delta", "ci_low", "ci_high"]]
+    .rename(columns={"delta": "OT − KD", "ci_low": "95% CI low", "ci_high": "95% CI high"}))
+ .style.format(precision=3, na_rep="–").set_caption("test macro MRR@10 (pooled) by arm and pairs per language")
+ if len(test_frame) else None)
+
+# %% [markdown]
+# Each size's full test reads, both readouts, with the two-part verdict against KD:
+
+# %%
+for arm, by_size in tested.items():
+    for pairs, reads in by_size.items():
+        show_final_test(reads, ["pooled", "maxsim"], f"{ARMS[arm][0]}: test MRR@10 with {pairs} bitext pairs per language")
 
 # %% [markdown]
 # ## Transport plans of OT★

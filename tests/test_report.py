@@ -823,3 +823,36 @@ def test_curves_by_panel_draws_one_panel_per_study_and_one_legend_entry_per_stud
     assert [list(line.get_ydata()) for line in axes[0].lines] == [[0.2, 0.3], [0.1, 0.4]]
     legend, = fig.legends
     assert len(legend.get_texts()) == 2  # kd and ot once each, not once per panel
+
+
+def test_low_data_on_test_shows_students_floor_and_the_map_chosen_on_dev_at_each_size():
+    from optical.report.plots import low_data_test
+    from optical.report.tables import low_data_test_frame
+
+    def read(mrr, seeds=1, test=None):
+        return {"macro": {"MRR@10": mrr}, "seeds": list(range(seeds)), **({"macro_test": test} if test else {})}
+
+    tested = {10: {"kd-pooled": read(0.50, 5), "ot-x-pooled": read(0.53, 5, {"delta": 0.03, "ci": [0.01, 0.05]}),
+                   "teacher-pooled": read(0.45), "kd-maxsim": read(0.9)},
+              100: {"kd-pooled": read(0.55, 3), "ot-x-pooled": read(0.56, 3, {"delta": 0.01, "ci": [-0.01, 0.03]})}}
+
+    def cell(mrr):
+        return {"macro": {"MRR@10": mrr}}
+
+    space = {"space": "me5", "reads": {  # at 10 pairs dev picks lstsq (its test is lower than gaussian-ot's)
+        "dev": {"10": {"identity": cell(0.4), "lstsq": cell(0.47), "gaussian-ot": cell(0.46)},
+                "100": {"identity": cell(0.4), "lstsq": cell(0.47), "gaussian-ot": cell(0.49)}},
+        "test": {"10": {"identity": cell(0.45), "lstsq": cell(0.48), "gaussian-ot": cell(0.52)},
+                 "100": {"identity": cell(0.45), "lstsq": cell(0.50), "gaussian-ot": cell(0.51)}}}}
+    frame = low_data_test_frame(tested, "e5t", space)
+    rows = {(r.pairs, r.system): r for r in frame.itertuples()}
+    assert rows[(10, "KD")].seeds == 5 and rows[(10, "OT")].delta == 0.03 and rows[(10, "OT")].ci_low == 0.01
+    assert rows[(10, "floor")]._4 == 0.45 and (10, "map") in rows and 0.9 not in set(frame["MRR@10"])  # pooled only
+    assert (rows[(10, "map")].map, rows[(10, "map")]._4) == ("lstsq", 0.48)
+    assert (rows[(100, "map")].map, rows[(100, "map")]._4) == ("gaussian-ot", 0.51)
+    fig = low_data_test(frame, {"e5t": {"KD": 0.59, "OT": 0.60}})
+    left, right = fig.axes
+    assert [list(line.get_ydata()) for line in left.lines[:3]] == [[0.50, 0.55], [0.53, 0.56], [0.48, 0.51]]
+    assert {t.get_text() for t in left.get_legend().get_texts()} >= {"zero-shot floor", "OT, every pair"}
+    bars = right.containers[0]  # Δ with its CI at each size
+    assert list(bars.lines[0].get_ydata()) == [0.03, 0.01]

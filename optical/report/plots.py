@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from optical.report.labels import display_name, system_colour
+from optical.report.labels import FAMILY_COLOURS, display_name, system_colour
 
 WIDTH = 7.5
 """Inches: the widest figure (750 px at 100 dpi)."""
@@ -121,6 +121,42 @@ def size_curves(frame: pd.DataFrame, value: str = "dev MRR@10"):
         _pairs_axis(ax, sorted(frame[frame.language == lang].pairs.unique()), "bitext pairs (log scale)", lang)
         ax.set_ylabel(value)
     axes[0].legend(title="loss")
+    fig.tight_layout()
+    return fig
+
+
+def low_data_test(frame: pd.DataFrame, answers: dict[str, dict[str, float]] | None = None):
+    """Two panels per arm (rows: arms, from :func:`optical.report.tables.low_data_test_frame`): test macro MRR@10
+    against bitext pairs per language (log scale) of KD, OT and the dev-chosen training-free map, the zero-shot floor
+    dashed and ``answers[panel]`` (``{"KD": …, "OT": …}``, the arm's answer on every pair) as dotted lines; and
+    Δ(OT − KD) with its 95% CI, zero dashed."""
+    panels = list(dict.fromkeys(frame["panel"]))
+    fig, axes = plt.subplots(len(panels), 2, figsize=(WIDTH, 3.2 * len(panels)), squeeze=False)
+    colours = {"KD": FAMILY_COLOURS["kd"], "OT": FAMILY_COLOURS["ot"], "map": FAMILY_COLOURS["map"],
+               "floor": FAMILY_COLOURS["teacher"]}
+    for (left, right), panel in zip(axes, panels):
+        mine = frame[frame.panel == panel]
+        students = mine[mine.system.isin(["KD", "OT"])]
+        sizes = sorted(mine.pairs.unique())
+        for system, marker in (("KD", "o"), ("OT", "s"), ("map", "^")):
+            rows = mine[mine.system == system].sort_values("pairs")
+            if len(rows):
+                label = "best training-free map (dev-chosen)" if system == "map" else system
+                left.plot(rows.pairs, rows["MRR@10"], marker=marker, color=colours[system], label=label)
+        floor = mine[mine.system == "floor"]["MRR@10"]
+        if len(floor):
+            left.axhline(float(floor.mean()), color=colours["floor"], linestyle="--", label="zero-shot floor")
+        for system, value in (answers or {}).get(panel, {}).items():
+            left.axhline(value, color=colours[system], linestyle=":", label=f"{system}, every pair")
+        _pairs_axis(left, sizes, "bitext pairs per language (log scale)", f"{panel}: test macro MRR@10")
+        left.legend(loc="lower right", fontsize="small")
+        ot = students[(students.system == "OT") & students.delta.notna()].sort_values("pairs")
+        if len(ot):
+            right.errorbar(ot.pairs, ot.delta, yerr=[ot.delta - ot.ci_low, ot.ci_high - ot.delta], marker="s",
+                           color=colours["OT"], capsize=4)
+        right.axhline(0.0, color=colours["floor"], linestyle="--")
+        _pairs_axis(right, sorted(students.pairs.unique()) or sizes, "bitext pairs per language (log scale)",
+                    f"{panel}: OT − KD, test macro (95% CI)")
     fig.tight_layout()
     return fig
 

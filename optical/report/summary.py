@@ -197,18 +197,31 @@ def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str
     return "\n".join(lines) if lines else "No student of the longer study has a shorter run to compare with."
 
 
+def family_macro(tested: dict[str, dict], readout: str = "pooled") -> dict[str, float]:
+    """``{"KD": …, "OT": …}``: the test macro MRR@10 of a study's KD and OT students in ``readout`` (seed means, as
+    stored), from its test reads ``tested``."""
+    from optical.report.labels import family
+
+    return {family(name).upper(): r["macro"]["MRR@10"] for name, r in tested.items()
+            if name.endswith(f"-{readout}") and family(name) in ("kd", "ot")}
+
+
 def on_l_queries(results: dict[str, dict]) -> dict[str, dict]:
     """The closed-form spaces of ``results`` read on the queries in L (the training-free baselines), without those
     read on the English translations (``queries: english``: a map's ceiling, not a baseline)."""
     return {space: r for space, r in results.items() if r["spec"].get("queries", "l") == "l"}
 
 
-def best_closed_form(result: dict) -> dict:
-    """The map and size of one space of :func:`optical.studies.closed_form.closed_form_maps` with the best dev macro
-    MRR@10 (chosen on dev only), with its test macro and the zero-shot (``identity``) test macro."""
+def best_closed_form(result: dict, size: int | None = None) -> dict:
+    """The map (and size, unless ``size`` is given) of one space of
+    :func:`optical.studies.closed_form.closed_form_maps` with the best dev macro MRR@10 (chosen on dev only; the
+    ``identity`` map counts: it is the zero-shot encoder), with its test macro and the zero-shot (``identity``) test
+    macro."""
     dev = result["reads"]["dev"]
-    size, kind = max(((s, k) for s, by_map in dev.items() for k in by_map),
-                     key=lambda sk: dev[sk[0]][sk[1]]["macro"]["MRR@10"])
+    sizes = [str(size)] if size is not None else list(dev)
+    if size is not None and str(size) not in dev:
+        raise KeyError(f"closed-form space {result['space']}: no maps at {size} pairs; sizes: {list(dev)}")
+    size, kind = max(((s, k) for s in sizes for k in dev[s]), key=lambda sk: dev[sk[0]][sk[1]]["macro"]["MRR@10"])
     test = result["reads"]["test"]
     return {"space": result["space"], "map": kind, "size": int(size), "dev": dev[size][kind]["macro"]["MRR@10"],
             "test": test[size][kind]["macro"]["MRR@10"], "zero_shot": test[size]["identity"]["macro"]["MRR@10"]}

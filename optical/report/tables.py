@@ -172,6 +172,33 @@ def size_frame(studies: dict[int, dict[str, dict]], panel: str = "macro") -> pd.
     return pd.DataFrame(rows)
 
 
+def low_data_test_frame(tested: dict[int, dict[str, dict]], panel: str, space: dict | None = None,
+                        readout: str = "pooled") -> pd.DataFrame:
+    """One row per bitext size (pairs per language) and system of an arm read on test: ``tested`` maps a size to
+    its test reads (:func:`optical.studies.runner.run_study`'s ``test``); ``KD``, ``OT`` (test macro MRR@10, mean
+    over the seeds, ``seeds``; OT with ``delta`` against KD and its 95% ``ci_low``/``ci_high``), ``floor`` (the
+    zero-shot encoder) and, from the closed-form ``space`` of the arm's encoder, ``map`` (the map and ridge chosen
+    on dev at that size, read on test) at each size it was fit at. ``panel`` names the arm."""
+    from optical.report.labels import family
+    from optical.report.summary import best_closed_form
+
+    rows = []
+    for pairs, reads in sorted(tested.items()):
+        for name, result in reads.items():
+            if not name.endswith(f"-{readout}") or family(name) not in ("kd", "ot", "teacher"):
+                continue
+            test = result.get("macro_test") or {}
+            rows.append({"panel": panel, "pairs": pairs, "system": {"kd": "KD", "ot": "OT"}.get(family(name), "floor"),
+                         "MRR@10": result["macro"]["MRR@10"], "seeds": len(result.get("seeds") or [0]),
+                         "delta": test.get("delta"), "ci_low": (test.get("ci") or [None])[0],
+                         "ci_high": (test.get("ci") or [None, None])[1]})
+    for size in sorted(int(s) for s in (space or {}).get("reads", {}).get("test", {})):
+        best = best_closed_form(space, size)
+        rows.append({"panel": panel, "pairs": size, "system": "map", "MRR@10": best["test"], "seeds": None,
+                     "delta": None, "ci_low": None, "ci_high": None, "map": best["map"]})
+    return pd.DataFrame(rows)
+
+
 def maps_on_students_table(reads: dict[str, dict]) -> pd.DataFrame:
     """Dev macro MRR@10 of each distilled student (rows) with each closed-form map applied to its queries
     (columns; ``identity``: the student as trained), from :func:`optical.studies.closed_form.maps_on_students`."""
