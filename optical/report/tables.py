@@ -283,34 +283,40 @@ def closed_form_table(results: dict[str, dict], split: str = "test", value: str 
     return frame
 
 
-def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]], at_step: int = 250) -> None:
-    """Display KD's and OT's dev variants side by side (:func:`optical.report.summary.tuning_budget_rows`, from
-    the stored results of the dev studies named in ``declared``, with the students each declares), the number each
-    family had, the winner the rule picks, and whether KD's ranking at ``at_step`` equals its ranking at the
-    selected step."""
+FAMILY_NAMES = {"kd": "KD", "ot": "OT", "contrastive-kd": "Contrastive KD"}
+
+
+def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]], at_step: int = 250,
+                       families: tuple[str, ...] = ("kd", "ot", "contrastive-kd")) -> None:
+    """Display the dev variants of each of ``families`` that has any side by side
+    (:func:`optical.report.summary.tuning_budget_rows`, from the stored results of the dev studies named in
+    ``declared``, with the students each declares), the number each family had, the winner the rule picks, and
+    whether KD's ranking at ``at_step`` equals its ranking at the selected step."""
     from IPython.display import HTML, Markdown, display
 
     from optical.io import read_json_folder
     from optical.report.summary import ranking_stable, tuning_budget_rows
 
     studies = {key: read_json_folder(Path(results_root) / key) for key in declared}
-    rows = tuning_budget_rows(studies, declared, at_step=at_step)
+    rows = tuning_budget_rows(studies, declared, families, at_step=at_step)
     table = pd.DataFrame(rows)
     if table.empty:
-        display(Markdown("No dev variant of either family is stored yet."))
+        display(Markdown("No dev variant of any family is declared."))
         return
+    families = [f for f in families if (table["family"] == f).any()]
+    table["rank"] = table["rank"] if "rank" in table else float("nan")  # nothing ran yet
     sides = []
-    for family in ("kd", "ot"):
+    for family in families:
         mine = table[table["family"] == family].drop(columns="family").sort_values("rank", na_position="last")
         sides.append(mine.assign(variant=mine["variant"].map(display_name)).set_index("variant")
                      .style.format(precision=3, na_rep="not run yet")
                      .format("{:,.0f}", subset=["steps", "selected step", "rank"], na_rep="not run yet").set_caption(
-                         f"{family.upper()}: {int(mine['rank'].notna().sum())} variants run "
+                         f"{FAMILY_NAMES[family]}: {int(mine['rank'].notna().sum())} variants run "
                          f"({len(mine)} declared)"))
     display(HTML('<div style="display: flex; gap: 2em; flex-wrap: wrap">'
                  + "".join(side.to_html() for side in sides) + "</div>"))
     lines = []
-    for family in ("kd", "ot"):
+    for family in families:
         ran = table[(table["family"] == family) & table["rank"].notna()]
         if not ran.empty:
             best = ran.sort_values("rank").iloc[0]
@@ -318,7 +324,7 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
             steps = "/".join(f"{s:,.0f}" for s in sorted(set(ran["steps"].dropna())))
             verb = "the rule (best dev macro MRR@10 at the selected step) picks" if not waiting else \
                 f"{waiting} declared still to run, so no rule has chosen yet; best so far is"
-            lines.append(f"* {family.upper()}: {len(ran)} variants run ({steps} steps); {verb} "
+            lines.append(f"* {FAMILY_NAMES[family]}: {len(ran)} variants run ({steps} steps); {verb} "
                          f"{display_name(best['variant'])} ({best['dev (selected)']:.3f}, `{best['study']}`).")
     stable = ranking_stable(rows, "kd", at_step)
     lines.append(f"* KD's variants that ran past step {at_step}: " + (
