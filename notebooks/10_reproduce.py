@@ -36,7 +36,8 @@
 # ```bash
 # mkdir -p scratch
 # papermill notebooks/09_conclusions.ipynb scratch/09.ipynb -p root .
-# papermill notebooks/02_distillation.ipynb scratch/02.ipynb -p languages '["hau"]' -p root scratch
+# papermill notebooks/02_distillation.ipynb scratch/02.ipynb -p dataset afriqa-mini -p languages hau \
+#     -p losses kd,ot -p seeds 0 -p train '{max_pairs: 64, eval_every: 0}' -p root scratch
 # ```
 #
 # **The data**: AfriQA (CC BY 4.0) and MAFAND-MT (CC BY-NC 4.0) as laid out in `shared/data/README.md`, in a folder

@@ -45,6 +45,8 @@
 dataset = "afriqa"
 closed_form = {"languages": ["hau"], "sizes": [100],
                "spaces": {"minilm": {"query_encoder": "all-MiniLM-L6-v2", "target_encoder": "all-MiniLM-L6-v2"}}}
+abstract = None     # the arms whose final students are compared with their encoder's best map (params/full.yaml)
+statistics = None   # the margin and level of that comparison
 root = "."
 fresh = False
 
@@ -61,10 +63,11 @@ from IPython.display import Markdown
 from optical.io import read_json_folder
 from optical.report.plots import closed_form_curves
 from optical.report.summary import closed_form_sentence, on_l_queries
-from optical.report.tables import closed_form_table
+from optical.report.tables import closed_form_table, students_against_maps_table
 from optical.studies.chapters import run_chapter
 
-results = on_l_queries(run_chapter("11_closed_form", params, root, fresh)["spaces"])
+chapter = run_chapter("11_closed_form", params, root, fresh)
+results = on_l_queries(chapter["spaces"])
 
 # %% [markdown]
 # ## Dev and test, by bitext size
@@ -96,3 +99,15 @@ final = read_json_folder(f"{root}/results/long_rerun/test")
 students = {name.removesuffix("-pooled"): r for name, r in final.items()
             if name.endswith("-pooled") and name.split("-")[0] in ("kd", "ot")}
 Markdown(closed_form_sentence(results, students))
+
+# %% [markdown]
+# ## Is each final student ahead of its encoder's best map?
+#
+# Each arm's final students (pooled readout, every seed) against the training-free map of the same encoder that dev
+# chose over maps, sizes and ridges, on test: the macro difference with its 95% CI (the map is one deterministic read,
+# so only the student's seeds and the queries vary) and the two-part verdict.
+
+# %%
+(students_against_maps_table(chapter["students"]).style.format(precision=3).hide(axis="index")
+ .set_caption("test macro MRR@10: final student − its encoder's dev-chosen map") if chapter["students"] else
+ Markdown("Not run with these parameters: the comparison needs the arms of the main job (`abstract`)."))

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from optical.eval.macro import describe
@@ -856,3 +857,37 @@ def test_low_data_on_test_shows_students_floor_and_the_map_chosen_on_dev_at_each
     assert {t.get_text() for t in left.get_legend().get_texts()} >= {"zero-shot floor", "OT, every pair"}
     bars = right.containers[0]  # Δ with its CI at each size
     assert list(bars.lines[0].get_ydata()) == [0.03, 0.01]
+
+
+def test_each_final_student_is_compared_with_its_encoders_dev_chosen_map_from_the_store(tmp_path):
+    from optical.io import atomic_write_json
+    from optical.layout import Layout
+    from optical.studies.closed_form import students_against_maps
+
+    layout, rng = Layout(tmp_path), np.random.default_rng(0)
+    qids = {lang: [f"{lang}{i}" for i in range(40)] for lang in ("hau", "zul")}
+    map_rr = {lang: {q: float(rng.random() < 0.5) for q in ids} for lang, ids in qids.items()}
+
+    def cell(mrr, rr=None):
+        return {"macro": {"MRR@10": mrr}, "ridge": 1e-3, **({"per_query": rr} if rr else {})}
+
+    atomic_write_json(layout.study("closed_form") / "me5.json", {"space": "me5", "spec": {}, "reads": {
+        "dev": {"100": {"identity": cell(0.3), "lstsq": cell(0.4)}},
+        "test": {"100": {"identity": cell(0.3), "lstsq": cell(0.45, map_rr)}}}})
+    seeds = []
+    for k, variant in enumerate(["ot", "ot-seed1"]):  # each seed beats the map by 1/3 on every query, up to 1
+        rr = {lang: {q: min(1.0, v + 1 / 3) for q, v in by_q.items()} for lang, by_q in map_rr.items()}
+        atomic_write_json(layout.test_read("e5t_long", variant, "pooled"), {"per_query": {"MRR@10": rr}})
+        seeds.append(rr)
+    atomic_write_json(layout.seed_mean("e5t_long", "ot", "pooled"), {"params": {"variants": ["ot", "ot-seed1"]}})
+    p = {"abstract": [{"name": "e5t", "study": "e5t_long", "space": "me5"}],
+         "statistics": {"margin": 0.01, "alpha": 0.05, "n_resamples": 2000}}
+    result = students_against_maps(p, tmp_path)
+    row, = result["rows"]
+    expected = np.mean([np.mean([seeds[0][lang][q] - map_rr[lang][q] for q in qids[lang]]) for lang in qids])
+    assert (row["student"], row["map"], row["size"], row["ridge"]) == ("ot-pooled", "lstsq", 100, 1e-3)
+    assert row["test"]["delta"] == pytest.approx(expected) and row["test"]["ci"][0] > 0
+    assert row["test"]["direction"] == "better"
+    again = students_against_maps(p, tmp_path)  # read back: same inputs, same digest
+    assert again["digest"] == result["digest"]
+    assert students_against_maps({"abstract": []}, tmp_path) is None

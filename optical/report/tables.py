@@ -199,6 +199,16 @@ def low_data_test_frame(tested: dict[int, dict[str, dict]], panel: str, space: d
     return pd.DataFrame(rows)
 
 
+def students_against_maps_table(result: dict) -> pd.DataFrame:
+    """One row per final student of :func:`optical.studies.closed_form.students_against_maps`: its arm, the map it
+    is compared with (chosen on dev: map, pairs per language, relative ridge), test macro Δ (student − map), its
+    95% CI and the two-part verdict."""
+    return pd.DataFrame([{"arm": r["arm"], "student": display_name(r["student"].removesuffix("-pooled")),
+                          "map (pairs, ridge)": f"{r['map']} ({r['size']:,}, {r['ridge'] if r['ridge'] is not None else '–'})",
+                          "Δ vs map": r["test"]["delta"], "95% CI": _interval(r["test"]["ci"]),
+                          "verdict": describe(r["test"])} for r in result["rows"]])
+
+
 def maps_on_students_table(reads: dict[str, dict]) -> pd.DataFrame:
     """Dev macro MRR@10 of each distilled student (rows) with each closed-form map applied to its queries
     (columns; ``identity``: the student as trained), from :func:`optical.studies.closed_form.maps_on_students`."""

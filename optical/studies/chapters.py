@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from optical.layout import Layout
-from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students
+from optical.studies.closed_form import DEFAULTS, closed_form_maps, maps_on_students, students_against_maps
 from optical.studies.diagnostics import data_summary, e5_fidelity, loss_scales, webfaq_unavailable
 from optical.studies.first_comparison import ablations, baselines, bitext_size, multilingual, students
 from optical.studies.plans import alignment_examples, student_plans
@@ -96,8 +96,11 @@ def fair_test(ns: dict, root: Path, fresh: bool) -> dict:
 
 
 def closed_form(ns: dict, root: Path, fresh: bool) -> dict:
-    """`11_closed_form`: every training-free map at every size, per space."""
-    return {"spaces": closed_form_maps(_pick(ns, "dataset", "closed_form"), root, fresh)}
+    """`11_closed_form`: every training-free map at every size, per space, and the final students of the arms of
+    ``abstract`` against their encoder's best map (with the study's statistics where ``ns`` holds the study, else
+    the top-level ``statistics``)."""
+    return {"spaces": closed_form_maps(_pick(ns, "dataset", "closed_form"), root, fresh),
+            "students": students_against_maps(ns, root, fresh)}
 
 
 MULTILINGUAL_STUDIES = ["e5s_dev", "e5t_dev", "e5t_curves", "e5s_curves", "e5t", "e5t_long", "e5s", "e5s_long"]
@@ -161,3 +164,6 @@ def run_all(params: dict, root: str | Path = ".", fresh: bool = False, chapters:
     for key in study_order(params) if chapters is None else ():
         print(f"[optical run] study {key}", flush=True)
         run_study(params, key, root, fresh)
+    if chapters is None:  # the analyses that read the final studies
+        print("[optical run] students against the training-free maps", flush=True)
+        students_against_maps(params, root, fresh)

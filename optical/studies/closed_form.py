@@ -63,9 +63,11 @@ def encode_sentences(model, texts: list[str], max_length: int) -> np.ndarray:
         model.max_seq_length = keep
 
 
-def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: list[str]) -> dict[str, float]:
+def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: list[str]
+          ) -> tuple[dict[str, float], dict[str, float]]:
+    """The read's MRR@10, nDCG@10 and query count, and each query's reciprocal rank (RR@10)."""
     values = per_query(task.qrels, exact_search(mapped, docs, qids, doc_ids, k=100), qids)
-    return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}
+    return {k: v for k, v in aggregate(values).items() if k in ("MRR@10", "nDCG@10", "n_queries")}, values["MRR@10"]
 
 
 def _macro(cell: dict) -> dict:
@@ -120,13 +122,13 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
         log.info("closed-form maps, %s, %s: %d pairs", space, lang, len(bitext))
 
     def read(split: str, size: int, kind: str, ridge: float | None) -> dict:
-        cell = {"languages": {}}
+        cell, rr = {"languages": {}}, {}
         for lang, (x, y) in fits.items():
             if (split, lang) in queries:
                 qids, task, vectors = queries[split, lang]
-                cell["languages"][lang] = _read(_fit(kind, x[:size], y[:size], ridge, settings)(vectors), docs,
-                                                doc_ids, task, qids)
-        return {**_macro(cell), "ridge": ridge}
+                cell["languages"][lang], rr[lang] = _read(_fit(kind, x[:size], y[:size], ridge, settings)(vectors),
+                                                          docs, doc_ids, task, qids)
+        return {**_macro(cell), "ridge": ridge, "per_query": rr}
 
     reads: dict[str, dict] = {split: {} for split in splits}
     d = next(iter(fits.values()))[0].shape[1]  # the source's dimension
@@ -143,6 +145,13 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
                 if tried and split == "dev":
                     cell = {**cell, "dev_by_ridge": {str(r): t["macro"]["MRR@10"] for r, t in tried.items()}}
                 reads[split].setdefault(str(size), {})[kind] = cell
+        # per-query RR@10 is kept for the map dev chooses at this size only (the one compared with students)
+        chosen = max(settings["maps"], key=lambda k: reads["dev"][str(size)][k]["macro"]["MRR@10"]) \
+            if "dev" in reads else None
+        for split in reads.values():
+            for kind, cell in split[str(size)].items():
+                if kind != chosen or split is reads.get("dev"):
+                    cell.pop("per_query")
     return {"space": space, "spec": spec, "pairs": pairs, "reads": reads, "wall_s": round(time.time() - start, 1)}
 
 
@@ -202,3 +211,51 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
         reads["spec"]["query_encoder"] = f"runs/{key}/{student}/student"  # not this machine's path
         out[student] = store.store(path, params, reads)
     return out
+
+
+def students_against_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> dict | None:
+    """Is each final distilled student ahead of the best training-free map of its encoder? For every arm of
+    ``p["abstract"]`` (its final ``study`` and closed-form ``space``) whose test reads are stored, each of the
+    study's students (pooled readout, its seeds' per-query RR@10) against the space's map chosen on dev over maps,
+    sizes and ridges (:func:`optical.report.summary.best_closed_form`; one deterministic read: no seed variance)
+    with :func:`optical.eval.macro.macro_comparison` at the study's statistics. Stored as
+    ``results/closed_form/against/students.json``, keyed by a digest of its inputs; ``None`` when no arm is stored."""
+    from optical.eval.macro import macro_comparison
+    from optical.io import read_json, read_json_folder
+    from optical.report.summary import best_closed_form
+    from optical.studies.seed_means import STATISTICS, significance_inputs
+
+    layout, rows = Layout(root), []
+    for arm in p.get("abstract") or []:
+        space_path = layout.study("closed_form") / f"{arm['space']}.json"
+        tested = read_json_folder(layout.tested(arm["study"])) if layout.tested(arm["study"]).is_dir() else {}
+        if not space_path.is_file() or not tested:
+            continue
+        space = read_json(space_path)
+        best = best_closed_form(space)
+        cell = space["reads"]["test"][str(best["size"])][best["map"]]
+        stats = {**STATISTICS, **((p.get(arm["study"]) or {}).get("statistics") or p.get("statistics") or {})}
+        stats = {k: stats[k] for k in STATISTICS}
+        for system, mean in sorted(tested.items()):
+            if not system.endswith("-pooled") or system.split("-")[0] in ("teacher", "ceiling"):
+                continue
+            seeds = [read_json(layout.test_read(arm["study"], v, "pooled"))["per_query"]["MRR@10"]
+                     for v in mean["params"]["variants"]]
+            if set(seeds[0]) != set(cell["per_query"]):
+                raise ValueError(f"{arm['study']}/{system}: languages {list(seeds[0])} differ from the map's "
+                                 f"{list(cell['per_query'])}")
+            ref = [{lang: cell["per_query"][lang] for lang in seeds[0]}]
+            rows.append({"arm": arm["name"], "study": arm["study"], "student": system, "space": arm["space"],
+                         "map": best["map"], "size": best["size"], "ridge": cell.get("ridge"), "statistics": stats,
+                         "inputs": significance_inputs(seeds, ref, stats), "per_seed": seeds, "reference": ref})
+    if not rows:
+        return None
+    params = {"comparisons": [{k: r[k] for k in ("arm", "study", "student", "space", "map", "size", "statistics",
+                                                 "inputs")} for r in rows]}
+    path = layout.study("closed_form") / "against" / "students.json"
+    if (kept := store.stored(path, params, fresh)) is not None:
+        return kept
+    return store.store(path, params, {"rows": [
+        {**{k: r[k] for k in ("arm", "study", "student", "space", "map", "size", "ridge")},
+         "test": macro_comparison(r["per_seed"], r["reference"], r["statistics"]["margin"], r["statistics"]["alpha"],
+                                  r["statistics"]["n_resamples"])} for r in rows]})
