@@ -65,7 +65,8 @@ def verify_student(params: dict, key: str, student: str, root: str | Path = ".",
     (default: every readout the study declares, if it is final) under ``root``. Raises when nothing is stored for
     it, or when the stored result was made with other parameters than those the study compiles to today. ``seed``:
     the student of that seed (``kd`` with seed 2 is ``kd-seed2``; the study's base seed is ``kd`` itself)."""
-    from optical.studies.students import dev_study, student_train_params
+    from optical.data.training import student_train_params
+    from optical.studies.students import dev_study
     from optical.study_spec import resolve_pending, studies_of
 
     if key not in studies_of(params):

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import string
 from pathlib import Path
 
 import pytest
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers share the machine's two cores: one thread each, and the
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # subprocesses they start inherit it
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

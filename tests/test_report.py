@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from optical.eval.macro import describe
 from optical.report.summary import fair_test_answer
 from optical.report.labels import display_name
 from optical.report.tables import dev_table, ot_diagnostics

@@ -50,7 +50,7 @@ def test_a_bad_study_is_refused_naming_the_file_and_the_place(section, message):
 def test_every_committed_result_of_a_study_was_made_with_what_the_parameters_compile_to():
     """The reuse guarantee: each dev-study result and each test read under results/<study> carries the training
     parameters its study's students compile to, so the main job reads it back instead of retraining."""
-    from optical.studies.students import student_train_params
+    from optical.data.training import student_train_params
 
     p = load_params(ROOT / "params" / "full.yaml")
     checked = 0

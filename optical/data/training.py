@@ -44,6 +44,18 @@ def with_bitext_version(train: dict) -> dict:
     return {"bitext_version": BITEXT_VERSION, **train}
 
 
+def student_train_params(p: dict, key: str, name: str, teacher: bool = True) -> dict:
+    """What student ``name`` of study ``p[key]`` is trained with: the study's ``train`` section, the student's
+    variant options over it, the bitext version written out (:func:`with_bitext_version`) and, unless
+    ``teacher=False`` (the test reads' and the closed-form reads' keys were made without it), the study's teacher
+    (default ``p["teacher"]``)."""
+    s = p[key]
+    if name not in s["variants"]:
+        raise ValueError(f"{key}: no student {name!r}; students: {sorted(s['variants'])}")
+    own = {"teacher": s.get("teacher", p["teacher"])} if teacher else {}
+    return with_bitext_version({**s["train"], **s["variants"][name], **own})
+
+
 def dev_evaluator(dataset: str, languages: list[str], teacher_model, select: str = "afriqa",
                   mafand_pairs: int | None = 1000, root: str | Path | None = None, version: int = BITEXT_VERSION):
     """The :class:`optical.eval.dev.DevEvaluator` of ``languages``: dev retrieval tasks, and for AfriQA also

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,10 +39,14 @@ def cached_matrix(kind: str, model_key: str, corpus: dict[str, str], encode: Cal
     matrix = np.ascontiguousarray(encode([corpus[i] for i in ids]), dtype=np.float32)
     if matrix.shape[0] != len(ids):
         raise RuntimeError(f"encoder returned {matrix.shape[0]} rows for {len(ids)} documents")
-    if cache:
-        tmp = path.with_suffix(".tmp")
-        save_file({"matrix": matrix}, tmp)
-        tmp.replace(path)
+    if cache:  # a temporary file of its own: two processes encoding the same corpus never mix their bytes
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file({"matrix": matrix}, tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
     return matrix
 
 

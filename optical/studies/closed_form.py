@@ -25,7 +25,7 @@ from optical.data.registry import load_tasks
 from optical.eval.metrics import aggregate, per_query
 from optical.eval.system import query_translations
 from optical.data.schema import BITEXT_VERSION
-from optical.data.training import dev_tasks, training_bitext, with_bitext_version
+from optical.data.training import dev_tasks, student_train_params, training_bitext
 from optical.layout import Layout
 from optical.retrieval.dense import cached_matrix, encode_with, exact_search, teacher_documents
 from optical.transport.linear_maps import RIDGED, fit_map, ridge_scale, well_posed_without_ridge
@@ -192,9 +192,7 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
     settings = {**ON_STUDENTS, "sizes": [size], "maps": list(maps)}
     out = {}
     for student in students:
-        if student not in s["variants"]:
-            raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
-        train = with_bitext_version({**s["train"], **s["variants"][student]})  # the student's bitext
+        train = student_train_params(p, key, student, teacher=False)  # the student's bitext
         params = {"study": key, "student": student, "train": train, "teacher": teacher, "languages": s["languages"],
                   "dataset": p["dataset"], **settings}
         path = Layout(root).study(key) / f"maps-on-{student}.json"

@@ -11,8 +11,7 @@ import logging
 from pathlib import Path
 
 from optical import store
-from optical.io import read_json
-from optical.data.training import with_bitext_version
+from optical.data.training import student_train_params, with_bitext_version
 from optical.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -78,10 +77,7 @@ def student_plans(p: dict, key: str, student: str, language: str, n_pairs: int =
     from there where the student is not on this machine (students are not committed)."""
     from optical.config import TRAIN_KEYS, config_from_dict
 
-    s = p[key]
-    if student not in s["variants"]:
-        raise ValueError(f"{key}: no student {student!r}; students: {sorted(s['variants'])}")
-    train = with_bitext_version({**s["train"], **s["variants"][student], "teacher": s.get("teacher", p["teacher"])})
+    train = student_train_params(p, key, student)
     params = {"study": key, "student": student, "language": language, "n_pairs": n_pairs, "train": train}
     path = Layout(root).study(key) / f"plans-{student}.json"
     trained = Layout(root).run(key, student) / "student"
@@ -96,7 +92,7 @@ def student_plans(p: dict, key: str, student: str, language: str, n_pairs: int =
     config = config_from_dict({k: v for k, v in train.items() if k in TRAIN_KEYS})
     if not config.loss.startswith("ot"):
         raise ValueError(f"{key}.{student}: loss {config.loss!r} has no transport plan")
-    return store.store(path, params, _plans(config, p["dataset"], s["languages"], train.get("max_pairs"), trained,
+    return store.store(path, params, _plans(config, p["dataset"], p[key]["languages"], train.get("max_pairs"), trained,
                                             language, n_pairs, train["bitext_version"]))
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from optical.eval.selection import best_evaluation
 from optical.io import atomic_write_json, read_json
 from optical.layout import Layout
-from optical.studies.students import student_train_params, training_inputs
+from optical.data.training import student_train_params
+from optical.studies.students import training_inputs
 
 # torch, the models and scipy are imported where they are used: a notebook that reads its results back
 # (the main job on committed results) starts in a second instead of five

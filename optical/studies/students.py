@@ -9,7 +9,7 @@ from pathlib import Path
 
 from optical import store
 from optical.config import DATA_KEYS, TRAIN_KEYS, config_from_dict
-from optical.data.training import dev_evaluator, dev_tasks, training_bitext, with_bitext_version
+from optical.data.training import dev_evaluator, dev_tasks, student_train_params, training_bitext, with_bitext_version
 from optical.io import read_json
 from optical.layout import Layout
 from optical.studies.test_reads import test_read
@@ -100,13 +100,6 @@ def training_log_summary(path: str | Path, bins: int = 20) -> dict[str, list[flo
         summary[key] = [round(float(np.mean([rows[i][key] for i in s if key in rows[i]] or [np.nan])), 6)
                         for s in spans]
     return summary
-
-
-def student_train_params(p: dict, key: str, name: str) -> dict:
-    """What student ``name`` of study ``p[key]`` is trained with: the study's ``train`` section, the student's
-    variant options over it, and the study's teacher (default ``p["teacher"]``)."""
-    s = p[key]
-    return with_bitext_version({**s["train"], **s["variants"][name], "teacher": s.get("teacher", p["teacher"])})
 
 
 def dev_study(p: dict, key: str, root: str | Path = ".", fresh: bool = False,

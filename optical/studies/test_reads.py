@@ -8,7 +8,7 @@ from pathlib import Path
 
 from optical import store
 from optical.io import atomic_write_json, read_json
-from optical.data.training import with_bitext_version
+from optical.data.training import student_train_params
 from optical.layout import Layout
 from optical.study_spec import in_family, seed_groups
 from optical.studies.seed_means import (PER_LANGUAGE_RESAMPLES, keep_tests, add_macro_comparison,
@@ -98,7 +98,7 @@ def test_read(p: dict, key: str, system: str, readout: str, root: str | Path = "
     s = p[key]
     teacher = s.get("teacher", p["teacher"])
     path = path or Layout(root).test_read(key, system, readout)
-    train = with_bitext_version({**s["train"], **s["variants"][system]}) if system in s["variants"] else None
+    train = student_train_params(p, key, system, teacher=False) if system in s["variants"] else None
     params = {"system": system, "dataset": p["dataset"], "languages": s["languages"], "readout": readout,
               "teacher": teacher, "train": train}
     if (stored := store.stored(path, params, fresh)) is None:
