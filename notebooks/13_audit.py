@@ -50,11 +50,11 @@ params = load_params(params_file, root)
 # detectable, so "not significant" here is not evidence of a tie.
 
 # %%
-for key in reversed(studies_with_role(params, "english")):  # the latest first
-    tested = read_json_folder(f"{root}/results/{key}/test")
+for study in reversed(studies_with_role(params, "english")):  # the latest first
+    tested = read_json_folder(f"{root}/results/{study.key}/test")
     sig = significance_table(tested)
     if len(sig):
-        display(Markdown(f"**Students {params[key].get('label', '')}** (`{key}`)"))
+        display(Markdown(f"**Students {study.label or ''}** (`{study.key}`)"))
         display(sig.style.format({"ΔMRR@10": "{:+.3f}", "p": "{:.4f}", "p (Holm)": "{:.4f}"}).hide(axis="index"))
         seeded = {name: r for name, r in tested.items() if len(r.get("seeds", [])) > 1}
         if seeded:

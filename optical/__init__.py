@@ -21,6 +21,8 @@ _PUBLIC = {
     "train": "optical.train",  # distil a student query encoder; saves it with its card
     "evaluate": "optical.eval.system",  # retrieval metrics per language (and per query) of a system or student
     "load_params": "optical.params",  # a parameter file (``extends`` resolved, studies compiled, every train checked)
+    "study": "optical.study_spec",  # one study of loaded parameters, typed (students, configs, readouts, role)
+    "Study": "optical.study_spec",
     "run_study": "optical.studies.runner",  # one study of loaded parameters: trains what the store lacks, reads test
     "run_all": "optical.studies.chapters",  # every chapter's studies and analyses, then every other study (optical run)
     "read_study": "optical.report.conclusions",  # a final study's stored test reads against KD (reads only)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from optical.layout import Layout
@@ -35,6 +36,61 @@ chapter that names it); ``label`` says in words what its students are."""
 RULE_KEYS = {"study", "among"}
 COMBINE_KEYS = {"base", "among", "name"}
 """The keys a study section written with ``students`` may hold."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """One compiled study of loaded parameters (:func:`study`), typed: what trains (``train``: the study's shared
+    values; ``students``: each student's options over them), on what (``dataset``, ``languages``, ``teacher``),
+    what is read on test (``final``, ``readouts``, ``statistics``) and its place in the book (``role``, ``label``);
+    ``pending``: rules still waiting for dev results."""
+
+    key: str
+    dataset: str
+    teacher: str
+    languages: tuple[str, ...]
+    train: Mapping
+    students: Mapping[str, Mapping]
+    final: bool = False
+    readouts: tuple[str, ...] = ("pooled",)
+    statistics: Mapping = field(default_factory=dict)
+    role: str | None = None
+    label: str | None = None
+    pending: tuple = ()
+
+    def train_params(self, student: str, teacher: bool = True) -> dict:
+        """What ``student`` is trained with: the study's ``train``, the student's options over it, the bitext
+        version written out (default: the current one) and, unless ``teacher=False``, the study's teacher."""
+        from optical.data.schema import BITEXT_VERSION
+
+        if student not in self.students:
+            raise ValueError(f"{self.key}: no student {student!r}; students: {sorted(self.students)}")
+        return {"bitext_version": BITEXT_VERSION, **self.train, **self.students[student],
+                **({"teacher": self.teacher} if teacher else {})}
+
+    def config(self, student: str):
+        """``student``'s :class:`optical.config.TrainConfig` (its bitext keys, ``DATA_KEYS``, left out)."""
+        from optical.config import TRAIN_KEYS, config_from_dict
+
+        return config_from_dict({k: v for k, v in self.train_params(student).items() if k in TRAIN_KEYS})
+
+    @property
+    def seeds(self) -> dict[str, list[str]]:
+        """Each system's students: ``name`` and its ``name-seed<k>`` (:func:`seed_groups`)."""
+        return seed_groups(list(self.students))
+
+
+def study(params: Mapping, key: str) -> Study:
+    """Study ``key`` of loaded parameters (:func:`optical.params.load_params`) as a :class:`Study`."""
+    if key not in studies_of(params):
+        raise KeyError(f"no study {key!r}; studies: {studies_of(params)}")
+    s = params[key]
+    return Study(key=key, dataset=params.get("dataset", "afriqa"), teacher=s.get("teacher", params.get("teacher")),
+                 languages=tuple(s.get("languages", params.get("languages", ()))), train=s["train"],
+                 students=s["variants"],
+                 final=bool(s.get("final", False)), readouts=tuple(s.get("readouts", ("pooled",))),
+                 statistics=s.get("statistics") or params.get("statistics") or {}, role=s.get("role"),
+                 label=s.get("label"), pending=tuple(s.get("pending", ())))
 
 
 def studies_of(params: Mapping) -> list[str]:
@@ -217,9 +273,9 @@ def combination_lines(section: Mapping) -> list[str]:
     return lines
 
 
-def studies_with_role(params: Mapping, role: str) -> list[str]:
+def studies_with_role(params: Mapping, role: str) -> list[Study]:
     """The studies of loaded parameters with ``role`` (:data:`ROLES`), in file order."""
-    return [k for k in studies_of(params) if params[k].get("role") == role]
+    return [study(params, k) for k in studies_of(params) if params[k].get("role") == role]
 
 
 def study_order(params: Mapping) -> list[str]:

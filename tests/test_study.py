@@ -220,3 +220,25 @@ def test_optical_run_without_a_study_runs_every_chapter_then_every_study_after_t
     monkeypatch.setattr(chapters, "run_study", lambda params, key, root, fresh: calls.append(key) or {})
     assert main(["run", "--params", str(tmp_path / "p.yaml"), "--root", str(tmp_path)]) == 0
     assert calls == ["01", "dev", "final"]
+
+
+def test_a_study_is_typed_and_gives_each_students_training_config():
+    """`optical.study(params, key)`: the compiled study as a Study; each student's config is the study's train values
+    with the student's options over them and the study's teacher; an unknown study or student is named."""
+    import optical
+    from optical.params import load_params
+
+    params = load_params(ROOT / "params" / "full.yaml")
+    e5t = optical.study(params, "e5t_long")
+    assert isinstance(e5t, optical.Study) and e5t.final and e5t.readouts == ("pooled", "maxsim")
+    assert e5t.teacher == "multilingual-e5-small" and len(e5t.languages) == 8
+    assert sorted(e5t.seeds) == sorted({name.split("-seed")[0] for name in e5t.students})
+    ot = next(name for name in e5t.students if name.startswith("ot") and "-seed" not in name)
+    config = e5t.config(ot)
+    assert config.loss == "ot" and config.student == "multilingual-e5-small" and config.max_steps == 2000
+    assert e5t.train_params(ot)["teacher"] == "multilingual-e5-small" and "teacher" not in e5t.train_params(ot, False)
+    assert [s.key for s in optical.study_spec.studies_with_role(params, "low_data")][:1] == ["low_data_100"]
+    with pytest.raises(KeyError, match="no study 'e5t_lon'"):
+        optical.study(params, "e5t_lon")
+    with pytest.raises(ValueError, match="no student 'kd-frozen'"):
+        e5t.config("kd-frozen")

@@ -45,15 +45,11 @@ def with_bitext_version(train: dict) -> dict:
 
 
 def student_train_params(p: dict, key: str, name: str, teacher: bool = True) -> dict:
-    """What student ``name`` of study ``p[key]`` is trained with: the study's ``train`` section, the student's
-    variant options over it, the bitext version written out (:func:`with_bitext_version`) and, unless
-    ``teacher=False`` (the test reads' and the closed-form reads' keys were made without it), the study's teacher
-    (default ``p["teacher"]``)."""
-    s = p[key]
-    if name not in s["variants"]:
-        raise ValueError(f"{key}: no student {name!r}; students: {sorted(s['variants'])}")
-    own = {"teacher": s.get("teacher", p["teacher"])} if teacher else {}
-    return with_bitext_version({**s["train"], **s["variants"][name], **own})
+    """What student ``name`` of study ``p[key]`` is trained with (:meth:`optical.study_spec.Study.train_params`;
+    ``teacher=False``: without the teacher, as the test reads' and the closed-form reads' keys were made)."""
+    from optical.study_spec import study
+
+    return study(p, key).train_params(name, teacher)
 
 
 def dev_evaluator(dataset: str, languages: list[str], teacher_model, select: str = "afriqa",

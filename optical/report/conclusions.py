@@ -18,7 +18,7 @@ def declared_readings(params: Mapping) -> tuple[dict[str, str | None], list[str]
     """The final studies the parameters declare (read on test), in their order, each with the study that supersedes
     it (``superseded_by``: a longer budget or more languages; ``None`` when none does), and the low-data ones
     (``role: low_data``) apart, as :func:`conclusions` takes them."""
-    low_data = studies_with_role(params, "low_data")
+    low_data = [s.key for s in studies_with_role(params, "low_data")]
     final = {k: v.get("superseded_by") for k, v in params.items() if isinstance(v, Mapping) and v.get("final")}
     return {k: v for k, v in final.items() if k not in low_data}, low_data
 
