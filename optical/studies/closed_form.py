@@ -138,7 +138,14 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
             ridges = ridges_for(kind, n, d, settings)
             if not ridges:
                 raise ValueError(f"{space}: no ridge of {settings['ridges']} is usable for {kind} at {size} pairs")
-            tried = {r: read("dev", size, kind, r) for r in ridges} if "dev" in splits and len(ridges) > 1 else {}
+            tried = {}
+            for r in ridges if "dev" in splits and len(ridges) > 1 else ():
+                try:
+                    tried[r] = read("dev", size, kind, r)
+                except (ValueError, np.linalg.LinAlgError):
+                    if r != 0:
+                        raise
+                    log.info("%s: %s at %d pairs is singular without a ridge: left out", space, kind, size)
             ridge = max(tried, key=lambda r: tried[r]["macro"]["MRR@10"]) if tried else ridges[0]
             for split in splits:
                 cell = tried[ridge] if split == "dev" and tried else read(split, size, kind, ridge)
