@@ -729,7 +729,7 @@ def test_a_closed_form_space_read_on_english_translations_gives_the_ceiling_thro
         # test split is read at that ridge only
         dev, test = (reads[space]["reads"][split]["4"]["lstsq"] for split in ("dev", "test"))
         tried = dev["dev_by_ridge"]
-        assert list(tried) == [str(r) for r in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1)]
+        assert list(tried) == [str(r) for r in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)]
         assert dev["ridge"] == test["ridge"] == float(max(tried, key=tried.get))
         assert dev["macro"]["MRR@10"] == max(tried.values()) and "dev_by_ridge" not in test
         assert reads[space]["reads"]["dev"]["4"]["identity"]["ridge"] is None

@@ -32,7 +32,7 @@ from optical.transport.linear_maps import RIDGED, fit_map, ridge_scale, well_pos
 
 log = logging.getLogger(__name__)
 
-DEFAULTS = {"sizes": [100, 300, 1000, 4000], "ridges": [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+DEFAULTS = {"sizes": [100, 300, 1000, 4000], "ridges": [0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
             "bitext_max_length": 128, "seed": 0,
             "bitext_version": BITEXT_VERSION,
             "maps": ["identity", "mean-shift", "gaussian-ot", "procrustes", "procrustes-centred", "lstsq",
