@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optical.eval.macro import verdict
 from optical.report.summary import fair_test_answer
 from optical.report.labels import display_name
 from optical.report.tables import dev_table, ot_diagnostics
@@ -890,3 +891,16 @@ def test_each_final_student_is_compared_with_its_encoders_dev_chosen_map_from_th
     again = students_against_maps(p, tmp_path)  # read back: same inputs, same digest
     assert again["digest"] == result["digest"]
     assert students_against_maps({"abstract": []}, tmp_path) is None
+
+
+def test_the_sentence_against_the_maps_counts_the_students_whose_ci_excludes_zero():
+    from optical.report.summary import against_maps_sentence
+
+    def row(student, ci):
+        test = {"delta": sum(ci) / 2, "ci": ci, "ci_tost": ci, "margin": 0.01, "seeds": [3, 1]}
+        return {"arm": "e5t", "student": f"{student}-pooled", "map": "gaussian-ot", "size": 4000,
+                "test": {**test, **verdict(ci, ci, 0.01)}}
+
+    text = against_maps_sentence({"rows": [row("kd", [0.05, 0.09]), row("ot", [-0.01, 0.02])]})
+    assert text.startswith("Against the best training-free map") and "1 of 2 final students are ahead" in text
+    assert "student better than map, +0.070 [+0.050, +0.090]" in text

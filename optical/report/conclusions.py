@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from optical.eval.macro import describe
-from optical.io import read_json_folder
+from optical.io import read_json, read_json_folder
 from optical.layout import Layout
 from optical.report.abstract import abstract_rows, arm_sentence
 from optical.report.labels import alias, legend_markdown
-from optical.report.summary import against_kd, closed_form_sentence, fair_test_answer, on_l_queries
+from optical.report.summary import against_kd, against_maps_sentence, closed_form_sentence, fair_test_answer, on_l_queries
 from optical.study_spec import studies_with_role
 
 
@@ -98,7 +98,9 @@ def _closed_form_section(root: Path) -> list[str]:
         return []
     students = {name.removesuffix("-pooled"): r for name, r in read_json_folder(root / "long_rerun" / "test").items()
                 if name.endswith("-pooled") and name.split("-")[0] in ("kd", "ot")}
-    return ["## Training-free maps", closed_form_sentence(results, students)]
+    against = root / "closed_form" / "against" / "students.json"
+    return ["## Training-free maps", closed_form_sentence(results, students),
+            *([against_maps_sentence(read_json(against))] if against.is_file() else [])]
 
 
 def _low_data_section(root: Path, studies: Sequence[str]) -> list[str]:

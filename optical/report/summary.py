@@ -250,6 +250,21 @@ def closed_form_sentence(results: dict[str, dict], students: dict[str, dict] | N
     return "\n".join(lines)
 
 
+def against_maps_sentence(result: dict) -> str:
+    """Markdown: whether each final student is ahead of its encoder's dev-chosen training-free map
+    (:func:`optical.studies.closed_form.students_against_maps`), by a 95% CI that excludes 0."""
+    from optical.eval.macro import describe
+    from optical.report.labels import display_name
+
+    rows = result["rows"]
+    ahead = [r for r in rows if r["test"]["ci"][0] > 0]
+    lines = [f"Against the best training-free map of its own encoder (chosen on dev; pooled readout, test), "
+             f"{len(ahead)} of {len(rows)} final students are ahead by a 95% CI that excludes 0:"]
+    lines += [f"* {r['arm']}, {display_name(r['student'].removesuffix('-pooled'))} against `{r['map']}` "
+              f"({r['size']:,} pairs): {describe(r['test'], 'student', 'map')}." for r in rows]
+    return "\n".join(lines)
+
+
 def e5s_start_sentence(results: dict[str, dict]) -> str:
     """Markdown: OPTICAL's e5s student before any step: the best linear map (chosen on dev) from mE5's query
     vectors into MiniLM's space, fit on English sentences only vs on bitext pairs, next to the MiniLM floor and
