@@ -296,7 +296,8 @@ def test_readme_study_snippet_runs_as_written():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("ot-rel0.5-center-frozen pooled OT better than KD, +0.013")
+    assert lines[0] == "['kd', 'ot-rel0.5-center-frozen'] 2000 ('pooled', 'maxsim')"  # the typed study
+    assert len(lines) == 3 and lines[1].startswith("ot-rel0.5-center-frozen pooled OT better than KD, +0.013")
 
 
 def test_readme_public_face_snippet_runs_as_written(tmp_path):
