@@ -72,6 +72,9 @@ runs = chapter["runs"]
 if not runs:
     display(Markdown("Not run with these parameters: the main job's `params/full.yaml` runs these studies "
                      "(`optical book --params params/full.yaml`); see the limitations."))
+if chapter["not_run"]:
+    display(Markdown("Declared in the parameters, not run yet (nothing of them is stored): " + ", ".join(
+        f"`{key}` (`optical run --params params/full.yaml --study {key}`)" for key in chapter["not_run"]) + "."))
 
 # %% [markdown]
 # ## Dev, by bitext size

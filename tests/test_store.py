@@ -162,10 +162,14 @@ def _store_written(path: Path, result: object) -> bool:
             and "variants" not in result["params"] and set(result["params"]) != {"seeds"})
 
 
+RECOMPUTED = {"results/closed_form": "re-read with a ridge chosen on dev and bitext rules 3 (commit cdd1549 on)"}
+"""Folders whose results were deliberately recomputed with other parameters since the store: not compared."""
+
+
 def test_every_committed_result_is_keyed_by_its_parameters_with_its_numbers_unchanged():
     """Each committed result the store writes carries the digest of its parameters (so the book finds and reuses
     it), and apart from that key and the names of the dev criteria it is the JSON committed before the store,
-    every number unchanged."""
+    every number unchanged (but in :data:`RECOMPUTED`)."""
     if subprocess.run(["git", "cat-file", "-e", BEFORE_THE_STORE], cwd=ROOT, capture_output=True).returncode:
         pytest.skip(f"commit {BEFORE_THE_STORE} is not in this clone (shallow)")
     checked = 0
@@ -176,11 +180,11 @@ def test_every_committed_result_is_keyed_by_its_parameters_with_its_numbers_unch
         assert result.get("digest") == store.params_digest(result["params"]), path
         relative = path.relative_to(ROOT).as_posix()
         before = subprocess.run(["git", "show", f"{BEFORE_THE_STORE}:{relative}"], cwd=ROOT, capture_output=True)
-        if before.returncode == 0:  # a result made after the store has nothing to compare with
+        if before.returncode == 0 and not relative.startswith(tuple(RECOMPUTED)):  # a result made after the store has nothing to compare with
             assert renamed(json.loads(before.stdout)) == {k: v for k, v in unversioned(result).items()
                                                           if k != "digest"}, path
             checked += 1
-    assert checked == 174
+    assert checked == 174 - 4  # four closed-form spaces existed before the store
 
 
 def test_the_committed_manifest_records_the_parameters_that_full_yaml_compiles_to_today():
