@@ -188,14 +188,16 @@ _EQUIVALENCE_WORDS = {"equivalent": "equivalent at ±{m}", "non-inferior": "non-
 def describe(test: dict, system: str | None = None, reference: str | None = None) -> str:
     """A comparison (:func:`macro_comparison`'s result) in words: a table cell (``"better; non-inferior at
     ±0.01"``) or, with ``system`` and ``reference``, a sentence (``"OT better than KD, +0.013 [+0.004, +0.022];
-    non-inferior at ±0.01 (equivalence not shown)"``). A borderline bound and a system of one seed say so."""
+    non-inferior at ±0.01 (equivalence not shown)"``). A borderline bound and a system of one seed say so (a
+    ``deterministic_reference``, such as a training-free map, has no training noise to count)."""
     m = f"{test['margin']:g}"
     direction, equivalence = test["direction"], test["equivalence"]
     margin_words = _EQUIVALENCE_WORDS[equivalence].format(m=m)
     notes = []
     if test.get("borderline"):
         notes.append("borderline: a bound within Monte Carlo error of its threshold")
-    if min(test["seeds"]) == 1:
+    trained = test["seeds"][:1] if test.get("deterministic_reference") else test["seeds"]
+    if min(trained) == 1:
         notes.append("one seed: its training noise is not counted")
     tail = f" ({'; '.join(notes)})" if notes else ""
     if system is None:

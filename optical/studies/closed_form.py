@@ -256,11 +256,12 @@ def students_against_maps(p: dict, root: str | Path = ".", fresh: bool = False) 
     if not rows:
         return None
     params = {"comparisons": [{k: r[k] for k in ("arm", "study", "student", "space", "map", "size", "statistics",
-                                                 "inputs")} for r in rows]}
+                                                 "inputs")} for r in rows], "reference": "deterministic"}
     path = layout.study("closed_form") / "against" / "students.json"
     if (kept := store.stored(path, params, fresh)) is not None:
         return kept
     return store.store(path, params, {"rows": [
         {**{k: r[k] for k in ("arm", "study", "student", "space", "map", "size", "ridge")},
-         "test": macro_comparison(r["per_seed"], r["reference"], r["statistics"]["margin"], r["statistics"]["alpha"],
-                                  r["statistics"]["n_resamples"])} for r in rows]})
+         "test": {**macro_comparison(r["per_seed"], r["reference"], r["statistics"]["margin"],
+                                     r["statistics"]["alpha"], r["statistics"]["n_resamples"]),
+                  "deterministic_reference": True}} for r in rows]})
