@@ -50,6 +50,9 @@ def test_every_number_on_the_opening_page_is_a_value_in_results():
                     for kind, r in maps.items()), key=lambda t: t[2])
         cf = read_json(ROOT / "results" / "closed_form" / f"{arm['space']}.json")["reads"]["test"]
         values.add(round(cf[best[0]][best[1]]["macro"]["MRR@10"], 3))
+        if arm.get("kd_tuning"):  # KD's dev scores in its tuning study
+            values |= {round(r["training"]["best_dev_macro_mrr10"], 3)
+                       for r in read_json_folder(ROOT / "results" / arm["kd_tuning"]).values() if "training" in r}
     values |= {round(read_json(ROOT / "results" / "afriqa" / f"{b}.json")["macro"]["MRR@10"], 3)
                for b in ("bm25", "e5-torch")}
     numbers = [float(x) for x in re.findall(r"[-+]?\d\.\d{3}\b", text)]
@@ -66,6 +69,21 @@ def test_the_abstract_says_what_is_missing(tmp_path):
     assert "No student has been read on test yet" in abstract_markdown(tmp_path, [arm])
     with pytest.raises(ValueError, match=r"abstract\[0\]: an arm holds"):
         check_arms([{"name": "e5t"}])
+    with pytest.raises(ValueError, match=r"optionally \['kd_tuning'\]"):
+        check_arms([{**arm, "kd_tunning": "e5t_kd_dev"}])
+
+
+def test_the_abstract_says_when_kd_was_tuned_after_the_answer(tmp_path):
+    from optical.io import atomic_write_json
+    from optical.report.abstract import kd_tuning_sentence
+
+    for name, score in (("kd", 0.54), ("kd-frozen-lr5e-4", 0.552), ("ot-x", 0.6)):
+        atomic_write_json(tmp_path / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": score}})
+    row = {"kd": "kd", "kd_tuning": "dev"}
+    said = kd_tuning_sentence(tmp_path, row)
+    assert "best of 2 KD variants is `kd-frozen-lr5e-4` (dev macro MRR@10 0.552 against 0.540" in said
+    assert "picks the KD this answer uses" in kd_tuning_sentence(tmp_path, {**row, "kd": "kd-frozen-lr5e-4"})
+    assert kd_tuning_sentence(tmp_path, {"kd": "kd"}) == ""
 
 
 def test_a_curve_says_what_it_bought_past_its_arms_test_budget(tmp_path):

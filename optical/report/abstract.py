@@ -19,15 +19,18 @@ from optical.study_spec import in_family
 ARM_KEYS = {"study", "name", "who", "space", "shares"}
 """What an arm of the ``abstract`` section holds: its final ``study``, a short ``name``, ``who`` teaches whom, the
 closed-form ``space`` of its encoder (``closed_form.spaces``) and what it ``shares`` with OPTICAL."""
+OPTIONAL_ARM_KEYS = {"kd_tuning"}
+"""And optionally ``kd_tuning``: a dev study that gave KD a tuning budget after the arm's answer was read."""
 
 
 def check_arms(arms: Sequence[Mapping], where: str = "abstract") -> list[dict]:
     """The arms of the ``abstract`` section, each with exactly :data:`ARM_KEYS`; raises naming the arm."""
     out = []
     for i, arm in enumerate(arms):
-        if not isinstance(arm, Mapping) or set(arm) != ARM_KEYS:
+        if not isinstance(arm, Mapping) or not ARM_KEYS <= set(arm) <= ARM_KEYS | OPTIONAL_ARM_KEYS:
             got = sorted(arm) if isinstance(arm, Mapping) else type(arm).__name__
-            raise ValueError(f"{where}[{i}]: an arm holds {sorted(ARM_KEYS)}, got {got}")
+            raise ValueError(f"{where}[{i}]: an arm holds {sorted(ARM_KEYS)} and optionally "
+                             f"{sorted(OPTIONAL_ARM_KEYS)}, got {got}")
         out.append(dict(arm))
     return out
 
@@ -83,6 +86,26 @@ def arm_sentence(row: dict) -> str:
     if pooled.get("fixed_after_test_read"):
         said += " (its margin was fixed after its test read)"
     return said + "."
+
+
+def kd_tuning_sentence(results_root: str | Path, row: dict) -> str:
+    """Whether KD's tuning budget (the arm's ``kd_tuning`` dev study) picks the KD the arm's answer used: if not,
+    a sentence with both dev scores in that study; empty without ``kd_tuning`` or without its results."""
+    if not row.get("kd_tuning"):
+        return ""
+    dev = {name: r["training"]["best_dev_macro_mrr10"]
+           for name, r in read_json_folder(Path(results_root) / row["kd_tuning"]).items()
+           if in_family(name, "kd") and "training" in r}
+    if not dev:
+        return ""
+    best = max(dev, key=dev.get)
+    if best == row["kd"]:
+        return (f"KD's tuning budget on dev (`{row['kd_tuning']}`, {len(dev)} variants) picks the KD this answer "
+                "uses.")
+    used = f" against {dev[row['kd']]:.3f} for the KD used here, in the same study" if row["kd"] in dev else ""
+    return (f"Its KD is KD as first tuned: given OT's tuning budget on dev (`{row['kd_tuning']}`), the best of "
+            f"{len(dev)} KD variants is `{best}` (dev macro MRR@10 {dev[best]:.3f}{used}); the answer has not been "
+            "read again with it (limitations).")
 
 
 def _baseline_sentence(rows: list[dict], base: dict[str, float]) -> str:
@@ -145,7 +168,8 @@ def abstract_markdown(results_root: str | Path, arms: Sequence[Mapping], corpus_
     shares = "; ".join(f"**{r['name']}** {r['shares']}" for r in rows)
     corpus = f"the {corpus_size:,} distinct English gold passages" if corpus_size else "the English gold passages"
     # the lead arm and the table first: at 1280 px the opening screen holds the answer and its baselines
-    lines += [f"{setting} {arm_sentence(rows[0])}", "", *_table(rows, base), "", " ".join(rest), "",
+    lead = " ".join(filter(None, [setting, arm_sentence(rows[0]), kd_tuning_sentence(results_root, rows[0])]))
+    lines += [lead, "", *_table(rows, base), "", " ".join(rest), "",
               f"**What each arm shares with OPTICAL:** {shares}.", "",
               f"**Scope:** queries retrieve among {corpus} of {', '.join(languages)} (not all of Wikipedia); "
               "students were trained on a 2-core CPU within each study's step budget. Direction from the 95% CI, "
