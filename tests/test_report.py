@@ -922,3 +922,19 @@ def test_the_sentence_against_the_maps_counts_the_students_whose_ci_excludes_zer
     text = against_maps_sentence({"rows": [row("kd", [0.05, 0.09]), row("ot", [-0.01, 0.02])]})
     assert text.startswith("Against the best training-free map") and "1 of 2 final students are ahead" in text
     assert "student better than map, +0.070 [+0.050, +0.090]" in text
+
+
+def test_bars_of_one_colour_differ_by_hatching():
+    import matplotlib.colors
+    import pandas as pd
+
+    from optical.report.labels import FAMILY_COLOURS
+    from optical.report.plots import grouped_bars
+
+    table = pd.DataFrame({"hau": [0.2, 0.21, 0.22, 0.3]}, index=["eps-0.02", "eps-0.05", "all-tokens", "kd"])
+    ax = grouped_bars(table, "dev MRR@10", "ablations")
+    bars = [container.patches[0] for container in ax.containers]
+    ot = [(b.get_facecolor(), b.get_hatch()) for b in bars[:3]]
+    assert len({c for c, _ in ot}) == 1 and len({h for _, h in ot}) == 3  # one family, three hatchings
+    assert matplotlib.colors.to_hex(bars[0].get_facecolor()) == FAMILY_COLOURS["ot"]  # the ablations are OT
+    assert bars[3].get_facecolor() != bars[0].get_facecolor()

@@ -81,6 +81,11 @@ FAMILY_COLOURS = {"kd": "#1f77b4", "ot": "#d62728", "ot+kd": "#ff7f0e", "token-k
 the floor grey, the ceiling near-black; variants of one family differ by line style and marker, not colour."""
 
 
+FIRST_OT_ABLATIONS = {"eps-0.02", "eps-0.05", "eps-0.2", "idf-marginals", "autodiff", "unbalanced-1.0", "all-tokens"}
+"""The OT variants of the first comparison's ablations (``ablations`` in ``params/appendix.yaml``), named by the
+option they change rather than by their loss."""
+
+
 def family(name: str) -> str:
     """The family of a system (seed, readout and any note ignored): a baseline's own name, else ``ot+kd``,
     ``token-kd``, ``contrastive-kd``, ``kd`` or ``ot`` by its variant name (``e5t-kd`` is KD), else ``map``."""
@@ -88,6 +93,8 @@ def family(name: str) -> str:
     if key in FAMILY_COLOURS or key == "e5-torch":
         return "e5" if key == "e5-torch" else key
     key = re.sub(r"^e5[st]-", "", key)
+    if key in FIRST_OT_ABLATIONS:
+        return "ot"
     for prefix in ("ot+kd", "token-kd", "contrastive-kd", "kd", "ot"):
         if key.startswith(prefix):
             return prefix

@@ -47,14 +47,24 @@ def _panels(n: int, height: float = 3.0):
     return fig, list(axes.flat[:n])
 
 
+HATCHES = ("", "//", "..", "xx", "\\\\", "--", "oo", "++")
+"""Bar hatchings, one per system of the same colour in a :func:`grouped_bars` figure."""
+
+
 def grouped_bars(table: pd.DataFrame, ylabel: str, title: str, ax=None):
-    """One group of bars per column (language), one bar per row (system), each system in its colour."""
+    """One group of bars per column (language), one bar per row (system), each system in its family's colour;
+    systems that share a colour differ by hatching (:data:`HATCHES`, in row order)."""
     ax = ax or plt.subplots(figsize=(WIDTH, 3.6))[1]
     n = len(table.index)
     width = 0.8 / n
     x = np.arange(len(table.columns))
+    seen: dict[str, int] = {}
     for i, (name, row) in enumerate(table.iterrows()):
-        ax.bar(x + (i - (n - 1) / 2) * width, row.values, width, label=name, color=system_colour(name))
+        colour = system_colour(name)
+        hatch = HATCHES[seen.get(colour, 0) % len(HATCHES)]
+        seen[colour] = seen.get(colour, 0) + 1
+        ax.bar(x + (i - (n - 1) / 2) * width, row.values, width, label=name, color=colour, hatch=hatch,
+               edgecolor="white", linewidth=0)
     ax.set_xticks(x, table.columns)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
