@@ -159,7 +159,6 @@ def low_data_test(frame: pd.DataFrame, answers: dict[str, dict[str, float]] | No
         for system, value in (answers or {}).get(panel, {}).items():
             left.axhline(value, color=colours[system], linestyle=":", label=f"{system}, every pair")
         _pairs_axis(left, sizes, "bitext pairs per language (log scale)", f"{panel}: test macro MRR@10")
-        left.legend(loc="lower right", fontsize="small")
         ot = students[(students.system == "OT") & students.delta.notna()].sort_values("pairs")
         if len(ot):
             right.errorbar(ot.pairs, ot.delta, yerr=[ot.delta - ot.ci_low, ot.ci_high - ot.delta], marker="s",
@@ -167,6 +166,12 @@ def low_data_test(frame: pd.DataFrame, answers: dict[str, dict[str, float]] | No
         right.axhline(0.0, color=colours["floor"], linestyle="--")
         _pairs_axis(right, sorted(students.pairs.unique()) or sizes, "bitext pairs per language (log scale)",
                     f"{panel}: OT − KD, test macro (95% CI)")
+    labels = {}  # one legend below the panels, off the data: each line once
+    for ax in axes[:, 0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            labels.setdefault(label, handle)
+    fig.legend(list(labels.values()), list(labels), loc="upper center", ncols=3, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
     fig.tight_layout()
     return fig
 
