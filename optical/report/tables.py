@@ -318,7 +318,10 @@ def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]],
     sides = []
     for family in families:
         mine = table[table["family"] == family].drop(columns="family").sort_values("rank", na_position="last")
-        sides.append(mine.assign(variant=mine["variant"].map(display_name)).set_index("variant")
+        twice = mine["variant"].duplicated(keep=False)  # a variant run at two budgets: its label says which
+        names = [display_name(v) + (f" ({steps:,.0f} steps)" if again else "")
+                 for v, steps, again in zip(mine["variant"], mine["steps"].fillna(0), twice)]
+        sides.append(mine.assign(variant=names).set_index("variant")
                      .style.format(precision=3, na_rep="not run yet")
                      .format("{:,.0f}", subset=["steps", "selected step", "rank"], na_rep="not run yet").set_caption(
                          f"{FAMILY_NAMES[family]}: {int(mine['rank'].notna().sum())} variants run "
