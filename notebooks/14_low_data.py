@@ -73,8 +73,10 @@ if not runs:
     display(Markdown("Not run with these parameters: the main job's `params/full.yaml` runs these studies "
                      "(`optical book --params params/full.yaml`); see the limitations."))
 if chapter["not_run"]:
-    display(Markdown("Declared in the parameters, not run yet (nothing of them is stored): " + ", ".join(
-        f"`{key}` (`optical run --params params/full.yaml --study {key}`)" for key in chapter["not_run"]) + "."))
+    display(Markdown("Declared in the parameters and not complete yet (`optical run --params params/full.yaml "
+                     "--study <study>` trains what is missing and resumes a study that stopped): " + ", ".join(
+                         f"`{key}` ({stored} student{'s' if stored != 1 else ''} stored)"
+                         for key, stored in chapter["not_run"].items()) + "."))
 
 # %% [markdown]
 # ## Dev, by bitext size

@@ -242,3 +242,21 @@ def test_a_study_is_typed_and_gives_each_students_training_config():
         optical.study(params, "e5t_lon")
     with pytest.raises(ValueError, match="no student 'kd-frozen'"):
         e5t.config("kd-frozen")
+
+
+def test_the_low_data_chapter_lists_a_study_still_running_instead_of_stopping_the_book(tmp_path, monkeypatch):
+    """Reading only, a final low-data study with students stored but no seed means yet is listed with its count,
+    one with nothing stored with 0, and neither is read (so a session can commit a study it has not finished)."""
+    from optical import store
+    from optical.io import atomic_write_json
+    from optical.layout import Layout
+    from optical.studies.chapters import low_data
+
+    monkeypatch.setenv(store.READ_ONLY, "1")
+    atomic_write_json(Layout(tmp_path).dev_result("low_data_10", "kd"), {"training": {}})
+    atomic_write_json(Layout(tmp_path).test_read("low_data_10", "kd", "pooled"), {"macro": {}})
+    ns = {"low_data_10": {"train": {"max_pairs": 10}, "final": True},
+          "low_data_e5t_10": {"train": {"max_pairs": 10}, "final": True}}
+    out = low_data(ns, tmp_path, False)
+    assert out["not_run"] == {"low_data_10": 1, "low_data_e5t_10": 0} and out["runs"] == {"low_data": {},
+                                                                                      "low_data_e5t": {}}

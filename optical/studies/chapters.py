@@ -126,13 +126,18 @@ LOW_DATA_ARMS = ("low_data", "low_data_e5t")
 
 def low_data(ns: dict, root: Path, fresh: bool, star: str = "ot-eps0.01-annealed-idf") -> dict:
     """`14_low_data`: each arm's studies by bitext size (``<arm>_<pairs>``) and the plans of the OT student at 1,000
-    pairs. Reading only (the book), a declared study the store holds nothing of is listed under ``not_run`` (declared,
-    not run yet) instead of stopping the chapter; one it holds part of still stops it, naming what is missing."""
+    pairs. Reading only (the book), a declared study the store holds nothing of, or a final one whose students are
+    still being trained (some stored, no seed means yet), is listed under ``not_run`` (study → students stored)
+    instead of stopping the chapter; a completed one that lacks a result still stops it, naming what is missing."""
     declared = {arm: {ns[key]["train"]["max_pairs"]: key for key in ns
                       if isinstance(ns.get(key), dict) and "train" in ns[key] and key.rsplit("_", 1)[0] == arm}
                 for arm in LOW_DATA_ARMS}
-    not_run = [key for keys in declared.values() for key in keys.values()
-               if store.read_only() and not any(Layout(root).study(key).glob("*.json"))]
+    layout = Layout(root)
+    # reading only: a study with nothing stored has not run; a final one with students stored but no seed means yet
+    # is still running (resumed by `optical run`); either is listed, not read
+    not_run = {key: len(list(layout.study(key).glob("*.json"))) for keys in declared.values() for key in keys.values()
+               if store.read_only() and ns[key].get("final") and not any(layout.tested(key).glob("*-pooled.json"))
+               or store.read_only() and not any(layout.study(key).glob("*.json"))}
     runs = {arm: {pairs: run_study(ns, key, root, fresh) for pairs, key in sorted(keys.items()) if key not in not_run}
             for arm, keys in declared.items() if keys}
     plans = student_plans(ns, "low_data_1000", star, "hau", 2, root, fresh) \
