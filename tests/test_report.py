@@ -50,9 +50,9 @@ def test_every_number_on_the_opening_page_is_a_value_in_results():
                     for kind, r in maps.items()), key=lambda t: t[2])
         cf = read_json(ROOT / "results" / "closed_form" / f"{arm['space']}.json")["reads"]["test"]
         values.add(round(cf[best[0]][best[1]]["macro"]["MRR@10"], 3))
-        if arm.get("kd_tuning"):  # KD's dev scores in its tuning study
+        for study in arm.get("equal_budget", []):  # the dev scores at an equal tuning budget
             values |= {round(r["training"]["best_dev_macro_mrr10"], 3)
-                       for r in read_json_folder(ROOT / "results" / arm["kd_tuning"]).values() if "training" in r}
+                       for r in read_json_folder(ROOT / "results" / study).values() if "training" in r}
     values |= {round(read_json(ROOT / "results" / "afriqa" / f"{b}.json")["macro"]["MRR@10"], 3)
                for b in ("bm25", "e5-torch")}
     numbers = [float(x) for x in re.findall(r"[-+]?\d\.\d{3}\b", text)]
@@ -69,21 +69,24 @@ def test_the_abstract_says_what_is_missing(tmp_path):
     assert "No student has been read on test yet" in abstract_markdown(tmp_path, [arm])
     with pytest.raises(ValueError, match=r"abstract\[0\]: an arm holds"):
         check_arms([{"name": "e5t"}])
-    with pytest.raises(ValueError, match=r"optionally \['kd_tuning'\]"):
-        check_arms([{**arm, "kd_tunning": "e5t_kd_dev"}])
+    with pytest.raises(ValueError, match=r"optionally \['equal_budget'\]"):
+        check_arms([{**arm, "equal_budgets": ["e5t_kd_dev"]}])
 
 
-def test_the_abstract_says_when_kd_was_tuned_after_the_answer(tmp_path):
+def test_the_abstract_says_which_family_leads_under_an_equal_tuning_budget(tmp_path):
     from optical.io import atomic_write_json
-    from optical.report.abstract import kd_tuning_sentence
+    from optical.report.abstract import equal_budget_sentence
 
-    for name, score in (("kd", 0.54), ("kd-frozen-lr5e-4", 0.552), ("ot-x", 0.6)):
-        atomic_write_json(tmp_path / "dev" / f"{name}.json", {"training": {"best_dev_macro_mrr10": score}})
-    row = {"kd": "kd", "kd_tuning": "dev"}
-    said = kd_tuning_sentence(tmp_path, row)
-    assert "best of 2 KD variants is `kd-frozen-lr5e-4` (dev macro MRR@10 0.552 against 0.540" in said
-    assert "picks the KD this answer uses" in kd_tuning_sentence(tmp_path, {**row, "kd": "kd-frozen-lr5e-4"})
-    assert kd_tuning_sentence(tmp_path, {"kd": "kd"}) == ""
+    for study, name, score in (("kd_dev", "kd", 0.54), ("kd_dev", "kd-combined", 0.587), ("ot_dev", "ot-x", 0.563),
+                               ("ot_dev", "ot+kd-y", 0.7)):
+        atomic_write_json(tmp_path / study / f"{name}.json", {"training": {"best_dev_macro_mrr10": score},
+                                                               "params": {"languages": ["hau", "zul", "twi"]}})
+    row = {"kd": "kd", "equal_budget": ["kd_dev", "ot_dev"]}
+    said = equal_budget_sentence(tmp_path, row)
+    assert "3 languages, one seed each), KD's best leads: KD `kd-combined` 0.587, OT `ot-x` 0.563" in said  # no OT+KD
+    assert "uses KD as first tuned, `kd` (0.540 there)" in said
+    assert "first tuned" not in equal_budget_sentence(tmp_path, {**row, "kd": "kd-combined"})
+    assert equal_budget_sentence(tmp_path, {"kd": "kd"}) == ""
 
 
 def test_a_curve_says_what_it_bought_past_its_arms_test_budget(tmp_path):

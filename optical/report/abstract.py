@@ -19,8 +19,9 @@ from optical.study_spec import in_family
 ARM_KEYS = {"study", "name", "who", "space", "shares"}
 """What an arm of the ``abstract`` section holds: its final ``study``, a short ``name``, ``who`` teaches whom, the
 closed-form ``space`` of its encoder (``closed_form.spaces``) and what it ``shares`` with OPTICAL."""
-OPTIONAL_ARM_KEYS = {"kd_tuning"}
-"""And optionally ``kd_tuning``: a dev study that gave KD a tuning budget after the arm's answer was read."""
+OPTIONAL_ARM_KEYS = {"equal_budget"}
+"""And optionally ``equal_budget``: dev studies at one step budget where KD got OT's tuning budget and OT's chosen
+variant ran to the same budget, after the arm's answer was read."""
 
 
 def check_arms(arms: Sequence[Mapping], where: str = "abstract") -> list[dict]:
@@ -88,24 +89,31 @@ def arm_sentence(row: dict) -> str:
     return said + "."
 
 
-def kd_tuning_sentence(results_root: str | Path, row: dict) -> str:
-    """Whether KD's tuning budget (the arm's ``kd_tuning`` dev study) picks the KD the arm's answer used: if not,
-    a sentence with both dev scores in that study; empty without ``kd_tuning`` or without its results."""
-    if not row.get("kd_tuning"):
+def equal_budget_sentence(results_root: str | Path, row: dict) -> str:
+    """KD's and OT's best dev variants over the arm's ``equal_budget`` dev studies (one step budget), and whether
+    the KD the arm's answer used is KD's best there: a sentence, empty without ``equal_budget`` or its results."""
+    if not row.get("equal_budget"):
         return ""
-    dev = {name: r["training"]["best_dev_macro_mrr10"]
-           for name, r in read_json_folder(Path(results_root) / row["kd_tuning"]).items()
-           if in_family(name, "kd") and "training" in r}
-    if not dev:
+    dev, languages = {}, set()
+    for study in row["equal_budget"]:
+        for name, r in read_json_folder(Path(results_root) / study).items():
+            if "training" in r:
+                dev[name] = r["training"]["best_dev_macro_mrr10"]
+                languages |= set(r["params"]["languages"]) if "params" in r else set()
+    best = {family: max((n for n in dev if in_family(n, family) and not in_family(n, "ot+kd")), key=dev.get,
+                        default=None) for family in ("kd", "ot")}
+    if not all(best.values()):
         return ""
-    best = max(dev, key=dev.get)
-    if best == row["kd"]:
-        return (f"KD's tuning budget on dev (`{row['kd_tuning']}`, {len(dev)} variants) picks the KD this answer "
-                "uses.")
-    used = f" against {dev[row['kd']]:.3f} for the KD used here, in the same study" if row["kd"] in dev else ""
-    return (f"Its KD is KD as first tuned: given OT's tuning budget on dev (`{row['kd_tuning']}`), the best of "
-            f"{len(dev)} KD variants is `{best}` (dev macro MRR@10 {dev[best]:.3f}{used}); the answer has not been "
-            "read again with it (limitations).")
+    kd, ot = best["kd"], best["ot"]
+    lead = "KD's" if dev[kd] > dev[ot] else "OT's"
+    studies = ", ".join(f"`{s}`" for s in row["equal_budget"])
+    said = (f"Under an equal tuning budget on dev ({studies}: both families' chosen variants at one step budget, "
+            f"{len(languages)} languages, one seed each), {lead} best leads: KD `{kd}` {dev[kd]:.3f}, OT `{ot}` {dev[ot]:.3f}")
+    if kd != row["kd"]:
+        used = f" ({dev[row['kd']]:.3f} there)" if row["kd"] in dev else ""
+        said += (f"; the test answer above uses KD as first tuned, `{row['kd']}`{used}, and has not been read again "
+                 "with KD's best (limitations)")
+    return said + "."
 
 
 def _baseline_sentence(rows: list[dict], base: dict[str, float]) -> str:
@@ -168,7 +176,7 @@ def abstract_markdown(results_root: str | Path, arms: Sequence[Mapping], corpus_
     shares = "; ".join(f"**{r['name']}** {r['shares']}" for r in rows)
     corpus = f"the {corpus_size:,} distinct English gold passages" if corpus_size else "the English gold passages"
     # the lead arm and the table first: at 1280 px the opening screen holds the answer and its baselines
-    lead = " ".join(filter(None, [setting, arm_sentence(rows[0]), kd_tuning_sentence(results_root, rows[0])]))
+    lead = " ".join(filter(None, [setting, arm_sentence(rows[0]), equal_budget_sentence(results_root, rows[0])]))
     lines += [lead, "", *_table(rows, base), "", " ".join(rest), "",
               f"**What each arm shares with OPTICAL:** {shares}.", "",
               f"**Scope:** queries retrieve among {corpus} of {', '.join(languages)} (not all of Wikipedia); "
