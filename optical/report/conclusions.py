@@ -8,7 +8,7 @@ from pathlib import Path
 from optical.eval.macro import describe
 from optical.io import read_json, read_json_folder
 from optical.layout import Layout
-from optical.report.abstract import abstract_rows, arm_sentence
+from optical.report.abstract import abstract_rows, arm_sentence, equal_budget_sentence
 from optical.report.labels import alias, legend_markdown
 from optical.report.summary import against_kd, against_maps_sentence, closed_form_sentence, fair_test_answer, on_l_queries
 from optical.study_spec import studies_with_role
@@ -37,7 +37,8 @@ def conclusions(results_root: str | Path, arms: Sequence[Mapping],
     (:func:`final_reading_rows`), the training-free maps and little bitext (the declared ``low_data`` studies).
     Superseded readings stay in their chapters; the first comparison in its appendix chapters."""
     root = Path(results_root)
-    parts = ["## The answer", "\n".join(f"* {arm_sentence(row)}" for row in abstract_rows(root, arms))
+    parts = ["## The answer", "\n".join(f"* {' '.join(filter(None, [arm_sentence(row), equal_budget_sentence(root, row)]))}"
+                                        for row in abstract_rows(root, arms))
              or "No arm of the abstract has been read on test yet."]
     if rows := final_reading_rows(root, final_studies or {}):
         parts += ["## Every final reading",
