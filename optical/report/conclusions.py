@@ -37,9 +37,9 @@ def conclusions(results_root: str | Path, arms: Sequence[Mapping],
     (:func:`final_reading_rows`), the training-free maps and little bitext (the declared ``low_data`` studies).
     Superseded readings stay in their chapters; the first comparison in its appendix chapters."""
     root = Path(results_root)
-    parts = ["## The answer", "\n".join(f"* {' '.join(filter(None, [arm_sentence(row), equal_budget_sentence(root, row)]))}"
-                                        for row in abstract_rows(root, arms))
-             or "No arm of the abstract has been read on test yet."]
+    answers = [" ".join(filter(None, [arm_sentence(row), equal_budget_sentence(root, row)]))
+               for row in abstract_rows(root, arms)]
+    parts = ["## The answer", "\n".join(f"* {a}" for a in answers) or "No arm of the abstract has been read on test yet."]
     if rows := final_reading_rows(root, final_studies or {}):
         parts += ["## Every final reading",
                   "Each student against its study's dev-chosen KD, test macro MRR@10 (seed means); the verdict's "
