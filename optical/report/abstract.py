@@ -112,7 +112,7 @@ def equal_budget_sentence(results_root: str | Path, row: dict) -> str:
     if kd != row["kd"]:
         used = f" ({dev[row['kd']]:.3f} there)" if row["kd"] in dev else ""
         said += (f"; the test answer above uses KD as first tuned, `{row['kd']}`{used}, and has not been read again "
-                 "with KD's best (limitations)")
+                 "with KD's best ({doc}`/book/limitations`)")
     return said + "."
 
 
