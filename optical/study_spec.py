@@ -61,12 +61,12 @@ class Study:
     def train_params(self, student: str, teacher: bool = True) -> dict:
         """What ``student`` is trained with: the study's ``train``, the student's options over it, the bitext
         version written out (default: the current one) and, unless ``teacher=False``, the study's teacher."""
-        from optical.data.schema import BITEXT_VERSION
+        from optical.data.schema import with_bitext_version
 
         if student not in self.students:
             raise ValueError(f"{self.key}: no student {student!r}; students: {sorted(self.students)}")
-        return {"bitext_version": BITEXT_VERSION, **self.train, **self.students[student],
-                **({"teacher": self.teacher} if teacher else {})}
+        return with_bitext_version({**self.train, **self.students[student],
+                                    **({"teacher": self.teacher} if teacher else {})})
 
     def config(self, student: str):
         """``student``'s :class:`optical.config.TrainConfig` (its bitext keys, ``DATA_KEYS``, left out)."""

@@ -45,6 +45,12 @@ BITEXT_VERSION = 3
 """The bitext rules of new results."""
 
 
+def with_bitext_version(train: dict) -> dict:
+    """A study's ``train`` mapping with its ``bitext_version`` written out (default: the current
+    :data:`BITEXT_VERSION`), so the version is in every result's parameters and digest."""
+    return {"bitext_version": BITEXT_VERSION, **train}
+
+
 def matching_key(version: int):
     """The text-matching key of bitext ``version`` (:data:`BITEXT_VERSIONS`); raises naming the versions it
     rebuilds."""

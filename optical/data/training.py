@@ -38,12 +38,6 @@ def dev_tasks(dataset: str, languages: list[str], root: str | Path | None = None
     return load_tasks(dataset, with_dev, "dev", root) if with_dev else {}
 
 
-def with_bitext_version(train: dict) -> dict:
-    """A study's ``train`` mapping with its ``bitext_version`` written out (default: the current
-    :data:`optical.data.schema.BITEXT_VERSION`), so the version is in every result's parameters and digest."""
-    return {"bitext_version": BITEXT_VERSION, **train}
-
-
 def student_train_params(p: dict, key: str, name: str, teacher: bool = True) -> dict:
     """What student ``name`` of study ``p[key]`` is trained with (:meth:`optical.study_spec.Study.train_params`;
     ``teacher=False``: without the teacher, as the test reads' and the closed-form reads' keys were made)."""

@@ -7,7 +7,8 @@ from pathlib import Path
 from optical import store
 from optical.config import TRAIN_KEYS, config_from_dict
 from optical.data.registry import load_tasks
-from optical.data.training import dev_tasks, training_bitext, with_bitext_version
+from optical.data.schema import with_bitext_version
+from optical.data.training import dev_tasks, training_bitext
 from optical.io import atomic_write_json
 from optical.layout import Layout
 from optical.studies.students import cached_teacher

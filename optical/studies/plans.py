@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 
 from optical import store
-from optical.data.training import student_train_params, with_bitext_version
+from optical.data.schema import with_bitext_version
+from optical.data.training import student_train_params
 from optical.layout import Layout
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from optical import store
 from optical.config import DATA_KEYS, TRAIN_KEYS, config_from_dict
-from optical.data.training import dev_evaluator, dev_tasks, student_train_params, training_bitext, with_bitext_version
+from optical.data.schema import with_bitext_version
+from optical.data.training import dev_evaluator, dev_tasks, student_train_params, training_bitext
 from optical.io import read_json
 from optical.layout import Layout
 from optical.studies.test_reads import test_read
