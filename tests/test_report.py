@@ -587,7 +587,8 @@ def test_a_final_study_reads_test_in_every_declared_readout_when_each_student_is
 
 
 def test_closed_form_sentences_choose_on_dev_and_compare_with_the_floor():
-    from optical.report.summary import best_closed_form, closed_form_sentence, e5s_start_sentence
+    from optical.eval.selection import best_closed_form
+    from optical.report.summary import closed_form_sentence, e5s_start_sentence
 
     def space(name, dev, test):  # {size: {map: macro}} for dev and test
         reads = {split: {size: {k: {"macro": {"MRR@10": v}} for k, v in maps.items()} for size, maps in by.items()}

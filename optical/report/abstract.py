@@ -13,7 +13,8 @@ from pathlib import Path
 
 from optical.eval.macro import describe
 from optical.io import atomic_write_text, read_json, read_json_folder
-from optical.report.summary import against_kd, best_closed_form
+from optical.eval.selection import best_closed_form
+from optical.report.summary import against_kd
 from optical.study_spec import in_family
 
 ARM_KEYS = {"study", "name", "who", "space", "shares"}

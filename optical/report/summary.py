@@ -6,7 +6,7 @@ from pathlib import Path
 
 from optical.eval.macro import describe
 from optical.eval.metrics import gap_closure
-from optical.eval.selection import best_evaluation
+from optical.eval.selection import best_closed_form, best_evaluation
 from optical.io import read_json_folder
 from optical.report.labels import alias
 
@@ -210,21 +210,6 @@ def on_l_queries(results: dict[str, dict]) -> dict[str, dict]:
     """The closed-form spaces of ``results`` read on the queries in L (the training-free baselines), without those
     read on the English translations (``queries: english``: a map's ceiling, not a baseline)."""
     return {space: r for space, r in results.items() if r["spec"].get("queries", "l") == "l"}
-
-
-def best_closed_form(result: dict, size: int | None = None) -> dict:
-    """The map (and size, unless ``size`` is given) of one space of
-    :func:`optical.studies.closed_form.closed_form_maps` with the best dev macro MRR@10 (chosen on dev only; the
-    ``identity`` map counts: it is the zero-shot encoder), with its test macro and the zero-shot (``identity``) test
-    macro."""
-    dev = result["reads"]["dev"]
-    sizes = [str(size)] if size is not None else list(dev)
-    if size is not None and str(size) not in dev:
-        raise KeyError(f"closed-form space {result['space']}: no maps at {size} pairs; sizes: {list(dev)}")
-    size, kind = max(((s, k) for s in sizes for k in dev[s]), key=lambda sk: dev[sk[0]][sk[1]]["macro"]["MRR@10"])
-    test = result["reads"]["test"]
-    return {"space": result["space"], "map": kind, "size": int(size), "dev": dev[size][kind]["macro"]["MRR@10"],
-            "test": test[size][kind]["macro"]["MRR@10"], "zero_shot": test[size]["identity"]["macro"]["MRR@10"]}
 
 
 def closed_form_sentence(results: dict[str, dict], students: dict[str, dict] | None = None) -> str:

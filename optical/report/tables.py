@@ -180,7 +180,7 @@ def low_data_test_frame(tested: dict[int, dict[str, dict]], panel: str, space: d
     zero-shot encoder) and, from the closed-form ``space`` of the arm's encoder, ``map`` (the map and ridge chosen
     on dev at that size, read on test) at each size it was fit at. ``panel`` names the arm."""
     from optical.report.labels import family
-    from optical.report.summary import best_closed_form
+    from optical.eval.selection import best_closed_form
 
     rows = []
     for pairs, reads in sorted(tested.items()):

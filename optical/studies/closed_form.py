@@ -23,6 +23,7 @@ import numpy as np
 from optical import store
 from optical.data.registry import load_tasks
 from optical.eval.metrics import aggregate, per_query
+from optical.eval.selection import dev_chosen_map
 from optical.eval.system import query_translations
 from optical.data.schema import BITEXT_VERSION
 from optical.data.training import dev_tasks, student_train_params, training_bitext
@@ -153,8 +154,7 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
                     cell = {**cell, "dev_by_ridge": {str(r): t["macro"]["MRR@10"] for r, t in tried.items()}}
                 reads[split].setdefault(str(size), {})[kind] = cell
         # per-query RR@10 is kept for the map dev chooses at this size only (the one compared with students)
-        chosen = max(settings["maps"], key=lambda k: reads["dev"][str(size)][k]["macro"]["MRR@10"]) \
-            if "dev" in reads else None
+        chosen = dev_chosen_map(reads["dev"], size)[1] if "dev" in reads else None
         for split in reads.values():
             for kind, cell in split[str(size)].items():
                 if kind != chosen or split is reads.get("dev"):
@@ -222,12 +222,12 @@ def students_against_maps(p: dict, root: str | Path = ".", fresh: bool = False) 
     """Is each final distilled student ahead of the best training-free map of its encoder? For every arm of
     ``p["abstract"]`` (its final ``study`` and closed-form ``space``) whose test reads are stored, each of the
     study's students (pooled readout, its seeds' per-query RR@10) against the space's map chosen on dev over maps,
-    sizes and ridges (:func:`optical.report.summary.best_closed_form`; one deterministic read: no seed variance)
+    sizes and ridges (:func:`optical.eval.selection.best_closed_form`; one deterministic read: no seed variance)
     with :func:`optical.eval.macro.macro_comparison` at the study's statistics. Stored as
     ``results/closed_form/against/students.json``, keyed by a digest of its inputs; ``None`` when no arm is stored."""
     from optical.eval.macro import macro_comparison
     from optical.io import read_json, read_json_folder
-    from optical.report.summary import best_closed_form
+    from optical.eval.selection import best_closed_form
     from optical.studies.seed_means import STATISTICS, significance_inputs
 
     layout, rows = Layout(root), []
