@@ -48,7 +48,6 @@ dataset = "afriqa"
 closed_form = {"languages": ["hau"], "sizes": [100],
                "spaces": {"minilm": {"query_encoder": "all-MiniLM-L6-v2", "target_encoder": "all-MiniLM-L6-v2"}}}
 abstract = None     # the arms whose final students are compared with their encoder's best map (params/full.yaml)
-statistics = None   # the margin and level of that comparison
 root = "."
 fresh = False
 

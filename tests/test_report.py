@@ -902,15 +902,17 @@ def test_each_final_student_is_compared_with_its_encoders_dev_chosen_map_from_th
         rr = {lang: {q: min(1.0, v + 1 / 3) for q, v in by_q.items()} for lang, by_q in map_rr.items()}
         atomic_write_json(layout.test_read("e5t_long", variant, "pooled"), {"per_query": {"MRR@10": rr}})
         seeds.append(rr)
-    atomic_write_json(layout.seed_mean("e5t_long", "ot", "pooled"), {"params": {"variants": ["ot", "ot-seed1"]}})
-    p = {"abstract": [{"name": "e5t", "study": "e5t_long", "space": "me5"}],
-         "statistics": {"margin": 0.01, "alpha": 0.05, "n_resamples": 2000}}
+    claim = {"margin": 0.01, "alpha": 0.05, "n_resamples": 2000, "delta": 0.0}  # the study's stored test vs KD
+    atomic_write_json(layout.seed_mean("e5t_long", "ot", "pooled"), {"params": {"variants": ["ot", "ot-seed1"]},
+                                                                      "macro_test": claim})
+    p = {"abstract": [{"name": "e5t", "study": "e5t_long", "space": "me5"}]}
     result = students_against_maps(p, tmp_path)
     row, = result["rows"]
     expected = np.mean([np.mean([seeds[0][lang][q] - map_rr[lang][q] for q in qids[lang]]) for lang in qids])
     assert (row["student"], row["map"], row["size"], row["ridge"]) == ("ot-pooled", "lstsq", 100, 1e-3)
     assert row["test"]["delta"] == pytest.approx(expected) and row["test"]["ci"][0] > 0
     assert row["test"]["direction"] == "better" and "one seed" not in describe(row["test"])  # the map is no seed
+    assert (row["test"]["margin"], row["test"]["n_resamples"]) == (0.01, 2000)  # the study's own statistics
     again = students_against_maps(p, tmp_path)  # read back: same inputs, same digest
     assert again["digest"] == result["digest"]
     assert students_against_maps({"abstract": []}, tmp_path) is None

@@ -98,8 +98,7 @@ def fair_test(ns: dict, root: Path, fresh: bool) -> dict:
 
 def closed_form(ns: dict, root: Path, fresh: bool) -> dict:
     """`11_closed_form`: every training-free map at every size, per space, and the final students of the arms of
-    ``abstract`` against their encoder's best map (with the study's statistics where ``ns`` holds the study, else
-    the top-level ``statistics``)."""
+    ``abstract`` against their encoder's best map."""
     return {"spaces": closed_form_maps(_pick(ns, "dataset", "closed_form"), root, fresh),
             "students": students_against_maps(ns, root, fresh)}
 

@@ -220,10 +220,11 @@ def maps_on_students(p: dict, key: str, students: list[str], maps: list[str], si
 
 def students_against_maps(p: dict, root: str | Path = ".", fresh: bool = False) -> dict | None:
     """Is each final distilled student ahead of the best training-free map of its encoder? For every arm of
-    ``p["abstract"]`` (its final ``study`` and closed-form ``space``) whose test reads are stored, each of the
-    study's students (pooled readout, its seeds' per-query RR@10) against the space's map chosen on dev over maps,
-    sizes and ridges (:func:`optical.eval.selection.best_closed_form`; one deterministic read: no seed variance)
-    with :func:`optical.eval.macro.macro_comparison` at the study's statistics. Stored as
+    ``p["abstract"]`` (its final ``study`` and closed-form ``space``) whose test reads and claim test are stored,
+    each of the study's students (pooled readout, its seeds' per-query RR@10) against the space's map chosen on dev
+    over maps, sizes and ridges (:func:`optical.eval.selection.best_closed_form`; one deterministic read: no seed
+    variance) with :func:`optical.eval.macro.macro_comparison` at the statistics of the study's stored claim test
+    (so a chapter that holds only the ``abstract`` section computes the same). Stored as
     ``results/closed_form/against/students.json``, keyed by a digest of its inputs; ``None`` when no arm is stored."""
     from optical.eval.macro import macro_comparison
     from optical.io import read_json, read_json_folder
@@ -239,8 +240,11 @@ def students_against_maps(p: dict, root: str | Path = ".", fresh: bool = False) 
         space = read_json(space_path)
         best = best_closed_form(space)
         cell = space["reads"]["test"][str(best["size"])][best["map"]]
-        stats = {**STATISTICS, **((p.get(arm["study"]) or {}).get("statistics") or p.get("statistics") or {})}
-        stats = {k: stats[k] for k in STATISTICS}
+        # the study's own margin, level and resamples, as its stored claim test against KD used them
+        stats = next(({k: r["macro_test"][k] for k in STATISTICS} for r in tested.values() if "macro_test" in r),
+                     None)
+        if stats is None:
+            continue
         for system, mean in sorted(tested.items()):
             if not system.endswith("-pooled") or system.split("-")[0] in ("teacher", "ceiling"):
                 continue
