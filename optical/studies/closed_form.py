@@ -72,7 +72,8 @@ def _read(mapped: np.ndarray, docs: np.ndarray, doc_ids: list[str], task, qids: 
 
 
 def _macro(cell: dict) -> dict:
-    return {**cell, "macro": {m: float(np.mean([v[m] for v in cell["languages"].values()])) for m in ("MRR@10", "nDCG@10")}}
+    return {**cell, "macro": {m: float(np.mean([v[m] for v in cell["languages"].values()]))
+                              for m in ("MRR@10", "nDCG@10")}}
 
 
 def ridges_for(kind: str, n: int, d: int, settings: dict) -> list[float | None]:
@@ -122,13 +123,17 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
                 queries[split, lang] = (qids, tasks[lang], encode_with(source_model, texts))
         log.info("closed-form maps, %s, %s: %d pairs", space, lang, len(bitext))
 
+    fitted: dict[tuple, object] = {}  # one fit per language and ridge of the size and map at hand
+
     def read(split: str, size: int, kind: str, ridge: float | None) -> dict:
         cell, rr = {"languages": {}}, {}
         for lang, (x, y) in fits.items():
             if (split, lang) in queries:
                 qids, task, vectors = queries[split, lang]
-                cell["languages"][lang], rr[lang] = _read(_fit(kind, x[:size], y[:size], ridge, settings)(vectors),
-                                                          docs, doc_ids, task, qids)
+                if (lang, size, kind, ridge) not in fitted:
+                    fitted[lang, size, kind, ridge] = _fit(kind, x[:size], y[:size], ridge, settings)
+                cell["languages"][lang], rr[lang] = _read(fitted[lang, size, kind, ridge](vectors), docs, doc_ids,
+                                                          task, qids)
         return {**_macro(cell), "ridge": ridge, "per_query": rr}
 
     reads: dict[str, dict] = {split: {} for split in splits}
@@ -136,6 +141,7 @@ def closed_form_space(space: str, spec: dict, languages: list[str], settings: di
     for size in settings["sizes"]:
         n = min(size, min(pairs.values()))
         for kind in settings["maps"]:
+            fitted.clear()  # the fits of one size and map: its dev reads, then the test read at the chosen ridge
             ridges = ridges_for(kind, n, d, settings)
             if not ridges:
                 raise ValueError(f"{space}: no ridge of {settings['ridges']} is usable for {kind} at {size} pairs")
