@@ -113,7 +113,8 @@ SMALL = {"--max-steps": "2", "--batch-size": "4", "--languages": "hau"}
 
 @pytest.mark.slow
 def test_the_readme_optical_commands_run(tmp_path):
-    """`optical run --study …` of stored studies as written (the store read-only: they may train nothing); `optical train` as written but for :data:`SMALL` and the output folder."""
+    """`optical run --study …` of stored studies as written (the store read-only: they may train nothing);
+    `optical train` as written but for :data:`SMALL` and the output folder."""
     import os
 
     commands = [optical_argv(c) for c in readme_commands()]

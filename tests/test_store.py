@@ -180,7 +180,8 @@ def test_every_committed_result_is_keyed_by_its_parameters_with_its_numbers_unch
         assert result.get("digest") == store.params_digest(result["params"]), path
         relative = path.relative_to(ROOT).as_posix()
         before = subprocess.run(["git", "show", f"{BEFORE_THE_STORE}:{relative}"], cwd=ROOT, capture_output=True)
-        if before.returncode == 0 and not relative.startswith(tuple(RECOMPUTED)):  # a result made after the store has nothing to compare with
+        # a result made after the store has nothing to compare with
+        if before.returncode == 0 and not relative.startswith(tuple(RECOMPUTED)):
             assert renamed(json.loads(before.stdout)) == {k: v for k, v in unversioned(result).items()
                                                           if k != "digest"}, path
             checked += 1
@@ -198,4 +199,5 @@ def test_the_committed_manifest_records_the_parameters_that_full_yaml_compiles_t
     compiled = json.loads(json.dumps(load_params(ROOT / "params" / "full.yaml")))
     changed = sorted(k for k in compiled.keys() | manifest["params"].keys()
                      if compiled.get(k) != manifest["params"].get(k))
-    assert not changed, f"results/manifest.json was written for other parameters in {changed}: run optical book --no-run"
+    assert not changed, (f"results/manifest.json was written for other parameters in {changed}: "
+                         "run optical book --no-run")

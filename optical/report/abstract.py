@@ -109,7 +109,8 @@ def equal_budget_sentence(results_root: str | Path, row: dict) -> str:
     lead = "KD's" if dev[kd] > dev[ot] else "OT's"
     studies = ", ".join(f"`{s}`" for s in row["equal_budget"])
     said = (f"Under an equal tuning budget on dev ({studies}: both families' chosen variants at one step budget, "
-            f"{len(languages)} languages, one seed each), {lead} best leads: KD `{kd}` {dev[kd]:.3f}, OT `{ot}` {dev[ot]:.3f}")
+            f"{len(languages)} languages, one seed each), {lead} best leads: KD `{kd}` {dev[kd]:.3f}, "
+            f"OT `{ot}` {dev[ot]:.3f}")
     if kd != row["kd"]:
         used = f" ({dev[row['kd']]:.3f} there)" if row["kd"] in dev else ""
         said += (f"; the test answer above uses KD as first tuned, `{row['kd']}`{used}, and has not been read again "

@@ -10,7 +10,8 @@ from optical.io import read_json, read_json_folder
 from optical.layout import Layout
 from optical.report.abstract import abstract_rows, arm_sentence, equal_budget_sentence
 from optical.report.labels import alias, legend_markdown
-from optical.report.summary import against_kd, against_maps_sentence, closed_form_sentence, fair_test_answer, on_l_queries
+from optical.report.summary import (against_kd, against_maps_sentence, closed_form_sentence, fair_test_answer,
+                                    on_l_queries)
 from optical.study_spec import studies_with_role
 
 
@@ -39,7 +40,8 @@ def conclusions(results_root: str | Path, arms: Sequence[Mapping],
     root = Path(results_root)
     answers = [" ".join(filter(None, [arm_sentence(row), equal_budget_sentence(root, row)]))
                for row in abstract_rows(root, arms)]
-    parts = ["## The answer", "\n".join(f"* {a}" for a in answers) or "No arm of the abstract has been read on test yet."]
+    parts = ["## The answer",
+             "\n".join(f"* {a}" for a in answers) or "No arm of the abstract has been read on test yet."]
     if rows := final_reading_rows(root, final_studies or {}):
         parts += ["## Every final reading",
                   "Each student against its study's dev-chosen KD, test macro MRR@10 (seed means); the verdict's "

@@ -204,7 +204,8 @@ def students_against_maps_table(result: dict) -> pd.DataFrame:
     is compared with (chosen on dev: map, pairs per language, relative ridge), test macro Δ (student − map), its
     95% CI and the two-part verdict."""
     return pd.DataFrame([{"arm": r["arm"], "student": display_name(r["student"].removesuffix("-pooled")),
-                          "map (pairs, ridge)": f"{r['map']} ({r['size']:,}, {r['ridge'] if r['ridge'] is not None else '–'})",
+                          "map (pairs, ridge)": f"{r['map']} ({r['size']:,}, "
+                                                f"{'–' if r['ridge'] is None else r['ridge']})",
                           "Δ vs map": r["test"]["delta"], "95% CI": _interval(r["test"]["ci"]),
                           "verdict": describe(r["test"])} for r in result["rows"]])
 

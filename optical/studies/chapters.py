@@ -134,9 +134,9 @@ def low_data(ns: dict, root: Path, fresh: bool, star: str = "ot-eps0.01-annealed
     layout = Layout(root)
     # reading only: a study with nothing stored has not run; a final one with students stored but no seed means yet
     # is still running (resumed by `optical run`); either is listed, not read
-    not_run = {key: len(list(layout.study(key).glob("*.json"))) for keys in declared.values() for key in keys.values()
-               if store.read_only() and ns[key].get("final") and not any(layout.tested(key).glob("*-pooled.json"))
-               or store.read_only() and not any(layout.study(key).glob("*.json"))}
+    stored = {key: len(list(layout.study(key).glob("*.json"))) for keys in declared.values() for key in keys.values()}
+    not_run = {key: n for key, n in stored.items() if store.read_only() and (
+        n == 0 or ns[key].get("final") and not any(layout.tested(key).glob("*-pooled.json")))}
     runs = {arm: {pairs: run_study(ns, key, root, fresh) for pairs, key in sorted(keys.items()) if key not in not_run}
             for arm, keys in declared.items() if keys}
     plans = student_plans(ns, "low_data_1000", star, "hau", 2, root, fresh) \
