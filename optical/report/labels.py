@@ -81,6 +81,10 @@ FAMILY_COLOURS = {"kd": "#1f77b4", "ot": "#d62728", "ot+kd": "#ff7f0e", "token-k
 the floor grey, the ceiling near-black; variants of one family differ by line style and marker, not colour."""
 
 
+FAMILY_NAMES = {"kd": "KD", "ot": "OT", "contrastive-kd": "Contrastive KD"}
+"""A family of students in words (tables, legends, sentences)."""
+
+
 FIRST_OT_ABLATIONS = {"eps-0.02", "eps-0.05", "eps-0.2", "idf-marginals", "autodiff", "unbalanced-1.0", "all-tokens"}
 """The OT variants of the first comparison's ablations (``ablations`` in ``params/appendix.yaml``), named by the
 option they change rather than by their loss."""

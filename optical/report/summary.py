@@ -200,9 +200,9 @@ def longer_budget_sentence(short: dict[str, dict], long: dict[str, dict]) -> str
 def family_macro(tested: dict[str, dict], readout: str = "pooled") -> dict[str, float]:
     """``{"KD": …, "OT": …}``: the test macro MRR@10 of a study's KD and OT students in ``readout`` (seed means, as
     stored), from its test reads ``tested``."""
-    from optical.report.labels import family
+    from optical.report.labels import FAMILY_NAMES, family
 
-    return {family(name).upper(): r["macro"]["MRR@10"] for name, r in tested.items()
+    return {FAMILY_NAMES[family(name)]: r["macro"]["MRR@10"] for name, r in tested.items()
             if name.endswith(f"-{readout}") and family(name) in ("kd", "ot")}
 
 

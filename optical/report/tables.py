@@ -9,7 +9,7 @@ import pandas as pd
 from optical.eval.selection import best_evaluation
 from optical.eval.macro import describe
 from optical.eval.metrics import gap_closure
-from optical.report.labels import alias, display_name, legend_markdown
+from optical.report.labels import FAMILY_NAMES, alias, display_name, legend_markdown
 
 
 def metric_table(results: dict[str, dict], measure: str = "MRR@10", labels: bool = True) -> pd.DataFrame:
@@ -188,7 +188,7 @@ def low_data_test_frame(tested: dict[int, dict[str, dict]], panel: str, space: d
             if not name.endswith(f"-{readout}") or family(name) not in ("kd", "ot", "teacher"):
                 continue
             test = result.get("macro_test") or {}
-            rows.append({"panel": panel, "pairs": pairs, "system": {"kd": "KD", "ot": "OT"}.get(family(name), "floor"),
+            rows.append({"panel": panel, "pairs": pairs, "system": FAMILY_NAMES.get(family(name), "floor"),
                          "MRR@10": result["macro"]["MRR@10"], "seeds": len(result.get("seeds") or [0]),
                          "delta": test.get("delta"), "ci_low": (test.get("ci") or [None])[0],
                          "ci_high": (test.get("ci") or [None, None])[1]})
@@ -292,9 +292,6 @@ def closed_form_table(results: dict[str, dict], split: str = "test", value: str 
     frame.index.names = ["space", "map"]
     frame.columns.name = "pairs per language"
     return frame
-
-
-FAMILY_NAMES = {"kd": "KD", "ot": "OT", "contrastive-kd": "Contrastive KD"}
 
 
 def show_tuning_budget(results_root: str | Path, declared: dict[str, list[str]], at_step: int = 250,
